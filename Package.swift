@@ -1,0 +1,74 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "teal",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "teal", targets: ["teal"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // libgit2 from the system (Debian: libgit2-dev).
+        .systemLibrary(
+            name: "CLibgit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"])]
+        ),
+        // Reading commits, trees, blobs and notes; writing commits and notes.
+        .target(name: "Git", dependencies: ["CLibgit2"]),
+        // The desired-state model: manifests decoded and validated, pure.
+        .target(name: "Manifest", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Desired × observed → ordered steps, pure.
+        .target(name: "Planner", dependencies: ["Manifest"]),
+        // teal's own SQLite state store: what runs, the journal, outcomes.
+        .target(name: "State", dependencies: [
+            "Planner",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // Expand/contract migrations on the app database.
+        .target(name: "Schema", dependencies: [
+            "Manifest",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Colors as OS processes, health checks.
+        .target(name: "Runtime", dependencies: [
+            "Manifest",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The HTTP router process and its admin channel.
+        .target(name: "Traffic", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The command line, as a library so tests can drive it.
+        .target(name: "TealCLI", dependencies: [
+            "Git", "Manifest", "Planner", "State", "Schema", "Runtime", "Traffic",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "teal", dependencies: ["TealCLI"]),
+
+        .testTarget(name: "GitTests", dependencies: ["Git"]),
+        .testTarget(name: "ManifestTests", dependencies: ["Manifest", "Git"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifest"]),
+        .testTarget(name: "StateTests", dependencies: ["State"]),
+        .testTarget(name: "CLITests", dependencies: ["TealCLI", "Git", "teal"]),
+        .testTarget(name: "SchemaTests", dependencies: ["Schema", "Manifest"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Manifest"]),
+        .testTarget(name: "TrafficTests", dependencies: ["Traffic"]),
+
+        // Benchmarks: `swift run -c release <name>` prints a table.
+        .executableTarget(name: "SchemaBenchmark", dependencies: ["Schema", "Manifest"], path: "Benchmarks/SchemaBenchmark"),
+        .executableTarget(name: "RouterBenchmark", dependencies: ["Traffic"], path: "Benchmarks/RouterBenchmark"),
+    ]
+)

@@ -1,0 +1,100 @@
+/// The two colors of a blue/green deploy.
+public enum ColorName: String, CaseIterable, Codable, Sendable, Comparable, CustomStringConvertible {
+    case blue, green
+
+    public static func < (a: ColorName, b: ColorName) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { rawValue }
+    /// The other color.
+    public var other: ColorName { self == .blue ? .green : .blue }
+}
+
+/// What one color runs: `colors.<color>` in environment.yaml.
+public struct ColorSpec: Codable, Hashable, Sendable {
+    /// A label shown in status and history.
+    public var release: String
+    /// argv; a relative first element resolves inside the app folder.
+    public var command: [String]
+    /// The migration (file stem) this release is written for.
+    public var schema: String
+    public var env: [String: String]
+    /// Absolute host paths of KEY=VALUE files, read at start, never logged.
+    public var envFiles: [String]
+
+    public init(release: String, command: [String], schema: String, env: [String: String] = [:], envFiles: [String] = []) {
+        self.release = release
+        self.command = command
+        self.schema = schema
+        self.env = env
+        self.envFiles = envFiles
+    }
+}
+
+/// How teal decides a color is healthy.
+public struct HealthCheck: Codable, Hashable, Sendable {
+    public var path: String = "/healthz"
+    public var interval: Duration = .milliseconds(500)
+    public var timeout: Duration = .seconds(2)
+    public var healthyAfter: Int = 2
+    public var startTimeout: Duration = .seconds(60)
+
+    public init() {}
+}
+
+/// Where an app's data lives.
+public enum DatabaseLocation: Hashable, Codable, Sendable, CustomStringConvertible {
+    /// `sqlite:RELATIVE`, under teal's data dir.
+    case sqliteRelative(String)
+    /// `sqlite:///ABS/PATH`.
+    case sqliteAbsolute(String)
+    /// `postgres://…` or `postgresql://…`.
+    case postgres(String)
+
+    public var description: String {
+        switch self {
+        case .sqliteRelative(let p): "sqlite:\(p)"
+        case .sqliteAbsolute(let p): "sqlite://\(p)"
+        case .postgres(let url): url
+        }
+    }
+
+    /// Parses a database URL as environment.yaml spells it; nil with a reason when it is not one.
+    public static func parse(_ text: String) -> Result<DatabaseLocation, DatabaseURLError> {
+        if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") { return .success(.postgres(text)) }
+        guard text.hasPrefix("sqlite:") else {
+            return .failure(DatabaseURLError(message: "database must be sqlite:RELATIVE, sqlite:///ABS/PATH or postgres://…, got '\(text)'"))
+        }
+        let rest = String(text.dropFirst("sqlite:".count))
+        if rest.hasPrefix("///") {
+            let path = String(rest.dropFirst(2))
+            guard path.count > 1 else { return .failure(DatabaseURLError(message: "sqlite:/// needs an absolute file path")) }
+            return .success(.sqliteAbsolute(path))
+        }
+        if rest.hasPrefix("/") {
+            return .failure(DatabaseURLError(message: "an absolute SQLite path is written sqlite:///ABS/PATH (three slashes)"))
+        }
+        guard !rest.isEmpty else { return .failure(DatabaseURLError(message: "sqlite: needs a file name")) }
+        let components = rest.split(separator: "/", omittingEmptySubsequences: false)
+        if components.contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }) {
+            return .failure(DatabaseURLError(message: "relative SQLite path '\(rest)' must stay inside teal's data dir (no '.', '..' or empty parts)"))
+        }
+        return .success(.sqliteRelative(rest))
+    }
+}
+
+public struct DatabaseURLError: Error, Sendable { public var message: String }
+
+/// apps/<app>/environment.yaml.
+public struct EnvironmentManifest: Codable, Hashable, Sendable {
+    public var database: DatabaseLocation
+    public var health: HealthCheck
+    /// How long in-flight requests to a color leaving traffic may take to finish.
+    public var drain: Duration
+    public var colors: [ColorName: ColorSpec]
+
+    public init(database: DatabaseLocation, health: HealthCheck = HealthCheck(), drain: Duration = .seconds(10), colors: [ColorName: ColorSpec]) {
+        self.database = database
+        self.health = health
+        self.drain = drain
+        self.colors = colors
+    }
+}

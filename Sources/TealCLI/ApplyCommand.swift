@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct ApplyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "apply")
+}

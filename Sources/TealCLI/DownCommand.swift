@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct DownCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "down")
+}

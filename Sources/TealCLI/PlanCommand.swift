@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "plan")
+}

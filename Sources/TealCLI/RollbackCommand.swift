@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct RollbackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rollback")
+}

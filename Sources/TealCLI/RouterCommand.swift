@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct RouterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "router")
+}

@@ -1,0 +1,2 @@
+import TealCLI
+TealCommand.main()
