@@ -1,0 +1,62 @@
+import Manifest
+
+/// What teal knows is running, from its state store and live probes.
+public struct ObservedState: Codable, Hashable, Sendable {
+    public var apps: [String: ObservedApp]
+
+    public init(apps: [String: ObservedApp] = [:]) { self.apps = apps }
+}
+
+public struct ObservedApp: Codable, Hashable, Sendable {
+    public var colors: [ColorName: ObservedColor]
+    /// The route the router serves now.
+    public var route: Route
+    /// The app database's migration history; nil when the database is not there yet.
+    public var schema: ObservedSchema
+
+    public init(colors: [ColorName: ObservedColor] = [:], route: Route = .none, schema: ObservedSchema = ObservedSchema()) {
+        self.colors = colors
+        self.route = route
+        self.schema = schema
+    }
+}
+
+/// A color process teal started.
+public struct ObservedColor: Codable, Hashable, Sendable {
+    public var spec: ColorSpec
+    /// The commit the running copy was materialised from.
+    public var specCommit: String
+    /// The process is alive.
+    public var running: Bool
+    /// Its health check passes.
+    public var healthy: Bool
+
+    public init(spec: ColorSpec, specCommit: String, running: Bool = true, healthy: Bool = true) {
+        self.spec = spec
+        self.specCommit = specCommit
+        self.running = running
+        self.healthy = healthy
+    }
+}
+
+/// A migration as the app database records it.
+public struct AppliedMigration: Codable, Hashable, Sendable {
+    public var name: String
+    public var checksum: String
+
+    public init(name: String, checksum: String) {
+        self.name = name
+        self.checksum = checksum
+    }
+}
+
+/// The linear migration history of one database: completed ones, then at most one in flight.
+public struct ObservedSchema: Codable, Hashable, Sendable {
+    public var completed: [AppliedMigration]
+    public var inFlight: AppliedMigration?
+
+    public init(completed: [AppliedMigration] = [], inFlight: AppliedMigration? = nil) {
+        self.completed = completed
+        self.inFlight = inFlight
+    }
+}

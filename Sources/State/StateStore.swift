@@ -1,0 +1,274 @@
+import Foundation
+import GRDB
+import Manifest
+import Planner
+
+/// teal's own SQLite database (`<data-dir>/state.db`, WAL): what teal knows is running, the
+/// reconcile journal and each commit's outcome. It has its own schema versions (GRDB migrations).
+public final class StateStore: Sendable {
+    public let dataDir: String
+    let db: DatabaseQueue
+
+    /// Opens (creating if needed) the store in `dataDir`.
+    public init(dataDir: String) throws {
+        self.dataDir = dataDir
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        db = try DatabaseQueue(path: (dataDir as NSString).appendingPathComponent("state.db"), configuration: config)
+        try Self.migrator.migrate(db)
+    }
+
+    /// The store's own schema history. Append new versions; never edit a shipped one.
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE colors (
+                    app TEXT NOT NULL, color TEXT NOT NULL,
+                    spec TEXT NOT NULL, spec_commit TEXT NOT NULL,
+                    pid INTEGER, process_start_time INTEGER, port INTEGER,
+                    started_at REAL NOT NULL,
+                    PRIMARY KEY (app, color));
+                CREATE TABLE routes (
+                    app TEXT PRIMARY KEY, route TEXT NOT NULL, listen TEXT, updated_at REAL NOT NULL);
+                CREATE TABLE schema_state (
+                    app TEXT PRIMARY KEY, database TEXT NOT NULL, schema TEXT NOT NULL, updated_at REAL NOT NULL);
+                CREATE TABLE reconciles (
+                    commit_id TEXT PRIMARY KEY, outcome TEXT NOT NULL, detail TEXT NOT NULL,
+                    started_at REAL NOT NULL, finished_at REAL);
+                CREATE TABLE journal (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    commit_id TEXT NOT NULL, position INTEGER NOT NULL,
+                    step TEXT NOT NULL, reason TEXT NOT NULL,
+                    status TEXT NOT NULL, error TEXT,
+                    started_at REAL, finished_at REAL);
+                CREATE INDEX journal_status ON journal(status);
+                """)
+        }
+        return m
+    }
+
+    /// The store's schema version names applied so far.
+    public func appliedVersions() throws -> [String] {
+        try db.read { try Self.migrator.appliedMigrations($0) }
+    }
+}
+
+/// A color process teal started.
+public struct ColorRecord: Codable, Hashable, Sendable {
+    public var app: String
+    public var color: ColorName
+    public var spec: ColorSpec
+    public var specCommit: String
+    public var pid: Int32?
+    /// Kernel start time of `pid` (/proc/<pid>/stat field 22), so a recycled pid is never taken for the color.
+    public var processStartTime: UInt64?
+    public var port: Int?
+    public var startedAt: Date
+
+    public init(app: String, color: ColorName, spec: ColorSpec, specCommit: String, pid: Int32?, processStartTime: UInt64?,
+                port: Int?, startedAt: Date = Date()) {
+        self.app = app
+        self.color = color
+        self.spec = spec
+        self.specCommit = specCommit
+        self.pid = pid
+        self.processStartTime = processStartTime
+        self.port = port
+        self.startedAt = startedAt
+    }
+}
+
+/// How one commit's reconcile ended.
+public enum Outcome: String, Codable, Sendable, CaseIterable {
+    case applied, failed, refused, superseded
+}
+
+public struct ReconcileRecord: Codable, Hashable, Sendable {
+    public var commit: String
+    public var outcome: Outcome
+    public var detail: String
+    public var startedAt: Date
+    public var finishedAt: Date?
+}
+
+/// A journaled step.
+public struct JournalEntry: Codable, Hashable, Sendable {
+    public enum Status: String, Codable, Sendable { case pending, running, done, failed, superseded }
+    public var id: Int64
+    public var commit: String
+    public var position: Int
+    public var step: PlannedStep
+    public var status: Status
+    public var error: String?
+}
+
+private let encoder: JSONEncoder = {
+    let e = JSONEncoder()
+    e.outputFormatting = .sortedKeys
+    return e
+}()
+
+private func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+private func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try JSONDecoder().decode(type, from: Data(text.utf8)) }
+
+extension StateStore {
+    // MARK: Colors
+
+    public func saveColor(_ r: ColorRecord) throws {
+        try db.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO colors (app, color, spec, spec_commit, pid, process_start_time, port, started_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [r.app, r.color.rawValue, try json(r.spec), r.specCommit, r.pid.map { Int64($0) },
+                                 r.processStartTime.map { Int64(bitPattern: $0) }, r.port, r.startedAt.timeIntervalSince1970])
+        }
+    }
+
+    public func removeColor(app: String, color: ColorName) throws {
+        try db.write { try $0.execute(sql: "DELETE FROM colors WHERE app = ? AND color = ?", arguments: [app, color.rawValue]) }
+    }
+
+    public func colors(app: String? = nil) throws -> [ColorRecord] {
+        try db.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM colors WHERE ?1 IS NULL OR app = ?1 ORDER BY app, color", arguments: [app])
+            return try rows.map { row in
+                ColorRecord(app: row["app"], color: ColorName(rawValue: row["color"]) ?? .blue, spec: try decode(ColorSpec.self, row["spec"]),
+                            specCommit: row["spec_commit"], pid: (row["pid"] as Int64?).map { Int32($0) },
+                            processStartTime: (row["process_start_time"] as Int64?).map { UInt64(bitPattern: $0) },
+                            port: row["port"], startedAt: Date(timeIntervalSince1970: row["started_at"]))
+            }
+        }
+    }
+
+    // MARK: Routes
+
+    public func saveRoute(app: String, route: Route, listen: ListenAddress?) throws {
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO routes (app, route, listen, updated_at) VALUES (?, ?, ?, ?)",
+                           arguments: [app, try json(route), listen?.description, Date().timeIntervalSince1970])
+        }
+    }
+
+    public func removeRoute(app: String) throws {
+        try db.write { try $0.execute(sql: "DELETE FROM routes WHERE app = ?", arguments: [app]) }
+    }
+
+    /// Every app's route as teal last set it.
+    public func routes() throws -> [String: (route: Route, listen: ListenAddress?)] {
+        try db.read { db in
+            var result: [String: (Route, ListenAddress?)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM routes") {
+                result[row["app"]] = (try decode(Route.self, row["route"]), (row["listen"] as String?).flatMap(ListenAddress.parse))
+            }
+            return result
+        }
+    }
+
+    // MARK: Schema
+
+    /// The last migration history teal read from an app's database.
+    public func saveSchema(app: String, database: String, schema: ObservedSchema) throws {
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO schema_state (app, database, schema, updated_at) VALUES (?, ?, ?, ?)",
+                           arguments: [app, database, try json(schema), Date().timeIntervalSince1970])
+        }
+    }
+
+    public func schemas() throws -> [String: ObservedSchema] {
+        try db.read { db in
+            var result: [String: ObservedSchema] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT app, schema FROM schema_state") {
+                result[row["app"]] = try decode(ObservedSchema.self, row["schema"])
+            }
+            return result
+        }
+    }
+
+    /// The observed state as recorded; live probes (process, health, router) refine it.
+    public func recordedState() throws -> ObservedState {
+        var state = ObservedState()
+        let schemas = try schemas()
+        let routes = try routes()
+        let colors = try colors()
+        for app in Set(schemas.keys).union(routes.keys).union(colors.map(\.app)) {
+            var observed = ObservedApp(route: routes[app]?.route ?? .none, schema: schemas[app] ?? ObservedSchema())
+            for c in colors where c.app == app {
+                observed.colors[c.color] = ObservedColor(spec: c.spec, specCommit: c.specCommit, running: c.pid != nil, healthy: c.pid != nil)
+            }
+            state.apps[app] = observed
+        }
+        return state
+    }
+
+    // MARK: Journal
+
+    /// Journals a plan's steps as pending, returning their ids in order.
+    @discardableResult
+    public func journal(commit: String, steps: [PlannedStep]) throws -> [Int64] {
+        try db.write { db in
+            try steps.enumerated().map { index, step in
+                try db.execute(sql: "INSERT INTO journal (commit_id, position, step, reason, status) VALUES (?, ?, ?, ?, 'pending')",
+                               arguments: [commit, index, try json(step.step), step.reason])
+                return db.lastInsertedRowID
+            }
+        }
+    }
+
+    public func markStep(_ id: Int64, _ status: JournalEntry.Status, error: String? = nil) throws {
+        let now = Date().timeIntervalSince1970
+        try db.write { db in
+            switch status {
+            case .running:
+                try db.execute(sql: "UPDATE journal SET status = 'running', started_at = ? WHERE id = ?", arguments: [now, id])
+            default:
+                try db.execute(sql: "UPDATE journal SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                               arguments: [status.rawValue, error, now, id])
+            }
+        }
+    }
+
+    /// Steps not finished yet (pending or interrupted while running), oldest first.
+    public func unfinishedSteps() throws -> [JournalEntry] {
+        try entries(where: "status IN ('pending', 'running')")
+    }
+
+    public func journalEntries(commit: String) throws -> [JournalEntry] {
+        try entries(where: "commit_id = ?", [commit])
+    }
+
+    private func entries(where clause: String, _ arguments: StatementArguments = []) throws -> [JournalEntry] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE \(clause) ORDER BY id", arguments: arguments).map { row in
+                JournalEntry(id: row["id"], commit: row["commit_id"], position: row["position"],
+                             step: PlannedStep(try decode(Step.self, row["step"]), reason: row["reason"]),
+                             status: JournalEntry.Status(rawValue: row["status"]) ?? .pending, error: row["error"])
+            }
+        }
+    }
+
+    // MARK: Outcomes
+
+    public func recordOutcome(commit: String, outcome: Outcome, detail: String, startedAt: Date, finishedAt: Date = Date()) throws {
+        try db.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO reconciles (commit_id, outcome, detail, started_at, finished_at) VALUES (?, ?, ?, ?, ?)
+                """, arguments: [commit, outcome.rawValue, detail, startedAt.timeIntervalSince1970, finishedAt.timeIntervalSince1970])
+        }
+    }
+
+    public func outcome(commit: String) throws -> ReconcileRecord? {
+        try db.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM reconciles WHERE commit_id = ?", arguments: [commit]).map { row in
+                ReconcileRecord(commit: row["commit_id"], outcome: Outcome(rawValue: row["outcome"]) ?? .failed, detail: row["detail"],
+                                startedAt: Date(timeIntervalSince1970: row["started_at"]),
+                                finishedAt: (row["finished_at"] as Double?).map { Date(timeIntervalSince1970: $0) })
+            }
+        }
+    }
+}
