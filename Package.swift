@@ -25,6 +25,8 @@ let package = Package(
         .target(name: "Git", dependencies: ["CLibgit2"]),
         // The desired-state model: manifests decoded and validated, pure.
         .target(name: "Manifest", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The desired state of a commit, read through Git.
+        .target(name: "Desired", dependencies: ["Git", "Manifest"]),
         // Desired × observed → ordered steps, pure.
         .target(name: "Planner", dependencies: ["Manifest"]),
         // teal's own SQLite state store: what runs, the journal, outcomes.
@@ -52,14 +54,14 @@ let package = Package(
         ]),
         // The command line, as a library so tests can drive it.
         .target(name: "TealCLI", dependencies: [
-            "Git", "Manifest", "Planner", "State", "Schema", "Runtime", "Traffic",
+            "Git", "Manifest", "Desired", "Planner", "State", "Schema", "Runtime", "Traffic",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "teal", dependencies: ["TealCLI"]),
 
         .testTarget(name: "GitTests", dependencies: ["Git"]),
-        .testTarget(name: "ManifestTests", dependencies: ["Manifest", "Git"]),
+        .testTarget(name: "ManifestTests", dependencies: ["Manifest", "Desired", "Git"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifest"]),
         .testTarget(name: "StateTests", dependencies: ["State"]),
         .testTarget(name: "CLITests", dependencies: ["TealCLI", "Git", "teal"]),

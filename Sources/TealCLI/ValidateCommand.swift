@@ -1,5 +1,39 @@
 import ArgumentParser
+import Desired
+import Git
+import Manifest
 
+/// `teal validate`: parse and check a commit's desired state.
 struct ValidateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "validate")
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Parse and check the desired state at a commit; print file:line errors.",
+        discussion: "Exit status: 0 valid, 1 any error.")
+
+    @OptionGroup var repo: RepoOptions
+
+    @Option(help: "The revision to check (a branch, HEAD~1, a sha). Defaults to the branch tip.")
+    var rev: String?
+
+    func run() throws {
+        let repository = try repo.open()
+        let state = try DesiredInput.read(repository, revision: rev ?? repo.branch)
+        let apps = state.apps.keys.sorted()
+        print("ok: \(apps.count) app\(apps.count == 1 ? "" : "s") (\(apps.joined(separator: ", "))) at \(state.commit.prefix(8))")
+    }
+}
+
+/// Reading the desired state for a command, with errors printed as file:line lines.
+enum DesiredInput {
+    static func read(_ repository: Repository, revision: String) throws -> DesiredState {
+        do {
+            return try DesiredStateReader(repository: repository).read(revision: revision)
+        } catch let errors as ManifestErrors {
+            for d in errors.diagnostics { Console.error(d.description) }
+            Console.error("\(errors.diagnostics.count) error\(errors.diagnostics.count == 1 ? "" : "s") at \(revision)")
+            throw ExitCode(1)
+        } catch let error as GitError {
+            throw CLIError(error.description)
+        }
+    }
 }

@@ -1,2 +1,4 @@
+import Foundation
 import TealCLI
-TealCommand.main()
+
+exit(await TealCommand.runMain())

@@ -1,0 +1,277 @@
+import Foundation
+import Testing
+@testable import Manifest
+
+/// A commit's tree as a dictionary of paths to file contents.
+struct DictTree: ManifestTree {
+    var files: [String: [UInt8]]
+
+    init(_ files: [String: String]) { self.files = files.mapValues { Array($0.utf8) } }
+
+    func entries(of directory: String) throws -> [(name: String, isDirectory: Bool)]? {
+        let prefix = directory + "/"
+        var names: [String: Bool] = [:]
+        for path in files.keys where path.hasPrefix(prefix) {
+            let rest = path.dropFirst(prefix.count)
+            let parts = rest.split(separator: "/", maxSplits: 1)
+            names[String(parts[0])] = parts.count > 1
+        }
+        return names.isEmpty ? nil : names.map { ($0.key, $0.value) }
+    }
+
+    func contents(of path: String) throws -> [UInt8]? { files[path] }
+    func contentID(of path: String) throws -> String? { files[path].map { "id-\($0.count)-\($0.reduce(0) { $0 &+ Int($1) })" } }
+}
+
+let goodEnvironment = """
+    database: sqlite:shop.db
+    health:
+      path: /healthz
+      interval: 500ms
+      timeout: 2s
+      healthy_after: 2
+      start_timeout: 60s
+    drain: 10s
+    colors:
+      blue:
+        release: "1.4.0"
+        command: ["python3", "app.py"]
+        schema: 0001_create_users
+        env: {LOG_LEVEL: info}
+        env_files: [/etc/shop/secrets.env]
+      green:
+        release: "1.5.0"
+        command: ["./bin/server", "--v2"]
+        schema: 0002_split_name
+    """
+
+let goodTraffic = "listen: 127.0.0.1:8080\nlive: blue\n"
+
+let createUsers = """
+    operations:
+      - create_table:
+          table: users
+          columns:
+            - {name: id, type: integer, primary_key: true}
+            - {name: name, type: text, nullable: false}
+    """
+
+let splitName = """
+    operations:
+      - add_column:
+          table: users
+          column: {name: first_name, type: text, nullable: true}
+          up: "substr(name, 1, instr(name, ' ') - 1)"
+      - drop_column:
+          table: users
+          column: name
+          down: "first_name"
+    """
+
+func goodFiles() -> [String: String] {
+    [
+        "apps/shop/environment.yaml": goodEnvironment,
+        "apps/shop/traffic.yaml": goodTraffic,
+        "apps/shop/schema/0001_create_users.yaml": createUsers,
+        "apps/shop/schema/0002_split_name.yaml": splitName,
+        "apps/shop/bin/server": "#!/bin/sh\n",
+    ]
+}
+
+func load(_ files: [String: String]) -> Result<DesiredState, ManifestErrors> {
+    DesiredStateLoader.load(tree: DictTree(files), commit: "abc")
+}
+
+func diagnostics(_ files: [String: String]) -> [Diagnostic] {
+    guard case .failure(let errors) = load(files) else { return [] }
+    return errors.diagnostics
+}
+
+@Suite struct LoaderTests {
+    @Test func loadsTheExampleShape() throws {
+        let state = try load(goodFiles()).get()
+        let app = try #require(state.apps["shop"])
+        #expect(app.environment.database == .sqliteRelative("shop.db"))
+        #expect(app.environment.health.interval == .milliseconds(500))
+        #expect(app.environment.health.healthyAfter == 2)
+        #expect(app.environment.drain == .seconds(10))
+        #expect(app.environment.colors[.blue]?.release == "1.4.0")
+        #expect(app.environment.colors[.blue]?.env == ["LOG_LEVEL": "info"])
+        #expect(app.environment.colors[.blue]?.envFiles == ["/etc/shop/secrets.env"])
+        #expect(app.environment.colors[.green]?.command == ["./bin/server", "--v2"])
+        #expect(app.traffic?.listen == ListenAddress(host: "127.0.0.1", port: 8080))
+        #expect(app.route == .live(.blue))
+        #expect(app.migrations.map(\.name) == ["0001_create_users", "0002_split_name"])
+        guard case .addColumn(let add) = app.migrations[1].operations[0] else { Issue.record("not add_column"); return }
+        #expect(add.column.name == "first_name")
+        #expect(add.up == "substr(name, 1, instr(name, ' ') - 1)")
+        #expect(app.specCommits[.blue] == "abc")
+    }
+
+    @Test func weightsSplitTraffic() throws {
+        var files = goodFiles()
+        files["apps/shop/traffic.yaml"] = "listen: 127.0.0.1:8080\nweights: {blue: 90, green: 10}\n"
+        #expect(try load(files).get().apps["shop"]?.route == Route(weights: [.blue: 90, .green: 10]))
+    }
+
+    @Test func definitionsRoundTripThroughJSON() throws {
+        let state = try load(goodFiles()).get()
+        let data = try JSONEncoder().encode(state)
+        #expect(try JSONDecoder().decode(DesiredState.self, from: data) == state)
+    }
+
+    struct Bad: CustomTestStringConvertible, Sendable {
+        var name: String
+        var path: String
+        var contents: String
+        var expected: String  // "path:line: fragment"
+        var testDescription: String { name }
+    }
+
+    static let bad: [Bad] = [
+        Bad(name: "unknown key", path: "apps/shop/environment.yaml", contents: goodEnvironment + "\nreplicas: 3\n",
+            expected: "apps/shop/environment.yaml:20:1: unknown key 'replicas'"),
+        Bad(name: "unknown key in a color", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "    release: \"1.5.0\"", with: "    release: \"1.5.0\"\n    image: x"),
+            expected: "apps/shop/environment.yaml:18:5: unknown key 'image' in colors.green"),
+        Bad(name: "wrong type", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "healthy_after: 2", with: "healthy_after: two"),
+            expected: "apps/shop/environment.yaml:6:18: health.healthy_after must be an integer"),
+        Bad(name: "command is not a list", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "[\"python3\", \"app.py\"]", with: "{a: b}"),
+            expected: "apps/shop/environment.yaml:12:14: colors.blue.command must be a list"),
+        Bad(name: "bad duration", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "drain: 10s", with: "drain: 10 seconds"),
+            expected: "apps/shop/environment.yaml:8:8: drain: '10 seconds' is not a duration"),
+        Bad(name: "relative command leaves the app folder", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "./bin/server", with: "../other/server"),
+            expected: "apps/shop/environment.yaml:18:14: colors.green.command[0] '../other/server' leaves the app folder"),
+        Bad(name: "relative command not in the commit", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "./bin/server", with: "./bin/missing"),
+            expected: "apps/shop/environment.yaml:18:14: colors.green.command[0] './bin/missing' is not a file"),
+        Bad(name: "schema names no migration", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "schema: 0002_split_name", with: "schema: 0003_nope"),
+            expected: "apps/shop/environment.yaml:19:13: colors.green.schema '0003_nope' names no migration"),
+        Bad(name: "unknown color", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "  green:", with: "  red:"),
+            expected: "apps/shop/environment.yaml:16:3: unknown color 'red'"),
+        Bad(name: "reserved environment variable", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "LOG_LEVEL: info", with: "PORT: \"1\""),
+            expected: "apps/shop/environment.yaml:14:10: colors.blue.env: PORT is set by teal"),
+        Bad(name: "bad database url", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "sqlite:shop.db", with: "sqlite:../escape.db"),
+            expected: "apps/shop/environment.yaml:1:11: relative SQLite path '../escape.db' must stay inside"),
+        Bad(name: "live together with weights", path: "apps/shop/traffic.yaml",
+            contents: "listen: 127.0.0.1:8080\nlive: blue\nweights: {blue: 100}\n",
+            expected: "apps/shop/traffic.yaml:2:7: traffic.yaml has both 'live' and 'weights'"),
+        Bad(name: "weights not summing to 100", path: "apps/shop/traffic.yaml",
+            contents: "listen: 127.0.0.1:8080\nweights: {blue: 90, green: 20}\n",
+            expected: "apps/shop/traffic.yaml:2:10: weights must sum to 100, they sum to 110"),
+        Bad(name: "bad listen address", path: "apps/shop/traffic.yaml", contents: "listen: 127.0.0.1:99999\nlive: blue\n",
+            expected: "apps/shop/traffic.yaml:1:9: listen: '127.0.0.1:99999' is not HOST:PORT"),
+        Bad(name: "YAML syntax error", path: "apps/shop/traffic.yaml", contents: "listen: 127.0.0.1:8080\nlive: [blue\n",
+            expected: "apps/shop/traffic.yaml:3:1: YAML syntax error"),
+        Bad(name: "duplicate key", path: "apps/shop/traffic.yaml", contents: "listen: 127.0.0.1:8080\nlive: blue\nlive: green\n",
+            expected: "apps/shop/traffic.yaml:2:1: YAML syntax error: duplicate key live"),
+        Bad(name: "migration file misnamed", path: "apps/shop/schema/3_add.yaml", contents: createUsers,
+            expected: "apps/shop/schema/3_add.yaml:1:1: migration files are named NNNN_name.yaml"),
+        Bad(name: "duplicate migration number", path: "apps/shop/schema/0002_other.yaml", contents: createUsers,
+            expected: "apps/shop/schema/0002_split_name.yaml:1:1: migration number 0002 is also used by 0002_other.yaml"),
+        Bad(name: "unknown operation", path: "apps/shop/schema/0003_x.yaml", contents: "operations:\n  - add_colum:\n      table: users\n",
+            expected: "apps/shop/schema/0003_x.yaml:2:5: unknown operation 'add_colum'"),
+        Bad(name: "missing operation field", path: "apps/shop/schema/0003_x.yaml",
+            contents: "operations:\n  - rename_column:\n      table: users\n      from: a\n",
+            expected: "apps/shop/schema/0003_x.yaml:3:7: operations[0].rename_column is missing required key 'to'"),
+        Bad(name: "SQL identifier with a quote", path: "apps/shop/schema/0003_x.yaml",
+            contents: "operations:\n  - drop_table:\n      table: 'users\"; DROP TABLE x; --'\n",
+            expected: "apps/shop/schema/0003_x.yaml:3:14: operations[0].drop_table.table 'users\"; DROP TABLE x; --' is not a valid SQL identifier"),
+        Bad(name: "bad app name", path: "apps/Shop_1/environment.yaml", contents: goodEnvironment,
+            expected: "apps/Shop_1:1:1: app name 'Shop_1' must match [a-z][a-z0-9-]*"),
+    ]
+
+    @Test(arguments: bad)
+    func reportsBadInputAtFileAndLine(_ bad: Bad) {
+        var files = goodFiles()
+        files[bad.path] = bad.contents
+        let found = diagnostics(files).map(\.description)
+        #expect(found.contains { $0.hasPrefix(bad.expected) }, "got: \(found)")
+    }
+
+    @Test func trafficToAnUndeclaredColorIsAnError() {
+        var files = goodFiles()
+        files["apps/shop/environment.yaml"] = String(goodEnvironment.prefix { $0 != "g" }.dropLast(2))
+        files["apps/shop/traffic.yaml"] = "listen: 127.0.0.1:8080\nweights: {blue: 50, green: 50}\n"
+        let found = diagnostics(files).map(\.description)
+        #expect(found.contains { $0.hasPrefix("apps/shop/traffic.yaml:2:21: green gets traffic but is not declared") }, "got: \(found)")
+    }
+
+    @Test func invalidUTF8IsReportedWithItsPosition() {
+        var tree = DictTree(goodFiles())
+        tree.files["apps/shop/traffic.yaml"] = Array("listen: 127.0.0.1:8080\nlive: bl".utf8) + [0xFF, 0xFE] + Array("ue\n".utf8)
+        guard case .failure(let errors) = DesiredStateLoader.load(tree: tree, commit: "abc") else { Issue.record("expected failure"); return }
+        #expect(errors.diagnostics.map(\.description) == ["apps/shop/traffic.yaml:2:9: invalid UTF-8"])
+    }
+
+    @Test func reportsEveryErrorOfARunNotJustTheFirst() {
+        var files = goodFiles()
+        files["apps/shop/traffic.yaml"] = "listen: nowhere\nlive: purple\n"
+        files["apps/shop/environment.yaml"] = goodEnvironment.replacingOccurrences(of: "drain: 10s", with: "drain: soon")
+        files["apps/shop/schema/0003_bad.yaml"] = "operations: []\n"
+        let found = diagnostics(files).map(\.description)
+        #expect(found.count >= 4, "got: \(found)")
+        #expect(found.contains { $0.hasPrefix("apps/shop/traffic.yaml:1:9") })
+        #expect(found.contains { $0.hasPrefix("apps/shop/traffic.yaml:2:7") })
+        #expect(found.contains { $0.hasPrefix("apps/shop/environment.yaml:8:8") })
+        #expect(found.contains { $0.hasPrefix("apps/shop/schema/0003_bad.yaml:1:13") })
+    }
+
+    @Test func twoAppsCannotShareADatabaseOrListenAddress() {
+        var files = goodFiles()
+        for (path, text) in goodFiles() { files[path.replacingOccurrences(of: "apps/shop/", with: "apps/shop-two/")] = text }
+        let found = diagnostics(files).map(\.description)
+        #expect(found.contains { $0.contains("apps/shop/environment.yaml") && $0.contains("also used by app 'shop-two'") || $0.contains("apps/shop-two/environment.yaml") && $0.contains("also used by app 'shop'") })
+        #expect(found.contains { $0.contains("traffic.yaml") && $0.contains("listen 127.0.0.1:8080 is also used") })
+    }
+}
+
+@Suite struct ScalarParsingTests {
+    @Test func durations() {
+        #expect(DurationParser.parse("500ms") == .milliseconds(500))
+        #expect(DurationParser.parse("2s") == .seconds(2))
+        #expect(DurationParser.parse("3m") == .seconds(180))
+        #expect(DurationParser.parse("1h") == .seconds(3600))
+        for bad in ["", "s", "1.5s", "-1s", "10", "1d", "ms", "1 s"] { #expect(DurationParser.parse(bad) == nil, "\(bad)") }
+        #expect(DurationParser.format(.milliseconds(1500)) == "1500ms")
+        #expect(DurationParser.format(.seconds(120)) == "2m")
+    }
+
+    @Test func listenAddresses() {
+        #expect(ListenAddress.parse("127.0.0.1:8080") == ListenAddress(host: "127.0.0.1", port: 8080))
+        #expect(ListenAddress.parse("[::1]:80") == ListenAddress(host: "::1", port: 80))
+        #expect(ListenAddress.parse("localhost:1") != nil)
+        for bad in ["8080", "127.0.0.1", "127.0.0.1:0", "256.0.0.1:80", "example.com:80", "[::1]80", "1.2.3:4"] {
+            #expect(ListenAddress.parse(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func names() {
+        #expect(Identifiers.isValidAppName("shop-2"))
+        #expect(!Identifiers.isValidAppName("2shop"))
+        #expect(!Identifiers.isValidAppName("Shop"))
+        #expect(Identifiers.isValidSQLIdentifier("_users2"))
+        #expect(!Identifiers.isValidSQLIdentifier("users; drop"))
+        #expect(Identifiers.quote("we\"ird") == "\"we\"\"ird\"")
+        #expect(Identifiers.parseMigrationStem("0002_split_name")! == (2, "split_name"))
+        #expect(Identifiers.parseMigrationStem("002_split") == nil)
+        #expect(Identifiers.parseMigrationStem("0002_Split") == nil)
+    }
+
+    @Test func databaseURLs() throws {
+        #expect(try DatabaseLocation.parse("sqlite:shop.db").get() == .sqliteRelative("shop.db"))
+        #expect(try DatabaseLocation.parse("sqlite:///var/lib/shop.db").get() == .sqliteAbsolute("/var/lib/shop.db"))
+        #expect(try DatabaseLocation.parse("postgres://u@h/db").get() == .postgres("postgres://u@h/db"))
+        for bad in ["mysql://x", "sqlite:", "sqlite:/abs", "sqlite:a/../../b"] {
+            if case .success = DatabaseLocation.parse(bad) { Issue.record("accepted \(bad)") }
+        }
+    }
+}
