@@ -60,12 +60,14 @@ let package = Package(
         ]),
         .executableTarget(name: "teal", dependencies: ["TealCLI"]),
 
-        .testTarget(name: "GitTests", dependencies: ["Git"]),
-        .testTarget(name: "ManifestTests", dependencies: ["Manifest", "Desired", "Git"]),
+        // Helpers shared by the tests: scratch git repositories, running the built binary.
+        .target(name: "TestSupport", path: "Tests/Support"),
+        .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"]),
+        .testTarget(name: "ManifestTests", dependencies: ["Manifest", "Desired", "Git", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifest"]),
         .testTarget(name: "StateTests", dependencies: ["State"]),
-        .testTarget(name: "CLITests", dependencies: ["TealCLI", "Git", "teal"]),
-        .testTarget(name: "SchemaTests", dependencies: ["Schema", "Manifest"]),
+        .testTarget(name: "CLITests", dependencies: ["TealCLI", "Git", "TestSupport", "teal"]),
+        .testTarget(name: "SchemaTests", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Manifest"]),
         .testTarget(name: "TrafficTests", dependencies: ["Traffic"]),
 

@@ -1,10 +1,12 @@
 import Foundation
 
-/// A scratch git repository driven with the git CLI, as a user's client would.
-struct ScratchRepo {
-    let path: String
+/// Test helpers shared by the test targets.
 
-    init() throws {
+/// A scratch git repository driven with the git CLI, as a user's client would.
+public struct ScratchRepo {
+    public let path: String
+
+    public init() throws {
         path = NSTemporaryDirectory() + "teal-git-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         try git("init", "-q", "-b", "main")
@@ -13,26 +15,26 @@ struct ScratchRepo {
         try git("config", "commit.gpgsign", "false")
     }
 
-    func write(_ relative: String, _ text: String) throws {
+    public func write(_ relative: String, _ text: String) throws {
         let url = URL(fileURLWithPath: path).appendingPathComponent(relative)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try text.write(to: url, atomically: true, encoding: .utf8)
     }
 
-    func remove(_ relative: String) throws {
+    public func remove(_ relative: String) throws {
         try FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).appendingPathComponent(relative).path)
     }
 
     /// Stages everything and commits; returns the new commit id.
     @discardableResult
-    func commit(_ message: String) throws -> String {
+    public func commit(_ message: String) throws -> String {
         try git("add", "-A")
         try git("commit", "-q", "-m", message)
         return try git("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @discardableResult
-    func git(_ args: String...) throws -> String {
+    public func git(_ args: String...) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
         process.arguments = ["-C", path] + args
@@ -48,5 +50,5 @@ struct ScratchRepo {
         return String(decoding: data, as: UTF8.self)
     }
 
-    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+    public func cleanup() { try? FileManager.default.removeItem(atPath: path) }
 }

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds teal and runs the whole test suite, installing what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh nginx-light wrk
+swift build --build-tests
+swift test --skip-build "$@"
