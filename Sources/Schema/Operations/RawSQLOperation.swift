@@ -1,0 +1,23 @@
+import Foundation
+import Manifest
+
+/// `sql`: runs `up` at start and `down` at rollback. Not dual-version safe: the engine cannot know what the
+/// statements do to either shape.
+struct RawSQLOperation: SchemaOperation {
+    let op: RawSQL
+    var kind: String { "sql" }
+
+    func validate(_ model: ShapeModel) throws {
+        if op.up.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw SchemaError("sql.up is empty") }
+    }
+
+    func start(_ ctx: OperationContext) throws {
+        try ctx.dialect.execute(op.up)
+    }
+
+    func complete(_ ctx: OperationContext) throws {}
+
+    func rollback(_ ctx: OperationContext) throws {
+        if let down = op.down { try ctx.dialect.execute(down) }
+    }
+}

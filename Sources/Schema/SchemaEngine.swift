@@ -1,0 +1,386 @@
+// Two shapes of one SQLite database at once
+// ==========================================
+// pgroll serves each schema version from its own PostgreSQL schema, picked by search_path. A SQLite file has a
+// single namespace and an unmodified app cannot be made to pick one, so the engine arranges for the old and new
+// shapes to coexist under the same names:
+//
+// * The real table keeps the old shape. A column the new shape adds (add_column, or the new name of a
+//   rename_column / alter_column) is an extra physical column; a column the new shape drops stays physically.
+//   Each release simply ignores the columns it does not know.
+// * Values cross between shapes through one AFTER INSERT and one AFTER UPDATE trigger per table, built from all
+//   operations of the migration: a write that sets the old-shape columns computes the new ones with `up`, and
+//   the reverse with `down`. A trigger's own write, and each backfill batch, put a row in `_teal_guard`, which
+//   every trigger's WHEN clause checks: no ping-pong, and the row is gone before the transaction commits, so
+//   other connections never see it.
+// * Columns only the old shape has lose NOT NULL and DEFAULT during the migration (rewritten in place with
+//   SQLite's documented writable_schema procedure, no row rewrite), so new-shape inserts never fail on them;
+//   the triggers fill them right away. Constraints of new columns are declared at complete, after the rows
+//   are checked, so old-shape inserts never fail on them.
+// * A renamed table keeps its old name; its new name is a view with INSTEAD OF triggers.
+// * What SQLite cannot name two ways (one column name with two definitions) is refused at validate.
+//
+// Phases: start = validate + expand in one transaction (history row `backfilling`), then backfill in rowid
+// batches, each its own transaction recording progress in `_teal_backfill` (a crash resumes from there), then
+// `started`. complete and rollback are one transaction each. Rollback keeps aside, in `_teal_kept_*` tables,
+// what only the new shape could hold, and the next start of the same migration brings it back.
+
+import Foundation
+import GRDB
+import Logging
+import Manifest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs expand/contract migrations on one SQLite database file.
+public final class SchemaEngine: @unchecked Sendable {
+    /// The database file.
+    public let path: String
+    /// Batch size, busy timeout, pacing.
+    public let options: SchemaEngineOptions
+    private let logger: Logger
+    private let queue: DatabaseQueue
+
+    /// Opens (creating if needed) the database at `path` in WAL mode.
+    public init(path: String, options: SchemaEngineOptions = SchemaEngineOptions(), logger: Logger = Logger(label: "teal.schema")) throws {
+        self.path = path
+        self.options = options
+        self.logger = logger
+        var config = Configuration()
+        config.busyMode = .timeout(options.busyTimeout)
+        config.foreignKeysEnabled = false
+        config.prepareDatabase { db in
+            _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+        } catch {
+            throw SchemaError.wrap(error, migration: nil, doing: "cannot open \(path)")
+        }
+    }
+
+    /// The migration history stored in the database.
+    public func status() throws -> SchemaStatus {
+        do {
+            return SchemaStatus(migrations: try queue.read { try History.all($0) })
+        } catch {
+            throw SchemaError.wrap(error, migration: nil, doing: "cannot read the migration history")
+        }
+    }
+
+    /// Fails when a migration already started, completed or in flight was started from a file with different bytes.
+    public func verifyChecksums(_ migrations: [Migration]) throws {
+        let applied = Dictionary(try status().migrations.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for m in migrations {
+            if let a = applied[m.name], a.state != .rolledBack, a.checksum != m.checksum {
+                throw SchemaError(migration: m.name, "the file changed after it was applied (stored checksum \(a.checksum), file \(m.checksum)); write a new migration instead")
+            }
+        }
+    }
+
+    /// Checks a migration against the database without changing it: every operation is validated, then
+    /// expanded in a transaction that is rolled back (so bad SQL in `up`/`down` is caught with SQLite's message).
+    public func validate(_ migration: Migration) throws {
+        try write { db in
+            try db.inTransaction(.immediate) {
+                try History.create(db)
+                try self.admit(db, migration)
+                _ = try self.expand(db, migration, restoreKept: false)
+                return .rollback
+            }
+        }
+    }
+
+    /// Starts (expands) a migration and backfills existing rows; both shapes are usable when it returns.
+    /// Starting a migration left half-way by a crash resumes it; starting one already started or completed does nothing.
+    /// On failure the database is left as it was before the call.
+    public func start(_ migration: Migration, progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) throws {
+        var previous: AppliedMigration?
+        var resuming = false
+        var alreadyDone = false
+        try write { db in
+            try db.inTransaction(.immediate) {
+                try History.create(db)
+                let existing = try History.find(db, migration.name)
+                if let existing, existing.state != .rolledBack {
+                    if existing.checksum != migration.checksum {
+                        throw SchemaError(migration: migration.name, "the file changed after it was applied (stored checksum \(existing.checksum), file \(migration.checksum)); write a new migration instead")
+                    }
+                    if existing.state == .backfilling { resuming = true } else { alreadyDone = true }
+                    return .commit
+                }
+                previous = existing
+                try self.admit(db, migration)
+                let restore = existing.map { $0.checksum == migration.checksum } ?? false
+                try self.expand(db, migration, restoreKept: restore)
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO "\(History.migrations)" (name, number, checksum, definition, state, started_at)
+                    VALUES (?, ?, ?, ?, ?, \(History.now))
+                    """, arguments: [migration.name, migration.number, migration.checksum, try History.encode(migration), MigrationState.backfilling.rawValue])
+                return .commit
+            }
+        }
+        if alreadyDone {
+            logger.info("migration already started", metadata: ["migration": "\(migration.name)"])
+            return
+        }
+        logger.info(resuming ? "resuming backfill" : "expanded", metadata: ["migration": "\(migration.name)"])
+        do {
+            try backfill(migration.name, progress: progress)
+        } catch {
+            let cause = SchemaError.wrap(error, migration: migration.name, doing: "backfill failed")
+            do {
+                try undoStart(migration.name, previous: resuming ? nil : .some(previous))
+            } catch let undoError {
+                throw SchemaError(migration: migration.name, "\(cause.message); undoing the start failed too: \(SchemaError.wrap(undoError, migration: nil).message)")
+            }
+            logger.error("start undone", metadata: ["migration": "\(migration.name)", "error": "\(cause)"])
+            throw cause
+        }
+        try write { db in try db.inTransaction(.immediate) {
+            try History.setState(db, migration.name, .started)
+            return .commit
+        } }
+        logger.info("started", metadata: ["migration": "\(migration.name)"])
+    }
+
+    /// Completes (contracts) a started migration: the old shape, triggers, views and helper columns go.
+    public func complete(_ name: String) throws {
+        try write { db in
+            try db.inTransaction(.immediate) {
+                try History.create(db)
+                guard let applied = try History.find(db, name) else { throw SchemaError(migration: name, "was never started") }
+                switch applied.state {
+                case .completed: return .commit
+                case .rolledBack: throw SchemaError(migration: name, "was rolled back; start it before completing it")
+                case .backfilling: throw SchemaError(migration: name, "its backfill has not finished (the last start was interrupted); run start again to resume it")
+                case .started: break
+                }
+                let ops = applied.definition.operations
+                let dialect = SQLiteDialect(db)
+                try dialect.dropMachinery(triggerPrefix: Self.triggerPrefix(name), views: Self.aliasViews(ops))
+                let renames = ops.indices.filter { if case .renameTable = ops[$0] { true } else { false } }
+                let order = ops.indices.reversed().filter { !renames.contains($0) } + renames
+                for i in order {
+                    try self.run(ops[i], index: i, of: applied.definition, db: db, dialect: dialect) { try $0.complete($1) }
+                }
+                try History.setState(db, name, .completed)
+                try History.clearWorkingState(db, name)
+                try db.execute(sql: "DROP TABLE IF EXISTS \(Identifiers.quote(SQLiteDialect.guardTable))")
+                return .commit
+            }
+        }
+        logger.info("completed", metadata: ["migration": "\(name)"])
+    }
+
+    /// Rolls back a started migration from its stored definition (the file may be gone): the new shape goes,
+    /// rows written in it keep their old-shape values, values only it could hold are kept aside.
+    public func rollback(_ name: String) throws {
+        try undoStart(name, previous: nil)
+        logger.info("rolled back", metadata: ["migration": "\(name)"])
+    }
+
+    // MARK: - Phases
+
+    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try queue.writeWithoutTransaction(body)
+        } catch {
+            throw SchemaError.wrap(error, migration: nil)
+        }
+    }
+
+    static func triggerPrefix(_ migration: String) -> String { "_teal_\(migration)_" }
+
+    static func aliasViews(_ ops: [Manifest.Operation]) -> [String] {
+        ops.compactMap { if case .renameTable(let r) = $0 { r.to } else { nil } }
+    }
+
+    /// Table names as operation `index` sees them (new-shape name → physical table).
+    static func tableNames(_ ops: [Manifest.Operation], before index: Int) -> [String: String] {
+        var names: [String: String] = [:]
+        for op in ops[..<index] {
+            if case .renameTable(let r) = op { names[r.to.lowercased()] = names[r.from.lowercased()] ?? r.from }
+        }
+        return names
+    }
+
+    private func run(_ op: Manifest.Operation, index: Int, of migration: Migration, db: Database, dialect: SQLiteDialect, plan: ExpandPlan = ExpandPlan(),
+                     restoreKept: Bool = false, _ body: (any SchemaOperation, OperationContext) throws -> Void) throws {
+        let ctx = OperationContext(dialect: dialect, migration: migration.name, index: index,
+                                   tableNames: Self.tableNames(migration.operations, before: index), plan: plan,
+                                   restoreKept: restoreKept, store: StoredOperationState(db, migration: migration.name))
+        do {
+            try body(op.implementation, ctx)
+        } catch {
+            throw SchemaError.wrap(error, migration: migration.name, index: index, kind: op.kind)
+        }
+    }
+
+    /// Whether this migration may start now: nothing else in flight, nothing newer completed.
+    private func admit(_ db: Database, _ migration: Migration) throws {
+        let all = try History.all(db)
+        if let other = all.first(where: { $0.state.isInFlight && $0.name != migration.name }) {
+            throw SchemaError(migration: migration.name, "cannot start while \(other.name) is in flight; complete or roll it back first")
+        }
+        let newer = all.last { applied in
+            applied.state == .completed && applied.definition.number >= migration.number && applied.name != migration.name
+        }
+        if let newer {
+            throw SchemaError(migration: migration.name, "comes before \(newer.name), which is already completed")
+        }
+    }
+
+    /// Validates and expands in the caller's transaction; records the backfill work.
+    @discardableResult
+    private func expand(_ db: Database, _ migration: Migration, restoreKept: Bool) throws -> ExpandPlan {
+        let dialect = SQLiteDialect(db)
+        let model = ShapeModel(dialect: dialect)
+        for (i, op) in migration.operations.enumerated() {
+            do { try op.implementation.validate(model) } catch { throw SchemaError.wrap(error, migration: migration.name, index: i, kind: op.kind) }
+        }
+        try History.clearWorkingState(db, migration.name)
+        let plan = ExpandPlan()
+        for (i, op) in migration.operations.enumerated() {
+            plan.currentOperation = i
+            try run(op, index: i, of: migration, db: db, dialect: dialect, plan: plan, restoreKept: restoreKept) { try $0.start($1) }
+        }
+        let prefix = Self.triggerPrefix(migration.name)
+        for table in plan.tables {
+            let assignments = plan.assignments[table] ?? []
+            for a in assignments {
+                let op = migration.operations[a.origin]
+                do {
+                    try dialect.checkExpression(a.expression, on: table)
+                    if let fallback = a.fallback { try dialect.checkExpression(fallback, on: table) }
+                } catch {
+                    throw SchemaError.wrap(error, migration: migration.name, index: a.origin, kind: op.kind, doing: "bad expression '\(a.expression)'")
+                }
+            }
+            do {
+                try dialect.installDualShape(table: table, triggerPrefix: prefix, assignments: assignments)
+            } catch {
+                throw SchemaError.wrap(error, migration: migration.name, doing: "cannot install the triggers on \(table)")
+            }
+            let fill = assignments.filter(\.backfill)
+            guard !fill.isEmpty else { continue }
+            let q = Identifiers.quote(table)
+            let maxRowid = try Int64.fetchOne(db, sql: "SELECT max(rowid) FROM \(q)") ?? 0
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(q)") ?? 0
+            let set: String = fill.map { "\(Identifiers.quote($0.target)) = \($0.valueSQL)" }.joined(separator: ", ")
+            try db.execute(sql: """
+                INSERT INTO "\(History.backfill)" (migration, table_name, assignments, last_rowid, max_rowid, done, total)
+                VALUES (?, ?, ?, ?, ?, 0, ?)
+                """, arguments: [migration.name, table, set, Int64.min, maxRowid, total])
+        }
+        for alias in plan.aliasViews {
+            do {
+                try dialect.createAliasView(alias.view, of: alias.table, triggerPrefix: prefix)
+            } catch {
+                throw SchemaError.wrap(error, migration: migration.name, doing: "cannot create the view \(alias.view)")
+            }
+        }
+        return plan
+    }
+
+    private struct BackfillTask {
+        var table: String
+        var assignments: String
+        var lastRowid: Int64
+        var maxRowid: Int64
+    }
+
+    /// Fills the new columns of existing rows, one rowid range per transaction, resuming where a crash stopped.
+    private func backfill(_ name: String, progress: (@Sendable (Int, Int) -> Void)?) throws {
+        let (tasks, doneSoFar, total) = try queue.read { db -> ([BackfillTask], Int, Int) in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM \"\(History.backfill)\" WHERE migration = ? ORDER BY table_name", arguments: [name])
+            let tasks = rows.map { BackfillTask(table: $0["table_name"], assignments: $0["assignments"], lastRowid: $0["last_rowid"], maxRowid: $0["max_rowid"]) }
+            return (tasks, rows.reduce(0) { $0 + ($1["done"] as Int) }, rows.reduce(0) { $0 + ($1["total"] as Int) })
+        }
+        var done = doneSoFar
+        progress?(done, total)
+        let crashAfter = ProcessInfo.processInfo.environment["TEAL_SCHEMA_CRASH_AFTER_BATCH"].flatMap(Int.init)
+        var batches = 0
+        var lastLog = Date()
+        let guardTable = Identifiers.quote(SQLiteDialect.guardTable)
+        for task in tasks {
+            let q = Identifiers.quote(task.table)
+            var last = task.lastRowid
+            while last < task.maxRowid {
+                let (upper, changed) = try write { db in
+                    var result: (Int64, Int) = (task.maxRowid, 0)
+                    try db.inTransaction(.immediate) {
+                        try db.execute(sql: "INSERT INTO \(guardTable) VALUES (1)")
+                        let hi = try Int64.fetchOne(db, sql: "SELECT rowid FROM \(q) WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?",
+                                                    arguments: [last, self.options.batchSize - 1]) ?? task.maxRowid
+                        let upper = min(hi, task.maxRowid)
+                        try db.execute(sql: "UPDATE \(q) SET \(task.assignments) WHERE rowid > ? AND rowid <= ?", arguments: [last, upper])
+                        let changed = db.changesCount
+                        try db.execute(sql: "DELETE FROM \(guardTable)")
+                        try db.execute(sql: """
+                            UPDATE "\(History.backfill)" SET last_rowid = ?, done = done + ? WHERE migration = ? AND table_name = ?
+                            """, arguments: [upper, changed, name, task.table])
+                        result = (upper, changed)
+                        return .commit
+                    }
+                    return result
+                }
+                last = upper
+                done += changed
+                batches += 1
+                progress?(done, total)
+                if Date().timeIntervalSince(lastLog) >= 2 {
+                    lastLog = Date()
+                    logger.info("backfill", metadata: ["migration": "\(name)", "table": "\(task.table)", "done": "\(done)", "total": "\(total)"])
+                }
+                if let crashAfter, batches >= crashAfter { _exit(86) }
+                if options.batchPause > 0 { Thread.sleep(forTimeInterval: options.batchPause) }
+            }
+        }
+        logger.info("backfill finished", metadata: ["migration": "\(name)", "rows": "\(done)"])
+    }
+
+    /// Rolls a migration back. `previous` is set when undoing a failed start: `.some(nil)` means the migration
+    /// had no history row before, `.some(row)` that it had that (rolled-back) row, which is put back.
+    private func undoStart(_ name: String, previous: AppliedMigration??) throws {
+        try write { db in
+            try db.inTransaction(.immediate) {
+                try History.create(db)
+                guard let applied = try History.find(db, name) else { throw SchemaError(migration: name, "was never started") }
+                switch applied.state {
+                case .rolledBack: return .commit
+                case .completed: throw SchemaError(migration: name, "is completed and cannot be rolled back; write a new migration that reverses it")
+                case .started, .backfilling: break
+                }
+                let ops = applied.definition.operations
+                let dialect = SQLiteDialect(db)
+                try dialect.dropMachinery(triggerPrefix: Self.triggerPrefix(name), views: Self.aliasViews(ops))
+                for i in ops.indices.reversed() {
+                    try self.run(ops[i], index: i, of: applied.definition, db: db, dialect: dialect) { try $0.rollback($1) }
+                }
+                try History.clearWorkingState(db, name)
+                try db.execute(sql: "DROP TABLE IF EXISTS \(Identifiers.quote(SQLiteDialect.guardTable))")
+                switch previous {
+                case .none:
+                    try History.setState(db, name, .rolledBack)
+                case .some(.none):
+                    try db.execute(sql: "DELETE FROM \"\(History.migrations)\" WHERE name = ?", arguments: [name])
+                case .some(.some(let row)):
+                    try db.execute(sql: """
+                        UPDATE "\(History.migrations)" SET checksum = ?, definition = ?, state = ?, started_at = ?, completed_at = NULL,
+                        rolled_back_at = ? WHERE name = ?
+                        """, arguments: [row.checksum, try History.encode(row.definition), MigrationState.rolledBack.rawValue,
+                                         Self.stamp(row.startedAt), row.rolledBackAt.map(Self.stamp), name])
+                }
+                return .commit
+            }
+        }
+    }
+
+    private static func stamp(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+}

@@ -1,0 +1,49 @@
+import Manifest
+
+/// Why a schema operation failed: names the migration, the operation (index and kind) and the cause.
+public struct SchemaError: Error, Sendable, CustomStringConvertible {
+    /// The migration concerned, if any.
+    public var migration: String?
+    /// Index of the operation in the migration's `operations` list.
+    public var operationIndex: Int?
+    /// The operation's YAML key, e.g. `add_column`.
+    public var operationKind: String?
+    /// What went wrong, in words.
+    public var message: String
+
+    /// Makes an error; the operation fields are optional.
+    public init(migration: String? = nil, operationIndex: Int? = nil, operationKind: String? = nil, _ message: String) {
+        self.migration = migration
+        self.operationIndex = operationIndex
+        self.operationKind = operationKind
+        self.message = message
+    }
+
+    public var description: String {
+        var prefix = ""
+        if let migration { prefix += "migration \(migration)" }
+        if let operationIndex {
+            prefix += (prefix.isEmpty ? "" : ", ") + "operations[\(operationIndex)]"
+            if let operationKind { prefix += " (\(operationKind))" }
+        }
+        return prefix.isEmpty ? message : "\(prefix): \(message)"
+    }
+
+    func located(migration: String, index: Int?, kind: String?) -> SchemaError {
+        var copy = self
+        if copy.migration == nil { copy.migration = migration }
+        if copy.operationIndex == nil { copy.operationIndex = index; copy.operationKind = kind }
+        return copy
+    }
+}
+
+extension SchemaError {
+    /// Wraps any error (an SQLite error keeps SQLite's message) into a `SchemaError` for the given place.
+    static func wrap(_ error: any Error, migration: String?, index: Int? = nil, kind: String? = nil, doing: String? = nil) -> SchemaError {
+        if let schemaError = error as? SchemaError {
+            return migration.map { schemaError.located(migration: $0, index: index, kind: kind) } ?? schemaError
+        }
+        let cause = SQLiteMessage.of(error)
+        return SchemaError(migration: migration, operationIndex: index, operationKind: kind, doing.map { "\($0): \(cause)" } ?? cause)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Manifest
+
+/// Where a migration stands in the app database.
+public enum MigrationState: String, Sendable, Codable, CaseIterable {
+    /// Expanded, existing rows still being backfilled (a crash left it here; `start` resumes it).
+    case backfilling
+    /// Expanded: both shapes usable.
+    case started
+    /// Contracted: only the new shape remains.
+    case completed
+    /// Undone: only the old shape remains.
+    case rolledBack = "rolled_back"
+
+    /// True while the migration is in flight (started, not completed).
+    public var isInFlight: Bool { self == .backfilling || self == .started }
+}
+
+/// One row of `_teal_migrations`.
+public struct AppliedMigration: Sendable, Hashable {
+    /// The migration's file stem, e.g. `0002_split_name`.
+    public var name: String
+    /// Git blob id of the file when it was started.
+    public var checksum: String
+    /// Current state.
+    public var state: MigrationState
+    /// The full definition as stored at start: what rollback uses when the file is gone.
+    public var definition: Migration
+    /// When start began.
+    public var startedAt: Date
+    /// When complete finished.
+    public var completedAt: Date?
+    /// When rollback finished.
+    public var rolledBackAt: Date?
+}
+
+/// The migration history of one database.
+public struct SchemaStatus: Sendable {
+    /// Every migration ever started (including rolled-back ones), in number order.
+    public var migrations: [AppliedMigration]
+    /// The migration started and not yet completed, if any.
+    public var inFlight: AppliedMigration? { migrations.last { $0.state.isInFlight } }
+    /// The most recently completed migration.
+    public var lastCompleted: AppliedMigration? { migrations.last { $0.state == .completed } }
+}
+
+/// Tuning of the engine.
+public struct SchemaEngineOptions: Sendable {
+    /// Rows per backfill transaction.
+    public var batchSize: Int
+    /// How long a statement waits for a lock held by another connection.
+    public var busyTimeout: TimeInterval
+    /// Pause between backfill batches, so other writers get the lock.
+    public var batchPause: TimeInterval
+
+    /// Defaults: 1000 rows a batch, 5 s busy timeout, 0.5 ms between batches.
+    public init(batchSize: Int = 1000, busyTimeout: TimeInterval = 5, batchPause: TimeInterval = 0.0005) {
+        self.batchSize = max(1, batchSize)
+        self.busyTimeout = busyTimeout
+        self.batchPause = max(0, batchPause)
+    }
+}
