@@ -42,7 +42,7 @@ let package = Package(
         ]),
         // Colors as OS processes, health checks.
         .target(name: "Runtime", dependencies: [
-            "Manifest",
+            "Manifest", "Planner", "State", "Git", "Schema", "Traffic",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The HTTP router process and its admin channel.
@@ -52,9 +52,14 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The reconcile loop: journal, audit notes, watch.
+        .target(name: "Agent", dependencies: [
+            "Git", "Manifest", "Desired", "Planner", "State",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The command line, as a library so tests can drive it.
         .target(name: "TealCLI", dependencies: [
-            "Git", "Manifest", "Desired", "Planner", "State", "Schema", "Runtime", "Traffic",
+            "Git", "Manifest", "Desired", "Planner", "State", "Agent", "Schema", "Runtime", "Traffic",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -68,11 +73,11 @@ let package = Package(
         .testTarget(name: "StateTests", dependencies: ["State"]),
         .testTarget(name: "CLITests", dependencies: ["TealCLI", "Git", "TestSupport", "teal"]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Manifest"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Manifest", "Planner", "State", "Traffic"]),
         .testTarget(name: "TrafficTests", dependencies: ["Traffic"]),
 
         // Benchmarks: `swift run -c release <name>` prints a table.
-        .executableTarget(name: "SchemaBenchmark", dependencies: ["Schema", "Manifest"], path: "Benchmarks/SchemaBenchmark"),
+        .executableTarget(name: "SchemaBenchmark", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift")], path: "Benchmarks/SchemaBenchmark"),
         .executableTarget(name: "RouterBenchmark", dependencies: ["Traffic"], path: "Benchmarks/RouterBenchmark"),
     ]
 )

@@ -50,7 +50,19 @@ public final class StateStore: Sendable {
                 CREATE INDEX journal_status ON journal(status);
                 """)
         }
+        m.registerMigration("v2") { db in
+            try db.execute(sql: "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        }
         return m
+    }
+
+    /// A small named value (for example the last reconciled commit).
+    public func meta(_ key: String) throws -> String? {
+        try db.read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setMeta(_ key: String, _ value: String) throws {
+        try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: [key, value]) }
     }
 
     /// The store's schema version names applied so far.

@@ -13,14 +13,16 @@ import Testing
     @Test func createsAVersionedWALDatabase() throws {
         let (store, dir) = try store()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        #expect(try store.appliedVersions() == ["v1"])
+        #expect(try store.appliedVersions() == ["v1", "v2"])
         #expect(FileManager.default.fileExists(atPath: dir + "/state.db"))
         let mode = try store.db.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
         #expect(mode == "wal")
         // Reopening keeps the data and the version.
         try store.saveRoute(app: "shop", route: .live(.blue), listen: ListenAddress(host: "127.0.0.1", port: 8080))
         let again = try StateStore(dataDir: dir)
-        #expect(try again.appliedVersions() == ["v1"])
+        #expect(try again.appliedVersions() == ["v1", "v2"])
+        try again.setMeta("k", "v")
+        #expect(try again.meta("k") == "v")
         #expect(try again.routes()["shop"]?.route == .live(.blue))
     }
 
