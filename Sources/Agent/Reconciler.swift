@@ -62,16 +62,32 @@ public actor Reconciler {
         try Repository(path: configuration.repository).branchTip(configuration.branch)?.hex
     }
 
-    /// Reconciles the branch tip once. `superseded` is asked between steps; when it returns true
-    /// the rest of the plan is left for the next pass.
-    public func pass(superseded: @Sendable () async -> Bool = { false }) async throws -> Report {
+    /// Why a running plan stops between steps.
+    public enum Interruption: Sendable {
+        /// A newer commit arrived: this commit's outcome is `superseded`.
+        case newCommit
+        /// The agent is stopping: the next agent re-plans and finishes.
+        case shutdown
+    }
+
+    /// The commit the running (or last) pass reconciles.
+    public private(set) var currentCommit: String?
+
+    /// Reconciles the branch tip once. `interrupt` is asked between steps; when it answers, the
+    /// rest of the plan is left for the next pass.
+    public func pass(interrupt: @Sendable () async -> Interruption? = { nil }) async throws -> Report {
         let repo = try Repository(path: configuration.repository)
         guard let tip = try repo.branchTip(configuration.branch) else {
             throw GitError(code: -3, operation: "watch", message: "branch '\(configuration.branch)' does not exist")
         }
+        currentCommit = tip.hex
         let started = Date()
         let last = try store.meta("last_reconciled_commit")
         let isNewCommit = last != tip.hex
+        // A commit that failed or was refused is not retried every pass: the next commit fixes it.
+        if !isNewCommit, let outcome = try store.outcome(commit: tip.hex)?.outcome, outcome == .failed || outcome == .refused {
+            return Report(commit: tip.hex, record: nil)
+        }
         var record = AuditRecord(commit: tip.hex, outcome: .applied, host: configuration.host, startedAt: started, finishedAt: started)
 
         // Interrupted steps of an earlier run: the level-based plan below redoes what is still needed.
@@ -97,8 +113,11 @@ public actor Reconciler {
 
         let ids = try store.journal(commit: tip.hex, steps: plan.steps)
         for (index, (planned, id)) in zip(plan.steps, ids).enumerated() {
-            if await superseded() {
-                for later in ids[index...] { try store.markStep(later, .superseded) }
+            if let interruption = await interrupt() {
+                for later in ids[index...] {
+                    try store.markStep(later, .superseded, error: interruption == .shutdown ? "the agent stopped" : "a newer commit arrived")
+                }
+                if interruption == .shutdown { return Report(commit: tip.hex, record: nil) }
                 record.steps += plan.steps[index...].map { .init(summary: $0.step.summary, seconds: 0, superseded: true) }
                 record.outcome = .superseded
                 break

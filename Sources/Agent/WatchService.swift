@@ -1,0 +1,91 @@
+import Foundation
+import Git
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Asks the watch loop for a pass now (the webhook), without waiting for the next poll.
+public final class PassTrigger: Sendable {
+    private let pending = Mutex(false)
+
+    public init() {}
+
+    public func fire() { pending.withLock { $0 = true } }
+
+    /// True once per fire.
+    func take() -> Bool { pending.withLock { let was = $0; $0 = false; return was } }
+}
+
+/// `teal watch`: polls the branch tip (one ref read), reconciles when it moves, when the
+/// webhook fires, or every `driftInterval` to notice drift. On SIGTERM it finishes the current
+/// step and returns, leaving colors and the router running.
+public struct WatchService: Service {
+    public var reconciler: Reconciler
+    public var repository: String
+    public var branch: String
+    public var interval: Duration
+    public var driftInterval: Duration
+    public var trigger: PassTrigger
+    public var logger: Logger
+    /// Called after every pass that did something.
+    public var onReport: @Sendable (Reconciler.Report, Double) -> Void
+
+    public init(reconciler: Reconciler, repository: String, branch: String, interval: Duration, driftInterval: Duration,
+                trigger: PassTrigger, logger: Logger, onReport: @escaping @Sendable (Reconciler.Report, Double) -> Void = { _, _ in }) {
+        self.reconciler = reconciler
+        self.repository = repository
+        self.branch = branch
+        self.interval = interval
+        self.driftInterval = driftInterval
+        self.trigger = trigger
+        self.logger = logger
+        self.onReport = onReport
+    }
+
+    /// The branch tip, read with one ref lookup.
+    static func tip(repository: String, branch: String) -> String? {
+        (try? Repository(path: repository).branchTip(branch))??.hex
+    }
+
+    public func run() async throws {
+        let clock = ContinuousClock()
+        var lastTip: String?
+        var nextPoll = clock.now
+        var nextDrift = clock.now
+        let tick = min(interval, .milliseconds(50))
+        logger.info("watching \(repository) branch \(branch) every \(interval)")
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let now = clock.now
+            let triggered = trigger.take()
+            var due = triggered || now >= nextDrift
+            if now >= nextPoll || triggered {
+                nextPoll = now + interval
+                let tip = Self.tip(repository: repository, branch: branch)
+                if tip != lastTip { due = true }
+            }
+            if due {
+                nextDrift = clock.now + driftInterval
+                let started = clock.now
+                do {
+                    let repo = repository, branch = branch
+                    let reconciler = reconciler
+                    let report = try await reconciler.pass {
+                        if Task.isShuttingDownGracefully { return .shutdown }
+                        guard let tip = Self.tip(repository: repo, branch: branch) else { return nil }
+                        return tip != (await reconciler.currentCommit) ? .newCommit : nil
+                    }
+                    lastTip = report.commit
+                    if report.record != nil {
+                        let elapsed = started.duration(to: clock.now)
+                        onReport(report, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                    }
+                } catch {
+                    logger.error("reconcile pass failed: \(error)")
+                }
+                continue
+            }
+            try? await Task.sleep(for: tick)
+        }
+        logger.info("stopping: colors and the router keep running")
+    }
+}
