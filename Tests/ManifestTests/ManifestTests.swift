@@ -275,3 +275,30 @@ func diagnostics(_ files: [String: String]) -> [Diagnostic] {
         }
     }
 }
+
+@Suite struct RobustnessTests {
+    /// Every prefix and every single-byte corruption of each manifest either loads or yields
+    /// diagnostics naming a file of the app; none crashes.
+    @Test func truncatedAndCorruptedFilesNeverCrash() {
+        let files = goodFiles()
+        for (path, text) in files where path.hasSuffix(".yaml") {
+            let bytes = Array(text.utf8)
+            var variants: [[UInt8]] = (0..<bytes.count).map { Array(bytes[..<$0]) }
+            for i in stride(from: 0, to: bytes.count, by: 3) {
+                for replacement: UInt8 in [UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "\t"), 0xC3] {
+                    var copy = bytes
+                    copy[i] = replacement
+                    variants.append(copy)
+                }
+            }
+            for variant in variants {
+                var tree = DictTree(files)
+                tree.files[path] = variant
+                if case .failure(let errors) = DesiredStateLoader.load(tree: tree, commit: "abc") {
+                    #expect(!errors.diagnostics.isEmpty)
+                    #expect(errors.diagnostics.allSatisfy { $0.path.hasPrefix("apps/shop") && $0.line >= 1 && $0.column >= 1 })
+                }
+            }
+        }
+    }
+}
