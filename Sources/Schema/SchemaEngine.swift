@@ -7,11 +7,19 @@
 // * The real table keeps the old shape. A column the new shape adds (add_column, or the new name of a
 //   rename_column / alter_column) is an extra physical column; a column the new shape drops stays physically.
 //   Each release simply ignores the columns it does not know.
-// * Values cross between shapes through one AFTER INSERT and one AFTER UPDATE trigger per table, built from all
-//   operations of the migration: a write that sets the old-shape columns computes the new ones with `up`, and
-//   the reverse with `down`. A trigger's own write, and each backfill batch, put a row in `_teal_guard`, which
-//   every trigger's WHEN clause checks: no ping-pong, and the row is gone before the transaction commits, so
-//   other connections never see it.
+// * Values cross between shapes through triggers built from all operations of the migration, per table: one
+//   AFTER INSERT trigger fills whatever the insert left NULL (new columns with `up`, old ones with `down`), and
+//   one AFTER UPDATE trigger per direction recomputes the other shape's columns when a write changed their
+//   sources but not them. No flag guards against ping-pong: an update trigger's write is skipped when the
+//   row already is in step, i.e. the columns it would recompute from equal what the other direction computes
+//   from the row — true of a row that another trigger or the backfill has just filled, false of an
+//   application's write that changed something. So an old-shape insert costs one extra write of the same
+//   row, and it holds whatever the connection's `recursive_triggers` setting.
+// * The update trigger for writes in the new shape is created when the backfill ends, in the transaction
+//   that marks the migration `started` (its SQL waits in `_teal_migration_state`): the backfill writes
+//   exactly the columns it watches, and would otherwise run it once per row. Until then the new shape's
+//   inserts are served but its updates are not carried back — no release of the new shape runs before
+//   `start` returns.
 // * Columns only the old shape has lose NOT NULL and DEFAULT during the migration (rewritten in place with
 //   SQLite's documented writable_schema procedure, no row rewrite), so new-shape inserts never fail on them;
 //   the triggers fill them right away. Constraints of new columns are declared at complete, after the rows
@@ -20,8 +28,9 @@
 // * What SQLite cannot name two ways (one column name with two definitions) is refused at validate.
 //
 // Phases: start = validate + expand in one transaction (history row `backfilling`), then backfill in rowid
-// batches, each its own transaction recording progress in `_teal_backfill` (a crash resumes from there), then
-// `started`. complete and rollback are one transaction each. Rollback keeps aside, in `_teal_kept_*` tables,
+// batches, each its own transaction recording progress in `_teal_backfill` (a crash resumes from there), paced
+// by `BackfillPacer` so that other connections' writers wait about one batch, then `started`. complete and
+// rollback are one transaction each. Rollback keeps aside, in `_teal_kept_*` tables,
 // what only the new shape could hold, and the next start of the same migration brings it back.
 
 import Foundation
@@ -138,10 +147,15 @@ public final class SchemaEngine: @unchecked Sendable {
             logger.error("start undone", metadata: ["migration": "\(migration.name)", "error": "\(cause)"])
             throw cause
         }
-        try write { db in try db.inTransaction(.immediate) {
-            try History.setState(db, migration.name, .started)
-            return .commit
-        } }
+        do {
+            try write { db in try db.inTransaction(.immediate) {
+                try self.installDeferredTriggers(db, migration.name)
+                try History.setState(db, migration.name, .started)
+                return .commit
+            } }
+        } catch {
+            throw SchemaError.wrap(error, migration: migration.name, doing: "cannot finish the start")
+        }
         logger.info("started", metadata: ["migration": "\(migration.name)"])
     }
 
@@ -192,6 +206,19 @@ public final class SchemaEngine: @unchecked Sendable {
     }
 
     static func triggerPrefix(_ migration: String) -> String { "_teal_\(migration)_" }
+
+    /// Key prefix, in `_teal_migration_state`, of trigger SQL waiting for the end of the backfill.
+    static let deferredKey = "deferred_trigger."
+
+    /// Creates the triggers for updates the new shape makes, now that every existing row has its values.
+    private func installDeferredTriggers(_ db: Database, _ name: String) throws {
+        let pattern = Self.deferredKey.replacingOccurrences(of: "_", with: "\\_") + "%"
+        let statements = try String.fetchAll(db, sql: """
+            SELECT value FROM "\(History.state)" WHERE migration = ? AND key LIKE ? ESCAPE '\\' ORDER BY key
+            """, arguments: [name, pattern])
+        for sql in statements { try db.execute(sql: sql) }
+        try db.execute(sql: "DELETE FROM \"\(History.state)\" WHERE migration = ? AND key LIKE ? ESCAPE '\\'", arguments: [name, pattern])
+    }
 
     static func aliasViews(_ ops: [Manifest.Operation]) -> [String] {
         ops.compactMap { if case .renameTable(let r) = $0 { r.to } else { nil } }
@@ -259,7 +286,11 @@ public final class SchemaEngine: @unchecked Sendable {
                 }
             }
             do {
-                try dialect.installDualShape(table: table, triggerPrefix: prefix, assignments: assignments)
+                let deferred = try dialect.installDualShape(table: table, triggerPrefix: prefix, assignments: assignments)
+                for (i, sql) in deferred.enumerated() {
+                    try db.execute(sql: "INSERT INTO \"\(History.state)\" (migration, key, value) VALUES (?, ?, ?)",
+                                   arguments: [migration.name, "\(Self.deferredKey)\(table).\(i)", sql])
+                }
             } catch {
                 throw SchemaError.wrap(error, migration: migration.name, doing: "cannot install the triggers on \(table)")
             }
@@ -267,12 +298,13 @@ public final class SchemaEngine: @unchecked Sendable {
             guard !fill.isEmpty else { continue }
             let q = Identifiers.quote(table)
             let maxRowid = try Int64.fetchOne(db, sql: "SELECT max(rowid) FROM \(q)") ?? 0
-            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(q)") ?? 0
             let set: String = fill.map { "\(Identifiers.quote($0.target)) = \($0.valueSQL)" }.joined(separator: ", ")
+            // The row count (progress only) is taken by the backfill outside this transaction: counting a large
+            // table here would hold the write lock for as long.
             try db.execute(sql: """
                 INSERT INTO "\(History.backfill)" (migration, table_name, assignments, last_rowid, max_rowid, done, total)
-                VALUES (?, ?, ?, ?, ?, 0, ?)
-                """, arguments: [migration.name, table, set, Int64.min, maxRowid, total])
+                VALUES (?, ?, ?, ?, ?, 0, -1)
+                """, arguments: [migration.name, table, set, Int64.min, maxRowid])
         }
         for alias in plan.aliasViews {
             do {
@@ -289,43 +321,78 @@ public final class SchemaEngine: @unchecked Sendable {
         var assignments: String
         var lastRowid: Int64
         var maxRowid: Int64
+        var total: Int
     }
 
     /// Fills the new columns of existing rows, one rowid range per transaction, resuming where a crash stopped.
+    /// `BackfillPacer` sizes the batches and the gaps between them. No trigger fires on these updates: the
+    /// only update triggers installed yet watch old-shape columns.
     private func backfill(_ name: String, progress: (@Sendable (Int, Int) -> Void)?) throws {
-        let (tasks, doneSoFar, total) = try queue.read { db -> ([BackfillTask], Int, Int) in
+        let (tasks, doneSoFar) = try queue.read { db -> ([BackfillTask], Int) in
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM \"\(History.backfill)\" WHERE migration = ? ORDER BY table_name", arguments: [name])
-            let tasks = rows.map { BackfillTask(table: $0["table_name"], assignments: $0["assignments"], lastRowid: $0["last_rowid"], maxRowid: $0["max_rowid"]) }
-            return (tasks, rows.reduce(0) { $0 + ($1["done"] as Int) }, rows.reduce(0) { $0 + ($1["total"] as Int) })
+            let tasks = try rows.map { row -> BackfillTask in
+                let table: String = row["table_name"]
+                let maxRowid: Int64 = row["max_rowid"]
+                var total: Int = row["total"]
+                if total < 0 {
+                    total = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(Identifiers.quote(table)) WHERE rowid <= ?", arguments: [maxRowid]) ?? 0
+                }
+                return BackfillTask(table: table, assignments: row["assignments"], lastRowid: row["last_rowid"], maxRowid: maxRowid, total: total)
+            }
+            return (tasks, rows.reduce(0) { $0 + ($1["done"] as Int) })
         }
         var done = doneSoFar
+        let total = tasks.reduce(0) { $0 + $1.total }
         progress?(done, total)
+        guard tasks.contains(where: { $0.lastRowid < $0.maxRowid }) else { return }
         let crashAfter = ProcessInfo.processInfo.environment["TEAL_SCHEMA_CRASH_AFTER_BATCH"].flatMap(Int.init)
         var batches = 0
         var lastLog = Date()
-        let guardTable = Identifiers.quote(SQLiteDialect.guardTable)
+        var pacer = BackfillPacer(options: options)
+        var dataVersion = try queue.read { try Int.fetchOne($0, sql: "PRAGMA data_version") ?? 0 }
+        if options.yieldsToWriters {
+            Thread.sleep(forTimeInterval: BackfillPacer.probe)
+        }
+        // The look before the first batch: a commit by another connection meanwhile shows in that batch.
         for task in tasks {
             let q = Identifiers.quote(task.table)
             var last = task.lastRowid
+            var totalToStore: Int? = task.total
             while last < task.maxRowid {
+                var began: TimeInterval = 0
+                var work: TimeInterval = 0
+                var foreign = false
+                let rows = pacer.rows
                 let (upper, changed) = try write { db in
                     var result: (Int64, Int) = (task.maxRowid, 0)
                     try db.inTransaction(.immediate) {
-                        try db.execute(sql: "INSERT INTO \(guardTable) VALUES (1)")
+                        began = BackfillPacer.now()
+                        let version = try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0
+                        foreign = version != dataVersion
+                        dataVersion = version
                         let hi = try Int64.fetchOne(db, sql: "SELECT rowid FROM \(q) WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?",
-                                                    arguments: [last, self.options.batchSize - 1]) ?? task.maxRowid
+                                                    arguments: [last, rows - 1]) ?? task.maxRowid
                         let upper = min(hi, task.maxRowid)
                         try db.execute(sql: "UPDATE \(q) SET \(task.assignments) WHERE rowid > ? AND rowid <= ?", arguments: [last, upper])
                         let changed = db.changesCount
-                        try db.execute(sql: "DELETE FROM \(guardTable)")
-                        try db.execute(sql: """
-                            UPDATE "\(History.backfill)" SET last_rowid = ?, done = done + ? WHERE migration = ? AND table_name = ?
-                            """, arguments: [upper, changed, name, task.table])
+                        if let totalToStore {
+                            try db.execute(sql: """
+                                UPDATE "\(History.backfill)" SET last_rowid = ?, done = done + ?, total = ? WHERE migration = ? AND table_name = ?
+                                """, arguments: [upper, changed, totalToStore, name, task.table])
+                        } else {
+                            try db.execute(sql: """
+                                UPDATE "\(History.backfill)" SET last_rowid = ?, done = done + ? WHERE migration = ? AND table_name = ?
+                                """, arguments: [upper, changed, name, task.table])
+                        }
                         result = (upper, changed)
+                        work = BackfillPacer.now() - began
                         return .commit
                     }
                     return result
                 }
+                let now = BackfillPacer.now()
+                if foreign { pacer.sawForeignWrite(at: now) }
+                totalToStore = nil
                 last = upper
                 done += changed
                 batches += 1
@@ -335,7 +402,8 @@ public final class SchemaEngine: @unchecked Sendable {
                     logger.info("backfill", metadata: ["migration": "\(name)", "table": "\(task.table)", "done": "\(done)", "total": "\(total)"])
                 }
                 if let crashAfter, batches >= crashAfter { _exit(86) }
-                if options.batchPause > 0 { Thread.sleep(forTimeInterval: options.batchPause) }
+                let pause = pacer.finished(work: work, held: now - began, at: now)
+                if pause > 0 { Thread.sleep(forTimeInterval: pause) }
             }
         }
         logger.info("backfill finished", metadata: ["migration": "\(name)", "rows": "\(done)"])

@@ -46,17 +46,26 @@ public struct SchemaStatus: Sendable {
 
 /// Tuning of the engine.
 public struct SchemaEngineOptions: Sendable {
-    /// Rows per backfill transaction.
+    /// Most rows per backfill transaction.
     public var batchSize: Int
     /// How long a statement waits for a lock held by another connection.
     public var busyTimeout: TimeInterval
-    /// Pause between backfill batches, so other writers get the lock.
+    /// Least pause between backfill batches.
     public var batchPause: TimeInterval
+    /// Longest a backfill transaction should take: slower batches shrink (down to 100 rows, or `batchSize`
+    /// when that is smaller) and grow back to `batchSize` when fast again.
+    public var batchDuration: TimeInterval
+    /// Whether the backfill leaves other connections' writers the gaps they need to get the lock soon (see
+    /// `BackfillPacer`); off, batches follow each other with only `batchPause` between them.
+    public var yieldsToWriters: Bool
 
-    /// Defaults: 1000 rows a batch, 5 s busy timeout, 0.5 ms between batches.
-    public init(batchSize: Int = 1000, busyTimeout: TimeInterval = 5, batchPause: TimeInterval = 0.0005) {
+    /// Defaults: at most 1000 rows and about 5 ms a batch, 5 s busy timeout, gaps for other writers.
+    public init(batchSize: Int = 1000, busyTimeout: TimeInterval = 5, batchPause: TimeInterval = 0,
+                batchDuration: TimeInterval = 0.005, yieldsToWriters: Bool = true) {
         self.batchSize = max(1, batchSize)
         self.busyTimeout = busyTimeout
         self.batchPause = max(0, batchPause)
+        self.batchDuration = max(0.0005, batchDuration)
+        self.yieldsToWriters = yieldsToWriters
     }
 }

@@ -6,9 +6,9 @@ import Manifest
 ///
 /// SQLite has one namespace per file, so both shapes live in it at once: the real table keeps the old shape;
 /// columns the new shape adds or renames are extra physical columns kept in step by `AFTER` triggers; a renamed
-/// table gets a view under its new name with `INSTEAD OF` triggers. Triggers skip while `_teal_guard` has a row,
-/// which the triggers themselves and the backfill set for the duration of their own writes: no ping-pong.
+/// table gets a view under its new name with `INSTEAD OF` triggers.
 final class SQLiteDialect: SchemaDialect {
+    /// A table earlier versions of the engine used as a trigger guard; complete and rollback still drop it.
     static let guardTable = "_teal_guard"
 
     let db: Database
@@ -146,43 +146,70 @@ final class SQLiteDialect: SchemaDialect {
         try execute("DROP TABLE \(q(kept))")
     }
 
-    private var unguarded: String { "NOT EXISTS (SELECT 1 FROM \(q(Self.guardTable)))" }
-    private var setGuard: String { "INSERT INTO \(q(Self.guardTable)) VALUES (1);" }
-    private var clearGuard: String { "DELETE FROM \(q(Self.guardTable));" }
-
-    func ensureGuardTable() throws {
-        try execute("CREATE TABLE IF NOT EXISTS \(q(Self.guardTable)) (\"on\" INTEGER)")
-    }
-
-    func installDualShape(table: String, triggerPrefix: String, assignments: [DualAssignment]) throws {
-        guard !assignments.isEmpty else { return }
-        try ensureGuardTable()
+    /// Installs the insert trigger and the trigger for updates the old shape makes; returns the trigger for
+    /// updates the new shape makes, which the engine creates once existing rows are backfilled (see
+    /// `SchemaDialect.installDualShape`).
+    ///
+    /// No trigger needs a flag to stop ping-pong: an update trigger leaves the row alone when the columns it
+    /// would recompute from are already what the other direction computes from the row (`inStep`), which is
+    /// exactly the case for a row another trigger or the backfill has just filled. This holds whatever the
+    /// connection's `recursive_triggers` setting is.
+    func installDualShape(table: String, triggerPrefix: String, assignments: [DualAssignment]) throws -> [String] {
+        guard !assignments.isEmpty else { return [] }
         let t = q(table)
         let missing: String = assignments.map { "NEW.\(q($0.target)) IS NULL" }.joined(separator: " OR ")
         let fill: String = assignments.map { "\(q($0.target)) = \($0.valueSQL)" }.joined(separator: ", ")
         try execute("""
-            CREATE TRIGGER \(q(triggerPrefix + table + "_ins")) AFTER INSERT ON \(t)
-            WHEN \(unguarded) AND (\(missing))
-            BEGIN \(setGuard) UPDATE \(t) SET \(fill) WHERE rowid = NEW.rowid; \(clearGuard) END
+            CREATE TRIGGER \(q(triggerPrefix + table + "_ins")) AFTER INSERT ON \(t) WHEN \(missing)
+            BEGIN UPDATE \(t) SET \(fill) WHERE rowid = NEW.rowid; END
             """)
-        func written(_ a: DualAssignment) -> String? {
-            guard !a.sources.isEmpty else { return nil }
-            let changed: String = a.sources.map { "NEW.\(q($0)) IS NOT OLD.\(q($0))" }.joined(separator: " OR ")
-            return "((\(changed)) AND NEW.\(q(a.target)) IS OLD.\(q(a.target)))"
+        let forward = assignments.filter(\.backfill)
+        let reverse = assignments.filter { !$0.backfill }
+        if let sql = updateTrigger(table: table, name: triggerPrefix + table + "_upd", direction: forward, opposite: reverse) {
+            try execute(sql)
         }
-        let updatable = assignments.compactMap { a in written(a).map { (a, $0) } }
-        guard !updatable.isEmpty else { return }
-        let anyWritten = updatable.map(\.1).joined(separator: " OR ")
-        let sets = updatable.map { a, cond -> String in
-            let value = a.fallback.map { "COALESCE((\(a.expression)), (\($0)))" } ?? "(\(a.expression))"
-            return "\(q(a.target)) = CASE WHEN \(cond) THEN \(value) ELSE \(q(a.target)) END"
-        }.joined(separator: ", ")
-        let columns = Set(updatable.flatMap { $0.0.sources }).sorted().map(q).joined(separator: ", ")
-        try execute("""
-            CREATE TRIGGER \(q(triggerPrefix + table + "_upd")) AFTER UPDATE OF \(columns) ON \(t)
-            WHEN \(unguarded) AND (\(anyWritten))
-            BEGIN \(setGuard) UPDATE \(t) SET \(sets) WHERE rowid = NEW.rowid; \(clearGuard) END
-            """)
+        guard let deferred = updateTrigger(table: table, name: triggerPrefix + table + "_upd_new", direction: reverse, opposite: forward) else {
+            return []
+        }
+        // Created and dropped here so a mistake in it surfaces now, before any row is touched.
+        try execute(deferred)
+        try execute("DROP TRIGGER \(q(triggerPrefix + table + "_upd_new"))")
+        return [deferred]
+    }
+
+    /// The AFTER UPDATE trigger that recomputes the targets of `direction` when a write changed their sources
+    /// but not them, unless the row is already in step with `opposite`.
+    private func updateTrigger(table: String, name: String, direction: [DualAssignment], opposite: [DualAssignment]) -> String? {
+        let updatable = direction.filter { !$0.sources.isEmpty }
+        guard !updatable.isEmpty else { return nil }
+        let t = q(table)
+        func value(_ a: DualAssignment) -> String { a.fallback.map { "COALESCE((\(a.expression)), (\($0)))" } ?? "(\(a.expression))" }
+        func written(_ a: DualAssignment) -> String {
+            let changed: String = a.sources.map { "NEW.\(q($0)) IS NOT OLD.\(q($0))" }.joined(separator: " OR ")
+            return "(\(changed)) AND NEW.\(q(a.target)) IS OLD.\(q(a.target))"
+        }
+        var sources: [String] = []
+        for a in updatable { for s in a.sources where !sources.contains(where: { $0.lowercased() == s.lowercased() }) { sources.append(s) } }
+        let sets: String
+        if updatable.count == 1, let a = updatable.first {
+            sets = "\(q(a.target)) = \(value(a))"
+        } else {
+            sets = updatable.map { a in "\(q(a.target)) = CASE WHEN \(written(a)) THEN \(value(a)) ELSE \(q(a.target)) END" }.joined(separator: ", ")
+        }
+        // In step: every source that the opposite direction fills holds what it computes from the row, and no
+        // other source changed. Evaluated in the body, where bare names are the row as just written.
+        let mapped = opposite.filter { b in !b.sources.isEmpty && sources.contains { $0.lowercased() == b.target.lowercased() } }
+        var whereSQL = "rowid = NEW.rowid"
+        if !mapped.isEmpty {
+            let others = sources.filter { s in !mapped.contains { $0.target.lowercased() == s.lowercased() } }
+            let inStep: [String] = mapped.map { "\(q($0.target)) IS \(value($0))" } + others.map { "NEW.\(q($0)) IS OLD.\(q($0))" }
+            whereSQL += " AND NOT (\(inStep.joined(separator: " AND ")))"
+        }
+        let when = updatable.map { "(\(written($0)))" }.joined(separator: " OR ")
+        return """
+            CREATE TRIGGER \(q(name)) AFTER UPDATE OF \(sources.map(q).joined(separator: ", ")) ON \(t) WHEN \(when)
+            BEGIN UPDATE \(t) SET \(sets) WHERE \(whereSQL); END
+            """
     }
 
     func createAliasView(_ view: String, of table: String, triggerPrefix: String) throws {

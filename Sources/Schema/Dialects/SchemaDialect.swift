@@ -72,8 +72,10 @@ protocol SchemaDialect: AnyObject {
     /// Writes kept values back into the column, then drops the kept table.
     func restoreColumn(table: String, column: String, from kept: String) throws
 
-    /// Installs the triggers that keep both shapes of `table` in step.
-    func installDualShape(table: String, triggerPrefix: String, assignments: [DualAssignment]) throws
+    /// Installs what keeps both shapes of `table` in step for inserts in either shape and updates in the old
+    /// shape. Returns statements to run once existing rows are backfilled, completing it for updates in the
+    /// new shape (kept out of the way of the backfill, whose writes they would otherwise have to inspect).
+    func installDualShape(table: String, triggerPrefix: String, assignments: [DualAssignment]) throws -> [String]
     /// Exposes `table` under a second name, readable and writable.
     func createAliasView(_ view: String, of table: String, triggerPrefix: String) throws
     /// Drops every trigger whose name starts with `prefix`, and the given views.

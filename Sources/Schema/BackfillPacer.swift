@@ -1,0 +1,89 @@
+import Foundation
+
+/// Decides how many rows the next backfill transaction takes and how long the backfill then leaves the
+/// database to other writers.
+///
+/// A writer of another connection that finds the lock taken waits in its busy handler. SQLite's default one
+/// (`sqlite3_busy_timeout`, which GRDB, Python's `sqlite3` and most drivers install) sleeps 1, 2, 5, 10, 15,
+/// 20, 25, 25, 25, 50, 50 ms, then 100 ms at a time, so its attempts come 1, 3, 8, 18, 33, 53, … ms after the
+/// first; it is not woken when the lock is released. A writer blocked for at most `d` when a batch commits is
+/// certain to make an attempt during the gap that follows if that gap is longer than the widest step between
+/// its attempts up to `d`: 2 ms after a batch of 2 ms, 5 ms after one of 8 ms. Such a writer waits about one
+/// batch, whatever the phase; with gaps shorter than that it can sleep past many batches in a row.
+///
+/// Those gaps halve the backfill's speed, so they are left only while other connections write:
+/// * **active** — `PRAGMA data_version` showed a commit by another connection in the last second (or during
+///   a short look before the first batch): a gap after every batch;
+/// * **quiet** — otherwise batches follow each other, with a gap after every 120 ms of lock time; a writer
+///   arriving then waits up to about that long once, after which the backfill is active again.
+struct BackfillPacer {
+    /// When the default busy handler's attempts come, counted from the first one.
+    static let attempts: [TimeInterval] = [0.001, 0.003, 0.008, 0.018, 0.033, 0.053, 0.078, 0.103, 0.128, 0.178, 0.228]
+
+    /// The gap that a writer blocked for at most `held` is sure to make an attempt in.
+    static func gap(afterHolding held: TimeInterval) -> TimeInterval {
+        var previous: TimeInterval = 0
+        var widest: TimeInterval = 0
+        for attempt in attempts {
+            widest = max(widest, attempt - previous)
+            if attempt >= held { return widest }
+            previous = attempt
+        }
+        return 0.1
+    }
+
+    /// How long a look for other writers before the first batch lasts.
+    static let probe: TimeInterval = 0.02
+    /// Added to every gap for a writer's late wake-up and its own transaction.
+    static let margin: TimeInterval = 0.001
+    /// How long after another connection's commit the backfill stays active.
+    static let activeWindow: TimeInterval = 1
+    /// Lock time after which a quiet backfill leaves a gap.
+    static let quietSpan: TimeInterval = 0.12
+
+    let maxRows: Int
+    let minRows: Int
+    let targetDuration: TimeInterval
+    let minPause: TimeInterval
+    let yields: Bool
+
+    /// Rows for the next batch.
+    private(set) var rows: Int
+    private var lastForeignWrite: TimeInterval?
+    private var heldSinceGap: TimeInterval = 0
+
+    init(options: SchemaEngineOptions) {
+        maxRows = options.batchSize
+        minRows = min(options.batchSize, 100)
+        targetDuration = options.batchDuration
+        minPause = options.batchPause
+        yields = options.yieldsToWriters
+        rows = options.batchSize
+    }
+
+    /// Records that another connection committed at `now`.
+    mutating func sawForeignWrite(at now: TimeInterval) { lastForeignWrite = now }
+
+    /// Records a batch: `work` is the time its statements took, `held` the time it held the write lock
+    /// (including its commit). Returns how long to pause before the next one.
+    mutating func finished(work: TimeInterval, held: TimeInterval, at now: TimeInterval) -> TimeInterval {
+        if work > targetDuration, rows > minRows {
+            rows = max(minRows, Int(Double(rows) * targetDuration / work))
+        } else if work < targetDuration / 2, rows < maxRows {
+            rows = min(maxRows, rows * 2)
+        }
+        guard yields else { return minPause }
+        if let last = lastForeignWrite, now - last < Self.activeWindow {
+            heldSinceGap = 0
+            return max(minPause, Self.gap(afterHolding: held) + Self.margin)
+        }
+        heldSinceGap += held
+        guard heldSinceGap >= Self.quietSpan else { return minPause }
+        let pause = Self.gap(afterHolding: heldSinceGap) + Self.margin
+        heldSinceGap = 0
+        return max(minPause, pause)
+    }
+
+    /// Seconds on a monotonic clock.
+    static func now() -> TimeInterval { TimeInterval(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+}
