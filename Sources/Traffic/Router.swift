@@ -1,0 +1,220 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Why the router could not do what was asked.
+public struct RouterError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+
+    public init(_ description: String) { self.description = description }
+}
+
+/// The traffic router of one data dir: serves each app's listen address, forwards to its colors,
+/// and takes orders on a unix socket. Routes survive restarts in `routes.json`.
+public actor Router {
+    public nonisolated let paths: RouterPaths
+    private let group: MultiThreadedEventLoopGroup
+    private let ownsGroup: Bool
+    private let table = RouteTable()
+    private let pools: UpstreamPools
+    private let logger: Logger
+    private var listeners: [String: (endpoint: Endpoint, channel: any Channel)] = [:]
+    private var adminChannel: (any Channel)?
+    private var lockDescriptor: Int32 = -1
+    private var stopped = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    /// A router for `dataDir`; `group` defaults to one event loop per core.
+    public init(dataDir: String, group: MultiThreadedEventLoopGroup? = nil, logger: Logger = Logger(label: "teal.router")) {
+        paths = RouterPaths(dataDir: dataDir)
+        self.group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        ownsGroup = group == nil
+        pools = UpstreamPools(group: self.group)
+        self.logger = logger
+    }
+
+    /// Takes the data dir's router lock, restores saved routes and opens the admin socket.
+    public func start() async throws {
+        try FileManager.default.createDirectory(atPath: paths.dataDir, withIntermediateDirectories: true)
+        try takeLock()
+        for (app, route) in loadSavedRoutes().sorted(by: { $0.key < $1.key }) {
+            do {
+                try await install(app: app, route: route)
+                logger.info("restored route", metadata: ["app": "\(app)", "listen": "\(route.listen)"])
+            } catch {
+                logger.error("could not restore route", metadata: ["app": "\(app)", "error": "\(error)"])
+            }
+        }
+        let router = self
+        adminChannel = try await ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(router: router))
+                }
+            }
+            .bind(unixDomainSocketPath: paths.socket, cleanupExistingSocketFile: true)
+            .get()
+        chmod(paths.socket, 0o600)
+        logger.info("router running", metadata: ["pid": "\(getpid())", "socket": "\(paths.socket)"])
+    }
+
+    /// Returns once the router has stopped (an admin `shutdown` or `stop()`).
+    public func waitUntilStopped() async {
+        if stopped { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    /// Closes every listener and the admin socket, and releases the lock.
+    public func stop() async {
+        guard !stopped else { return }
+        stopped = true
+        for (_, listener) in listeners { try? await listener.channel.close() }
+        listeners.removeAll()
+        try? await adminChannel?.close()
+        adminChannel = nil
+        unlink(paths.socket)
+        unlink(paths.pid)
+        if lockDescriptor >= 0 {
+            close(lockDescriptor)
+            lockDescriptor = -1
+        }
+        if ownsGroup { try? await group.shutdownGracefully() }
+        for waiter in waiters { waiter.resume() }
+        waiters.removeAll()
+    }
+
+    /// Replaces one app's route and saves the routes.
+    public func set(app: String, route: AppRoute) async throws {
+        try await install(app: app, route: route)
+        try save()
+    }
+
+    /// Stops serving one app.
+    public func remove(app: String) async throws {
+        table.remove(app: app)
+        if let listener = listeners.removeValue(forKey: app) { try? await listener.channel.close() }
+        try save()
+    }
+
+    /// Marks one color of an app up or down without touching the rest of its route.
+    public func mark(app: String, color: String, up: Bool) throws {
+        guard var route = table.route(app: app) else { throw RouterError("no route for app \(app)") }
+        guard route.upstreams[color] != nil else { throw RouterError("app \(app) has no upstream for \(color)") }
+        route.upstreams[color]?.up = up
+        table.set(app: app, route: route)
+        try save()
+    }
+
+    public var routes: [String: AppRoute] { table.routes }
+
+    public func counters(app: String? = nil) -> [String: [String: UpstreamCounters]] { table.counters(app: app) }
+
+    /// Answers one admin request.
+    func handle(_ request: AdminRequest) async -> AdminResponse {
+        do {
+            switch request.op {
+            case .ping:
+                return AdminResponse(ok: true, pid: getpid())
+            case .set:
+                guard let app = request.app, let route = request.route else { return .failure("set needs app and route") }
+                try await set(app: app, route: route)
+                return AdminResponse(ok: true)
+            case .remove:
+                guard let app = request.app else { return .failure("remove needs app") }
+                try await remove(app: app)
+                return AdminResponse(ok: true)
+            case .mark:
+                guard let app = request.app, let color = request.color, let up = request.up else {
+                    return .failure("mark needs app, color and up")
+                }
+                try mark(app: app, color: color, up: up)
+                return AdminResponse(ok: true)
+            case .routes:
+                return AdminResponse(ok: true, routes: table.routes)
+            case .stats:
+                return AdminResponse(ok: true, stats: table.counters(app: request.app))
+            case .shutdown:
+                Task { await self.stop() }
+                return AdminResponse(ok: true, pid: getpid())
+            }
+        } catch {
+            return .failure("\(error)")
+        }
+    }
+
+    private func install(app: String, route: AppRoute) async throws {
+        guard !stopped else { throw RouterError("the router is stopping") }
+        if let clash = listeners.first(where: { $0.key != app && $0.value.endpoint == route.listen }) {
+            throw RouterError("\(route.listen) is already the listen address of app \(clash.key)")
+        }
+        if let current = listeners[app], current.endpoint == route.listen {
+            table.set(app: app, route: route)
+            return
+        }
+        let channel: any Channel
+        do {
+            channel = try await bind(app: app, endpoint: route.listen)
+        } catch {
+            throw RouterError("cannot listen on \(route.listen) for \(app): \(error)")
+        }
+        table.set(app: app, route: route)
+        let old = listeners[app]
+        listeners[app] = (route.listen, channel)
+        if let old { try? await old.channel.close() }
+    }
+
+    private func bind(app: String, endpoint: Endpoint) async throws -> any Channel {
+        let table = self.table
+        let pools = self.pools
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(app: app, table: table, pools: pools))
+                }
+            }
+            .bind(host: endpoint.host, port: endpoint.port)
+            .get()
+    }
+
+    private func takeLock() throws {
+        let fd = open(paths.lock, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw RouterError("cannot open \(paths.lock): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            let other = (try? String(contentsOfFile: paths.pid, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw RouterError("a router already runs for \(paths.dataDir)\(other.map { " (pid \($0))" } ?? "")")
+        }
+        lockDescriptor = fd
+        try "\(getpid())\n".write(toFile: paths.pid, atomically: true, encoding: .utf8)
+    }
+
+    private func loadSavedRoutes() -> [String: AppRoute] {
+        guard let data = FileManager.default.contents(atPath: paths.routes) else { return [:] }
+        do {
+            return try JSONDecoder().decode(SavedRoutes.self, from: data).apps
+        } catch {
+            logger.error("ignoring unreadable routes file", metadata: ["path": "\(paths.routes)", "error": "\(error)"])
+            return [:]
+        }
+    }
+
+    private func save() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(SavedRoutes(apps: table.routes))
+        try data.write(to: URL(fileURLWithPath: paths.routes), options: .atomic)
+    }
+}
+
+/// The routes file.
+struct SavedRoutes: Codable {
+    var apps: [String: AppRoute]
+}

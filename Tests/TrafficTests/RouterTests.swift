@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+@testable import Traffic
+
+@Suite(.serialized)
+struct RouterTests {
+    private func route(listen: Int, _ upstreams: [String: Int], live: String?) -> AppRoute {
+        AppRoute(listen: Endpoint(host: "127.0.0.1", port: listen),
+                 upstreams: upstreams.mapValues { Upstream(port: $0) },
+                 weights: live.map { [$0: 100] } ?? [:])
+    }
+
+    @Test func switchesTwentyTimesUnderLoadWithoutAFailedRequest() async throws {
+        let dir = try TempDir()
+        let blue = try PythonUpstream.start(name: "blue", in: dir.path)
+        let green = try PythonUpstream.start(name: "green", in: dir.path)
+        let router = Router(dataDir: dir.path)
+        defer { blue.stop(); green.stop(); dir.remove() }
+        try await router.start()
+        let listen = freePort()
+        let upstreams = ["blue": blue.port, "green": green.port]
+        let client = RouterClient(dataDir: dir.path)
+        try await blocking { try client.set(app: "shop", route: route(listen: listen, upstreams, live: "blue")) }
+
+        let tally = LoadTally()
+        async let load: Void = runLoad(port: listen, connections: 8, duration: 4, tally: tally)
+        try await Task.sleep(for: .milliseconds(200))
+        for index in 0..<20 {
+            let live = index % 2 == 0 ? "green" : "blue"
+            try await blocking { try client.set(app: "shop", route: route(listen: listen, upstreams, live: live)) }
+            try await Task.sleep(for: .milliseconds(150))
+        }
+        await load
+        let counts = try await blocking { try client.stats(app: "shop") }
+        await router.stop()
+
+        let errors = tally.errors.withLock { $0 }
+        #expect(tally.failed.load(ordering: .relaxed) == 0, "failures: \(errors)")
+        #expect(tally.ok.load(ordering: .relaxed) > 200)
+        let seen = tally.byBody.withLock { $0 }
+        #expect((seen["blue"] ?? 0) > 0 && (seen["green"] ?? 0) > 0, "\(seen)")
+        #expect(counts["shop"]?["blue"]?.inFlight == 0)
+        #expect(counts["shop"]?["green"]?.inFlight == 0)
+    }
+
+    @Test func answers503WithoutARouteAnd502WhenTheColorIsGone() async throws {
+        let dir = try TempDir()
+        let router = Router(dataDir: dir.path)
+        defer { dir.remove() }
+        try await router.start()
+        let listen = freePort()
+        let deadPort = freePort()
+        try await router.set(app: "shop", route: route(listen: listen, ["blue": deadPort], live: nil))
+        let started = Date()
+        let noRoute = try await blocking { try HTTPTestClient.get(port: listen, path: "/") }
+        #expect(noRoute.status == 503)
+        try await router.set(app: "shop", route: route(listen: listen, ["blue": deadPort], live: "blue"))
+        let gone = try await blocking { try HTTPTestClient.get(port: listen, path: "/") }
+        #expect(gone.status == 502)
+        try await router.mark(app: "shop", color: "blue", up: false)
+        let down = try await blocking { try HTTPTestClient.get(port: listen, path: "/") }
+        #expect(down.status == 503)
+        #expect(Date().timeIntervalSince(started) < 2)
+        await router.stop()
+    }
+
+    @Test func forwardsHeadersAndBodiesAndRestoresRoutesAfterRestart() async throws {
+        let dir = try TempDir()
+        let blue = try PythonUpstream.start(name: "blue", in: dir.path)
+        defer { blue.stop(); dir.remove() }
+        let listen = freePort()
+        do {
+            let router = Router(dataDir: dir.path)
+            try await router.start()
+            try await router.set(app: "shop", route: route(listen: listen, ["blue": blue.port], live: "blue"))
+            let second = Router(dataDir: dir.path)
+            await #expect(throws: RouterError.self) { try await second.start() }
+            await router.stop()
+        }
+        let router = Router(dataDir: dir.path)
+        try await router.start()
+        #expect(await router.routes["shop"]?.weights == ["blue": 100])
+
+        let echoed = try await blocking { () -> HTTPTestClient.Response in
+            let client = HTTPTestClient(port: listen)
+            return try client.request(path: "/headers", keepAlive: false)
+        }
+        #expect(echoed.status == 200)
+        let headers = try JSONSerialization.jsonObject(with: Data(echoed.body.utf8)) as? [String: String] ?? [:]
+        #expect(headers["x-forwarded-for"] == "127.0.0.1")
+        #expect(headers["connection"] == nil)
+        #expect(echoed.headers["keep-alive"] == nil)
+
+        let payload = String(repeating: "teal", count: 50_000)
+        let posted = try await blocking {
+            try HTTPTestClient(port: listen).request(path: "/echo", method: "POST", body: payload, keepAlive: false)
+        }
+        #expect(posted.body == payload)
+        await router.stop()
+    }
+}
