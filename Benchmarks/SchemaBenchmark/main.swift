@@ -55,12 +55,17 @@ do {
 func copy(_ name: String) throws -> String {
     let path = work.appendingPathComponent(name).path
     try FileManager.default.copyItem(atPath: base, toPath: path)
+    // On disk before use, like the database it stands for: otherwise the first fsync of a checkpoint flushes
+    // the whole fresh copy, stalling every writer of the file system for as long.
+    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+    try handle.synchronize()
+    try handle.close()
     return path
 }
 
 let quiet: Logger = {
     var logger = Logger(label: "bench")
-    logger.logLevel = .warning
+    logger.logLevel = ProcessInfo.processInfo.environment["TEAL_BENCH_LOG"] == nil ? .warning : .info
     return logger
 }()
 
@@ -97,11 +102,14 @@ let startTime = median(starts)
 // app would have), timed only for inserts that began while `start` ran.
 struct WriterRun {
     var latencies: [Double]
+    /// The three longest inserts: (ms after start began, latency ms).
+    var worst: [(Double, Double)]
     var errors: Int
     var startTime: Double
     var unfilled: Int
 }
-func writerRun(every interval: Double) throws -> WriterRun {
+/// `migrate: false` is the control: the same writer for `duration` with nothing else running.
+func writerRun(every interval: Double, migrate: Bool = true, duration: Double = 0) throws -> WriterRun {
     let path = try copy("writer-\(interval).db")
     defer { try? FileManager.default.removeItem(atPath: path) }
     let log = LatencyLog()
@@ -114,7 +122,7 @@ func writerRun(every interval: Double) throws -> WriterRun {
             let t0 = now()
             let ok = (try? db.write { try $0.execute(sql: "INSERT INTO users (name) VALUES (?)", arguments: ["Writer \(i)"]) }) != nil
             let t1 = now()
-            if window.contains(t0) { log.add((t1 - t0) * 1000, ok: ok) }
+            if window.contains(t0) { log.add((t1 - t0) * 1000, ok: ok, at: (t0 - window.start) * 1000) }
             i += 1
             Thread.sleep(forTimeInterval: interval)
         }
@@ -123,16 +131,24 @@ func writerRun(every interval: Double) throws -> WriterRun {
     writer.start()
     Thread.sleep(forTimeInterval: 0.1)
     window.open(now())
-    let time = try seconds { try SchemaEngine(path: path, logger: quiet).start(split) }
+    let time = try seconds {
+        if migrate {
+            try SchemaEngine(path: path, logger: quiet).start(split)
+        } else {
+            Thread.sleep(forTimeInterval: duration)
+        }
+    }
     window.close(now())
     stop.set()
     stop.waitFinished()
-    let unfilled = try connection(path).read {
+    let unfilled = migrate ? try connection(path).read {
         try Int.fetchOne($0, sql: "SELECT count(*) FROM users WHERE first_name IS NULL OR last_name IS NULL OR name IS NULL") ?? -1
-    }
-    return WriterRun(latencies: log.values.sorted(), errors: log.errors, startTime: time, unfilled: unfilled)
+    } : 0
+    return WriterRun(latencies: log.values.sorted(), worst: Array(log.timed.sorted { $0.1 > $1.1 }.prefix(3)),
+                     errors: log.errors, startTime: time, unfilled: unfilled)
 }
 let steady = try writerRun(every: 0.005)
+let control = try writerRun(every: 0.005, migrate: false, duration: steady.startTime)
 let sporadic = try writerRun(every: 1.5)
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
@@ -183,7 +199,8 @@ print("| (a) `start` (expand + batched backfill) | \(f(startTime)) s (runs: \(st
 print("| (a) ratio start / UPDATE | \(f(startTime / baseline))x | <= 1.5x |")
 print("| (b) `start` with a writer every 5 ms | \(f(steady.startTime)) s (\(steady.latencies.count) inserts during it, \(steady.errors) failed, rows left unfilled: \(steady.unfilled)) | |")
 print("| (b) writer latency p50 / p99 | \(f(percentile(steady.latencies, 0.5))) / \(f(percentile(steady.latencies, 0.99))) ms | |")
-print("| (b) writer latency max | \(f(steady.latencies.last ?? 0)) ms | <= 50 ms |")
+print("| (b) writer latency max | \(f(steady.latencies.last ?? 0)) ms (longest: \(steady.worst.map { "\(f($0.1, 1)) ms at \(f($0.0, 0)) ms" }.joined(separator: ", "))) | <= 50 ms |")
+print("| (b) control: same writer, same duration, no migration: p99 / max | \(f(percentile(control.latencies, 0.99))) / \(f(control.latencies.last ?? 0)) ms (longest: \(control.worst.map { "\(f($0.1, 1)) ms" }.joined(separator: ", "))) | |")
 print("| (b') writer every 1.5 s (backfill quiet between its inserts): max | \(f(sporadic.latencies.last ?? 0)) ms over \(sporadic.latencies.count) inserts (\(sporadic.errors) failed, unfilled: \(sporadic.unfilled)) | |")
 print("| (c) \(done) old-shape inserts prepared per insert, no triggers | \(f(plain)) s (\(us(plain)) us each) | |")
 print("| (c) same with the expand triggers | \(f(triggered)) s (\(us(triggered)) us each) | |")
@@ -196,8 +213,16 @@ final class LatencyLog: @unchecked Sendable {
     private let lock = NSLock()
     private var list: [Double] = []
     private var failed = 0
-    func add(_ ms: Double, ok: Bool) { lock.withLock { list.append(ms); if !ok { failed += 1 } } }
+    private var stamped: [(Double, Double)] = []
+    func add(_ ms: Double, ok: Bool, at offset: Double) {
+        lock.withLock {
+            list.append(ms)
+            stamped.append((offset, ms))
+            if !ok { failed += 1 }
+        }
+    }
     var values: [Double] { lock.withLock { list } }
+    var timed: [(Double, Double)] { lock.withLock { stamped } }
     var errors: Int { lock.withLock { failed } }
 }
 
@@ -208,6 +233,7 @@ final class Window: @unchecked Sendable {
     func open(_ t: Double) { lock.withLock { from = t } }
     func close(_ t: Double) { lock.withLock { to = t } }
     func contains(_ t: Double) -> Bool { lock.withLock { t >= from && t < to } }
+    var start: Double { lock.withLock { from } }
 }
 
 final class Flag: @unchecked Sendable {

@@ -347,9 +347,18 @@ public final class SchemaEngine: @unchecked Sendable {
         guard tasks.contains(where: { $0.lastRowid < $0.maxRowid }) else { return }
         let crashAfter = ProcessInfo.processInfo.environment["TEAL_SCHEMA_CRASH_AFTER_BATCH"].flatMap(Int.init)
         var batches = 0
+        var foreignBatches = 0
+        var paused: TimeInterval = 0
         var lastLog = Date()
         var pacer = BackfillPacer(options: options)
         var dataVersion = try queue.read { try Int.fetchOne($0, sql: "PRAGMA data_version") ?? 0 }
+        // The backfill checkpoints the WAL itself, between batches: SQLite's automatic checkpoint would run
+        // inside whichever commit crosses 1000 frames, often another connection's, which would then wait for it.
+        let autocheckpoint = try write { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") ?? 1000 }
+        try write { try $0.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
+        defer { _ = try? write { try $0.execute(sql: "PRAGMA wal_autocheckpoint = \(autocheckpoint)") } }
+        var batchesSinceCheckpoint = 0
+        var checkpointEvery = 8
         if options.yieldsToWriters {
             Thread.sleep(forTimeInterval: BackfillPacer.probe)
         }
@@ -357,7 +366,7 @@ public final class SchemaEngine: @unchecked Sendable {
         for task in tasks {
             let q = Identifiers.quote(task.table)
             var last = task.lastRowid
-            var totalToStore: Int? = task.total
+            let totalToStore = task.total
             while last < task.maxRowid {
                 var began: TimeInterval = 0
                 var work: TimeInterval = 0
@@ -367,23 +376,18 @@ public final class SchemaEngine: @unchecked Sendable {
                     var result: (Int64, Int) = (task.maxRowid, 0)
                     try db.inTransaction(.immediate) {
                         began = BackfillPacer.now()
-                        let version = try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0
+                        // Statements are cached: compiling them for every batch would cost more than some batches.
+                        let version = try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0
                         foreign = version != dataVersion
                         dataVersion = version
-                        let hi = try Int64.fetchOne(db, sql: "SELECT rowid FROM \(q) WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?",
+                        let hi = try Int64.fetchOne(db.cachedStatement(sql: "SELECT rowid FROM \(q) WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?"),
                                                     arguments: [last, rows - 1]) ?? task.maxRowid
                         let upper = min(hi, task.maxRowid)
-                        try db.execute(sql: "UPDATE \(q) SET \(task.assignments) WHERE rowid > ? AND rowid <= ?", arguments: [last, upper])
+                        try db.cachedStatement(sql: "UPDATE \(q) SET \(task.assignments) WHERE rowid > ? AND rowid <= ?").execute(arguments: [last, upper])
                         let changed = db.changesCount
-                        if let totalToStore {
-                            try db.execute(sql: """
-                                UPDATE "\(History.backfill)" SET last_rowid = ?, done = done + ?, total = ? WHERE migration = ? AND table_name = ?
-                                """, arguments: [upper, changed, totalToStore, name, task.table])
-                        } else {
-                            try db.execute(sql: """
-                                UPDATE "\(History.backfill)" SET last_rowid = ?, done = done + ? WHERE migration = ? AND table_name = ?
-                                """, arguments: [upper, changed, name, task.table])
-                        }
+                        try db.cachedStatement(sql: """
+                            UPDATE "\(History.backfill)" SET last_rowid = ?, done = done + ?, total = ? WHERE migration = ? AND table_name = ?
+                            """).execute(arguments: [upper, changed, totalToStore, name, task.table])
                         result = (upper, changed)
                         work = BackfillPacer.now() - began
                         return .commit
@@ -391,8 +395,10 @@ public final class SchemaEngine: @unchecked Sendable {
                     return result
                 }
                 let now = BackfillPacer.now()
-                if foreign { pacer.sawForeignWrite(at: now) }
-                totalToStore = nil
+                if foreign {
+                    pacer.sawForeignWrite(at: now)
+                    foreignBatches += 1
+                }
                 last = upper
                 done += changed
                 batches += 1
@@ -403,10 +409,33 @@ public final class SchemaEngine: @unchecked Sendable {
                 }
                 if let crashAfter, batches >= crashAfter { _exit(86) }
                 let pause = pacer.finished(work: work, held: now - began, at: now)
-                if pause > 0 { Thread.sleep(forTimeInterval: pause) }
+                var idle: TimeInterval = 0
+                batchesSinceCheckpoint += 1
+                if batchesSinceCheckpoint >= checkpointEvery {
+                    // Busy when another connection is checkpointing: nothing to do then.
+                    let frames = try queue.writeWithoutTransaction { db -> Int in
+                        do {
+                            return try db.checkpoint(.passive).walFrameCount
+                        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+                            return 0
+                        }
+                    }
+                    idle = BackfillPacer.now() - now
+                    pacer.idled(idle)
+                    // About 800 frames a checkpoint (each costs two fsyncs): below the 1000 at which other
+                    // connections' commits would checkpoint themselves.
+                    if frames > 0 { checkpointEvery = max(1, min(64, batchesSinceCheckpoint * 800 / frames)) }
+                    batchesSinceCheckpoint = 0
+                }
+                if pause > idle {
+                    Thread.sleep(forTimeInterval: pause - idle)
+                    paused += pause - idle
+                }
             }
         }
-        logger.info("backfill finished", metadata: ["migration": "\(name)", "rows": "\(done)"])
+        logger.info("backfill finished", metadata: ["migration": "\(name)", "rows": "\(done)", "batches": "\(batches)",
+                                                    "batches after another connection's commit": "\(foreignBatches)",
+                                                    "paused": "\(String(format: "%.3f", paused)) s"])
     }
 
     /// Rolls a migration back. `previous` is set when undoing a failed start: `.some(nil)` means the migration

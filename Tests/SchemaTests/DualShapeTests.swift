@@ -143,7 +143,7 @@ import Testing
         var pacer = BackfillPacer(options: SchemaEngineOptions(batchSize: 1000))
         var t = 100.0
         var quiet: [TimeInterval] = []
-        for _ in 0..<60 {
+        for _ in 0..<70 {
             quiet.append(pacer.finished(work: 0.002, held: 0.002, at: t))
             t += 0.002
         }
