@@ -59,7 +59,7 @@ let package = Package(
         ]),
         // The reconcile loop: journal, audit notes, watch.
         .target(name: "Agent", dependencies: [
-            "Git", "Manifest", "Desired", "Planner", "State",
+            "Git", "Manifest", "Desired", "Planner", "State", "Runtime",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -72,6 +72,8 @@ let package = Package(
             "Git", "Manifest", "Desired", "Planner", "State", "Agent", "Schema", "Runtime", "Traffic",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "teal", dependencies: ["TealCLI"]),
 

@@ -4,17 +4,8 @@ import Git
 import Logging
 import Manifest
 import Planner
+import Runtime
 import State
-
-/// Runs one step of a plan for real (processes, router, schema engine).
-public protocol StepExecutor: Sendable {
-    func execute(_ step: Step, desired: DesiredState) async throws
-}
-
-/// Reads what actually runs: the state store refined by live probes.
-public protocol StateObserver: Sendable {
-    func observe(desired: DesiredState) async throws -> ObservedState
-}
 
 /// One reconcile pass: read the branch tip, plan against what runs, journal and execute the
 /// steps, and record the commit's outcome in the state store and as a git note.
@@ -23,15 +14,10 @@ public actor Reconciler {
         public var repository: String
         public var branch: String
         public var host: String
-        /// Test hook: exit hard just before running step N (1-based) of a pass.
-        public var crashBeforeStep: Int?
-
-        public init(repository: String, branch: String = "main", host: String = ProcessInfo.processInfo.hostName,
-                    crashBeforeStep: Int? = ProcessInfo.processInfo.environment["TEAL_CRASH_BEFORE_STEP"].flatMap(Int.init)) {
+        public init(repository: String, branch: String = "main", host: String = ProcessInfo.processInfo.hostName) {
             self.repository = repository
             self.branch = branch
             self.host = host
-            self.crashBeforeStep = crashBeforeStep
         }
     }
 
@@ -39,21 +25,21 @@ public actor Reconciler {
         public var commit: String?
         /// nil when nothing needed doing.
         public var record: AuditRecord?
+        /// The plan the pass ran (empty when nothing needed doing).
+        public var plan = Plan()
     }
 
     let configuration: Configuration
+    let dataDir: String
     let store: StateStore
-    let executor: any StepExecutor
-    let observer: any StateObserver
     let logger: Logger
-    private var stepsRun = 0
+    /// The desired state of the last commit that loaded, for the color supervisor.
+    public private(set) var lastDesired: DesiredState?
 
-    public init(configuration: Configuration, store: StateStore, executor: any StepExecutor, observer: any StateObserver,
-                logger: Logger = Logger(label: "teal.agent")) {
+    public init(configuration: Configuration, dataDir: String, store: StateStore, logger: Logger = Logger(label: "teal.agent")) {
         self.configuration = configuration
+        self.dataDir = dataDir
         self.store = store
-        self.executor = executor
-        self.observer = observer
         self.logger = logger
     }
 
@@ -75,7 +61,8 @@ public actor Reconciler {
 
     /// Reconciles the branch tip once. `interrupt` is asked between steps; when it answers, the
     /// rest of the plan is left for the next pass.
-    public func pass(interrupt: @Sendable () async -> Interruption? = { nil }) async throws -> Report {
+    public func pass(interrupt: @Sendable () async -> Interruption? = { nil },
+                     progress: @Sendable (PlannedStep) -> Void = { _ in }) async throws -> Report {
         let repo = try Repository(path: configuration.repository)
         guard let tip = try repo.branchTip(configuration.branch) else {
             throw GitError(code: -3, operation: "watch", message: "branch '\(configuration.branch)' does not exist")
@@ -102,58 +89,40 @@ public actor Reconciler {
             guard isNewCommit else { return Report(commit: tip.hex, record: nil) }
             record.outcome = .failed
             record.errors = errors.diagnostics.map(\.description)
-            return try finish(record, repo: repo, last: last)
+            return try finish(record, repo: repo, last: last, plan: Plan())
         }
 
-        let observed = try await observer.observe(desired: desired)
-        let plan = Planner.plan(desired: desired, observed: observed)
+        lastDesired = desired
+        let repositoryPath = configuration.repository, dataDir = dataDir
+        let runtime = Runtime.Reconciler(dataDir: dataDir, store: store, router: RouterLauncher(dataDir: dataDir),
+                                         materialize: { app, commit in
+                                             try Materializer(repository: Repository(path: repositoryPath), dataDir: dataDir)
+                                                 .folder(app: app, commit: commit)
+                                         }, logger: logger)
+        let plan = try await runtime.plan(desired)
         if plan.isEmpty && !isNewCommit { return Report(commit: tip.hex, record: nil) }
-        record.errors = plan.refusals.map(\.description)
-        if !plan.refusals.isEmpty { record.outcome = .refused }
-
-        let ids = try store.journal(commit: tip.hex, steps: plan.steps)
-        for (index, (planned, id)) in zip(plan.steps, ids).enumerated() {
-            if let interruption = await interrupt() {
-                for later in ids[index...] {
-                    try store.markStep(later, .superseded, error: interruption == .shutdown ? "the agent stopped" : "a newer commit arrived")
-                }
-                if interruption == .shutdown { return Report(commit: tip.hex, record: nil) }
-                record.steps += plan.steps[index...].map { .init(summary: $0.step.summary, seconds: 0, superseded: true) }
-                record.outcome = .superseded
-                break
+        var stoppedForShutdown = false
+        let report = try await runtime.reconcile(desired, plan: plan, interrupt: {
+            switch await interrupt() {
+            case .none: return false
+            case .newCommit: return true
+            case .shutdown: stoppedForShutdown = true; return true
             }
-            stepsRun += 1
-            if let crash = configuration.crashBeforeStep, crash == stepsRun {
-                logger.critical("exiting hard before step \(stepsRun) (TEAL_CRASH_BEFORE_STEP)")
-                exit(137)
-            }
-            try store.markStep(id, .running)
-            logger.info("step \(index + 1)/\(plan.steps.count): \(planned.step.summary)", metadata: ["reason": "\(planned.reason)"])
-            let stepStart = Date()
-            do {
-                try await executor.execute(planned.step, desired: desired)
-                try store.markStep(id, .done)
-                record.steps.append(.init(summary: planned.step.summary, seconds: Date().timeIntervalSince(stepStart)))
-            } catch {
-                let message = "\(error)"
-                try store.markStep(id, .failed, error: message)
-                record.steps.append(.init(summary: planned.step.summary, seconds: Date().timeIntervalSince(stepStart), error: message))
-                record.errors.append("\(planned.step.summary): \(message)")
-                record.outcome = .failed
-                for later in ids[(index + 1)...] { try store.markStep(later, .superseded, error: "not run: an earlier step failed") }
-                logger.error("step failed: \(planned.step.summary): \(message)")
-                break
-            }
-        }
+        }, progress: progress)
+        if stoppedForShutdown { return Report(commit: tip.hex, record: nil, plan: plan) }
+        record.outcome = report.outcome
+        record.errors = plan.refusals.map(\.description) + (report.failure.map { ["\($0.step.step.summary): \($0.error)"] } ?? [])
+        record.steps = report.results.map { .init(summary: $0.step.step.summary, seconds: $0.seconds, error: $0.error) }
+            + report.skipped.map { .init(summary: $0.step.summary, seconds: 0, superseded: true) }
         if !isNewCommit && record.outcome == .applied {
             // Drift repaired on an already reconciled commit: recorded in the journal, the note stays.
-            return Report(commit: tip.hex, record: record)
+            return Report(commit: tip.hex, record: record, plan: plan)
         }
-        return try finish(record, repo: repo, last: last)
+        return try finish(record, repo: repo, last: last, plan: plan)
     }
 
     /// Records the outcome, writes the note, and marks commits skipped since the last pass as superseded.
-    private func finish(_ record: AuditRecord, repo: Repository, last: String?) throws -> Report {
+    private func finish(_ record: AuditRecord, repo: Repository, last: String?, plan: Plan) throws -> Report {
         var record = record
         record.finishedAt = Date()
         try store.recordOutcome(commit: record.commit, outcome: record.outcome, detail: record.note, startedAt: record.startedAt,
@@ -176,7 +145,7 @@ public actor Reconciler {
         }
         if record.outcome != .superseded { try store.setMeta("last_reconciled_commit", record.commit) }
         logger.info("\(record.commit.prefix(8)): \(record.outcome.rawValue)")
-        return Report(commit: record.commit, record: record)
+        return Report(commit: record.commit, record: record, plan: plan)
     }
 
     /// First-parent commits after `last` and before `tip`, when `last` is an ancestor.

@@ -1,8 +1,24 @@
 import Foundation
 import Git
 import Logging
+import Manifest
+import Runtime
 import ServiceLifecycle
 import Synchronization
+
+/// The desired state the supervisor restarts colors with, shared with the watch loop.
+public final class DesiredBox: Sendable {
+    private let value = Mutex<DesiredState?>(nil)
+
+    public init() {}
+
+    public func set(_ desired: DesiredState?) { value.withLock { $0 = desired } }
+
+    /// An app's health check and database, for restarting its colors.
+    public func settings(app: String) -> (HealthCheck, DatabaseLocation)? {
+        value.withLock { $0?.apps[app].map { ($0.environment.health, $0.environment.database) } }
+    }
+}
 
 /// Asks the watch loop for a pass now (the webhook), without waiting for the next poll.
 public final class PassTrigger: Sendable {
@@ -26,18 +42,21 @@ public struct WatchService: Service {
     public var interval: Duration
     public var driftInterval: Duration
     public var trigger: PassTrigger
+    /// Restarts colors that died, between passes.
+    public var supervisor: ColorSupervisor?
     public var logger: Logger
     /// Called after every pass that did something.
     public var onReport: @Sendable (Reconciler.Report, Double) -> Void
 
     public init(reconciler: Reconciler, repository: String, branch: String, interval: Duration, driftInterval: Duration,
-                trigger: PassTrigger, logger: Logger, onReport: @escaping @Sendable (Reconciler.Report, Double) -> Void = { _, _ in }) {
+                trigger: PassTrigger, supervisor: ColorSupervisor? = nil, logger: Logger, onReport: @escaping @Sendable (Reconciler.Report, Double) -> Void = { _, _ in }) {
         self.reconciler = reconciler
         self.repository = repository
         self.branch = branch
         self.interval = interval
         self.driftInterval = driftInterval
         self.trigger = trigger
+        self.supervisor = supervisor
         self.logger = logger
         self.onReport = onReport
     }
@@ -52,6 +71,7 @@ public struct WatchService: Service {
         var lastTip: String?
         var nextPoll = clock.now
         var nextDrift = clock.now
+        var nextSupervision = clock.now
         let tick = min(interval, .milliseconds(50))
         logger.info("watching \(repository) branch \(branch) every \(interval)")
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -83,6 +103,11 @@ public struct WatchService: Service {
                     logger.error("reconcile pass failed: \(error)")
                 }
                 continue
+            }
+            if let supervisor, now >= nextSupervision {
+                nextSupervision = now + .seconds(1)
+                let restarted = await supervisor.checkOnce()
+                if !restarted.isEmpty { logger.notice("restarted \(restarted.joined(separator: ", "))") }
             }
             try? await Task.sleep(for: tick)
         }

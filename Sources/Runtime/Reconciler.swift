@@ -6,36 +6,42 @@ import State
 
 /// What one reconcile pass did.
 public struct ReconcileReport: Sendable {
+    /// A step that ran, with how long it took.
+    public struct StepResult: Sendable {
+        public var step: PlannedStep
+        public var seconds: Double
+        public var error: String?
+    }
+
     public var commit: String
     public var plan: Plan
-    public var completed: [PlannedStep]
-    /// The step that failed and why; later steps did not run.
-    public var failure: (step: PlannedStep, error: String)?
+    /// The steps that ran, in order; the last one carries the error when a step failed.
+    public var results: [StepResult] = []
+    /// Steps left for a later pass because the pass was interrupted.
+    public var skipped: [PlannedStep] = []
     public var outcome: Outcome
     public var startedAt: Date
     public var finishedAt: Date
 
-    /// The outcome and what was done, one item a line (the text of the commit's teal note).
-    public var note: String {
-        var lines = ["outcome: \(outcome.rawValue)"]
-        let format = ISO8601DateFormatter()
-        lines.append("started: \(format.string(from: startedAt))")
-        lines.append("finished: \(format.string(from: finishedAt))")
-        for step in completed { lines.append("done: \(step.step.summary)") }
-        if let failure { lines.append("failed: \(failure.step.step.summary): \(failure.error)") }
-        for refusal in plan.refusals { lines.append("refused: \(refusal.app): \(refusal.message) (hint: \(refusal.hint))") }
-        if plan.steps.isEmpty && plan.refusals.isEmpty { lines.append("nothing to do") }
-        return lines.joined(separator: "\n") + "\n"
+    public var completed: [PlannedStep] { results.filter { $0.error == nil }.map(\.step) }
+
+    /// The step that failed and why; later steps did not run.
+    public var failure: (step: PlannedStep, error: String)? {
+        results.last.flatMap { r in r.error.map { (r.step, $0) } }
     }
 }
 
-/// One level-based pass: observe, plan, journal, run the steps, record the outcome.
+/// One level-based pass over a desired state: observe, plan, journal, run the steps, record the outcome.
+/// `teal apply` runs one; the agent runs one per commit (and per drift check).
 public final class Reconciler {
     public let dataDir: String
     public let store: StateStore
     public let router: RouterLauncher
     private let materialize: (_ app: String, _ commit: String) throws -> String
     private let logger: Logger
+    /// Test hook: exit hard just before running step N (1-based) of this process's passes (`TEAL_CRASH_BEFORE_STEP`).
+    public var crashBeforeStep = ProcessInfo.processInfo.environment["TEAL_CRASH_BEFORE_STEP"].flatMap(Int.init)
+    private var stepsRun = 0
 
     public init(dataDir: String, store: StateStore, router: RouterLauncher,
                 materialize: @escaping (_ app: String, _ commit: String) throws -> String,
@@ -53,35 +59,53 @@ public final class Reconciler {
         return Planner.plan(desired: desired, observed: observed)
     }
 
-    /// Reconciles once; `progress` hears each step before it runs.
-    public func reconcile(_ desired: DesiredState, progress: (PlannedStep) -> Void = { _ in }) async throws -> ReconcileReport {
+    /// Reconciles once. `interrupt` is asked between steps (a newer commit, a shutdown): when it
+    /// answers true the remaining steps are journaled as superseded and left to the next pass.
+    /// `progress` hears each step before it runs.
+    public func reconcile(_ desired: DesiredState, plan given: Plan? = nil, interrupt: () async -> Bool = { false },
+                          progress: (PlannedStep) -> Void = { _ in }) async throws -> ReconcileReport {
         let startedAt = Date()
-        let plan = try await plan(desired)
-        var report = ReconcileReport(commit: desired.commit, plan: plan, completed: [], failure: nil,
-                                     outcome: plan.refusals.isEmpty ? .applied : .refused, startedAt: startedAt, finishedAt: startedAt)
+        let plan: Plan
+        if let given { plan = given } else { plan = try await self.plan(desired) }
+        var report = ReconcileReport(commit: desired.commit, plan: plan, outcome: plan.refusals.isEmpty ? .applied : .refused,
+                                     startedAt: startedAt, finishedAt: startedAt)
         let executor = StepExecutor(dataDir: dataDir, store: store, desired: desired, router: router, materialize: materialize,
                                     logger: logger)
         let ids = try store.journal(commit: desired.commit, steps: plan.steps)
         for (index, (id, planned)) in zip(ids, plan.steps).enumerated() {
             if report.failure != nil {
-                try store.markStep(ids[index], .superseded)
+                try store.markStep(id, .superseded, error: "not run: an earlier step failed")
                 continue
             }
+            var stop = !report.skipped.isEmpty
+            if !stop { stop = await interrupt() }
+            if stop {
+                try store.markStep(id, .superseded, error: "interrupted between steps")
+                report.skipped.append(planned)
+                continue
+            }
+            stepsRun += 1
+            if crashBeforeStep == stepsRun {
+                logger.critical("exiting hard before step \(stepsRun) (TEAL_CRASH_BEFORE_STEP)")
+                _exit(137)
+            }
             progress(planned)
+            logger.info("step \(index + 1)/\(plan.steps.count): \(planned.step.summary)", metadata: ["reason": "\(planned.reason)"])
             try store.markStep(id, .running)
+            let stepStart = Date()
             do {
                 try await executor.run(planned.step)
                 try store.markStep(id, .done)
-                report.completed.append(planned)
+                report.results.append(.init(step: planned, seconds: Date().timeIntervalSince(stepStart)))
             } catch {
                 try store.markStep(id, .failed, error: "\(error)")
-                report.failure = (planned, "\(error)")
+                report.results.append(.init(step: planned, seconds: Date().timeIntervalSince(stepStart), error: "\(error)"))
                 report.outcome = .failed
+                logger.error("step failed: \(planned.step.summary): \(error)")
             }
         }
+        if !report.skipped.isEmpty && report.outcome == .applied { report.outcome = .superseded }
         report.finishedAt = Date()
-        try store.recordOutcome(commit: desired.commit, outcome: report.outcome, detail: report.note,
-                                startedAt: startedAt, finishedAt: report.finishedAt)
         return report
     }
 }

@@ -50,6 +50,37 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let dataDir = data.path
+        let report = try await Self.report(dataDir: dataDir, healthPath: healthPath)
+        let apps = report.apps
+        let routerPid = report.routerPid
+        if json {
+            print(String(decoding: try Self.json(report), as: UTF8.self))
+            return
+        }
+        print(routerPid.map { "router: running (pid \($0))" } ?? "router: not running")
+        if apps.isEmpty { print("no apps are running in \(dataDir)") }
+        for app in apps {
+            print("\n\(app.name)\(app.listen.map { " on \($0)" } ?? ""): \(app.traffic)")
+            if let schema = app.schema, !schema.isEmpty { print("  schema: \(schema)") }
+            for c in app.colors {
+                let state = !c.running ? "down" : c.healthy ? "healthy" : "unhealthy"
+                let uptime = c.uptimeSeconds.map { " up \(Self.duration($0))" } ?? ""
+                print("  \(c.color.padding(toLength: 6, withPad: " ", startingAt: 0)) release \(c.release)  \(state)  "
+                    + "pid \(c.pid.map(String.init) ?? "-")  port \(c.port.map(String.init) ?? "-")\(uptime)  "
+                    + "traffic \(c.weight)%\(c.requests.map { "  requests \($0)" } ?? "")")
+            }
+        }
+    }
+
+    /// The JSON `teal status --json` prints (also served by the agent's GET /status).
+    static func json(_ report: Report) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return Array(try encoder.encode(report))
+    }
+
+    /// What runs in a data dir: router, colors with live process and health probes, traffic, schema.
+    static func report(dataDir: String, healthPath: String = "/healthz") async throws -> Report {
         let store = try StateStore(dataDir: dataDir)
         let client = RouterClient(dataDir: dataDir, timeout: .seconds(2))
         let routerPid = client.ping()
@@ -84,26 +115,7 @@ struct StatusCommand: AsyncParsableCommand {
                                   weights: Dictionary(uniqueKeysWithValues: route.weights.map { ($0.key.rawValue, $0.value) }),
                                   colors: colors, schema: schema))
         }
-        let report = Report(routerPid: routerPid, apps: apps)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            return
-        }
-        print(routerPid.map { "router: running (pid \($0))" } ?? "router: not running")
-        if apps.isEmpty { print("no apps are running in \(dataDir)") }
-        for app in apps {
-            print("\n\(app.name)\(app.listen.map { " on \($0)" } ?? ""): \(app.traffic)")
-            if let schema = app.schema, !schema.isEmpty { print("  schema: \(schema)") }
-            for c in app.colors {
-                let state = !c.running ? "down" : c.healthy ? "healthy" : "unhealthy"
-                let uptime = c.uptimeSeconds.map { " up \(Self.duration($0))" } ?? ""
-                print("  \(c.color.padding(toLength: 6, withPad: " ", startingAt: 0)) release \(c.release)  \(state)  "
-                    + "pid \(c.pid.map(String.init) ?? "-")  port \(c.port.map(String.init) ?? "-")\(uptime)  "
-                    + "traffic \(c.weight)%\(c.requests.map { "  requests \($0)" } ?? "")")
-            }
-        }
+        return Report(routerPid: routerPid, apps: apps)
     }
 
     static func duration(_ seconds: Int) -> String {

@@ -8,7 +8,7 @@ public struct TealCommand: AsyncParsableCommand {
         abstract: "GitOps blue/green deploys that carry the data along.",
         discussion: "Exit status: 0 ok, 1 invalid input or refused plan, 2 usage error.",
         subcommands: [
-            InitCommand.self, ValidateCommand.self, PlanCommand.self, ApplyCommand.self, HistoryCommand.self,
+            InitCommand.self, ValidateCommand.self, PlanCommand.self, ApplyCommand.self, WatchCommand.self, HistoryCommand.self,
             StatusCommand.self, RollbackCommand.self, SchemaCommand.self, RouterCommand.self, DownCommand.self,
         ]
     )

@@ -17,7 +17,7 @@ struct RuntimeTests {
         desired.apps["shop"]!.environment.colors[.blue]!.envFiles = [secrets]
 
         let first = try await sandbox.reconciler().reconcile(desired)
-        #expect(first.outcome == .applied, "\(first.note)")
+        #expect(first.outcome == .applied, "\(String(describing: first.failure))")
         let before = try sandbox.store.colors().map { "\($0.color):\($0.pid ?? 0)" }
         #expect(before.count == 2)
         #expect(await get(port: listen)?.body == "blue")
@@ -66,7 +66,7 @@ struct RuntimeTests {
         let listen = try FreePort.pick()
         let desired = desiredShop(listen: listen, live: .blue, colors: [.blue: [:]])
         let report = try await sandbox.reconciler().reconcile(desired)
-        #expect(report.outcome == .applied, "\(report.note)")
+        #expect(report.outcome == .applied, "\(String(describing: report.failure))")
         let original = try #require(try sandbox.store.colors().first)
         #expect(await get(port: listen)?.body == "blue")
 
