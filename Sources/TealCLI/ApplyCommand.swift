@@ -26,6 +26,7 @@ struct ApplyCommand: AsyncParsableCommand {
         let report = try await reconciler.pass(progress: { step in
             print("  → \(step.step.summary)")
             print("    because \(step.reason)")
+            fflush(nil)
         })
         guard let record = report.record else {
             print("\(report.commit?.prefix(8) ?? "?"): nothing to do: the observed state matches")
