@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "Desired", "Git", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifest"]),
         .testTarget(name: "StateTests", dependencies: ["State"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Git", "Manifest", "Planner", "State", "TestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Git", "Manifest", "Planner", "State", "Traffic", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TealCLI", "Git", "TestSupport", "teal"]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Manifest", "Planner", "State", "Traffic"]),

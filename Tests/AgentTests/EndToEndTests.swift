@@ -1,6 +1,11 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 import TestSupport
+import Traffic
+@testable import Agent
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -73,12 +78,12 @@ final class Agent {
     let process = Process()
     let log: String
 
-    init(story: Story, admin: Int) throws {
+    init(story: Story, admin: Int, extra: [String] = []) throws {
         log = story.data + "-agent.log"
         FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: TealBinary.path)
         process.arguments = ["watch", "--repo", story.repo.path, "--data-dir", story.data, "--interval", "200ms",
-                             "--admin", "127.0.0.1:\(admin)"]
+                             "--admin", "127.0.0.1:\(admin)"] + extra
         let handle = FileHandle(forWritingAtPath: log)
         process.standardOutput = handle
         process.standardError = handle
@@ -213,6 +218,62 @@ func pids(_ story: Story) throws -> ColorPIDs {
         #expect(await story.servedBy() == "blue")
         let metrics = await HTTP.request("http://127.0.0.1:\(admin)/metrics")
         #expect(metrics?.status == 200)
+    }
+
+    /// POST /hooks/git starts a pass at once; without the shared secret's signature it is refused.
+    @Test(.timeLimit(.minutes(3)))
+    func webhookTriggersAPassAndChecksItsSignature() async throws {
+        let story = try Story()
+        defer { story.cleanup() }
+        let admin = freeLoopbackPort()
+        let agent = try Agent(story: story, admin: admin, extra: ["--interval", "60s", "--drift-interval", "60s", "--webhook-secret", "s3cret"])
+        defer { agent.kill9() }
+        #expect(await HTTP.eventually(timeout: 90) { await story.servedBy() == "blue" }, "\(agent.output)")
+
+        try story.repo.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:\(story.port)\nlive: blue\n# a comment\n")
+        let commit = try story.repo.commit("Touch traffic.yaml")
+        try await Task.sleep(nanoseconds: 700_000_000)
+        #expect(story.note(commit) == nil, "the 60s poll must not have seen it yet")
+        let hook = "http://127.0.0.1:\(admin)/hooks/git"
+        let body = #"{"ref":"refs/heads/main"}"#
+        #expect(await HTTP.request(hook, method: "POST")?.status == 401)
+        #expect(story.note(commit) == nil)
+        var request = URLRequest(url: URL(string: hook)!)
+        request.httpMethod = "POST"
+        request.httpBody = Data(body.utf8)
+        request.setValue(WebhookSignature(secret: "s3cret").sign(Array(body.utf8)), forHTTPHeaderField: "X-Hub-Signature-256")
+        let sent = Date()
+        let (_, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 202)
+        #expect(await HTTP.eventually(timeout: 10, every: 0.02) { story.note(commit) != nil })
+        #expect(Date().timeIntervalSince(sent) < 2)
+        #expect(story.note(commit)?.hasPrefix("outcome: applied") == true)
+    }
+
+    /// A color killed behind teal's back is restarted; a route changed behind its back is put back.
+    @Test(.timeLimit(.minutes(3)))
+    func driftIsRepaired() async throws {
+        let story = try Story()
+        defer { story.cleanup() }
+        let agent = try Agent(story: story, admin: freeLoopbackPort(), extra: ["--drift-interval", "1s"])
+        defer { agent.kill9() }
+        #expect(await HTTP.eventually(timeout: 90) { await story.servedBy() == "blue" }, "\(agent.output)")
+
+        let before = try #require(try pids(story).blue)
+        kill(before, SIGKILL)
+        let restarted = await HTTP.eventually(timeout: 30) {
+            guard (try? pids(story).blue).flatMap({ $0 }) != before else { return false }
+            return await story.servedBy() == "blue"
+        }
+        #expect(restarted, "\(agent.output)")
+
+        let client = RouterClient(dataDir: story.data)
+        var route = try #require(try client.routes()["shop"])
+        route.weights = [:]
+        try client.set(app: "shop", route: route)
+        let status = await HTTP.request(story.base + "/")?.status
+        #expect(status == 503)
+        #expect(await HTTP.eventually(timeout: 15) { await story.servedBy() == "blue" }, "\(agent.output)")
     }
 
     /// A full deploy with the agent exiting hard at every step boundary in turn: each restart converges
