@@ -1,1 +1,196 @@
-print("router benchmark")
+import Foundation
+import Traffic
+
+// wrk against (a) an nginx upstream directly, (b) nginx proxying to it, (c) teal's router proxying to it;
+// then failed requests while teal's router switches 100 times between two upstreams under wrk load.
+
+struct Measurement {
+    var name: String
+    var requestsPerSecond: Double
+    var p50: Double
+    var p99: Double
+    var failures: Int
+}
+
+struct BenchmarkError: Error, CustomStringConvertible {
+    var description: String
+}
+
+let duration = Int(ProcessInfo.processInfo.environment["TEAL_BENCH_SECONDS"] ?? "") ?? 10
+let connections = Int(ProcessInfo.processInfo.environment["TEAL_BENCH_CONNECTIONS"] ?? "") ?? 64
+let work = NSTemporaryDirectory() + "teal-router-bench-\(getpid())"
+try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Runs a program to its end and returns its output (written to a file: daemons keep pipes open).
+@discardableResult
+func run(_ executable: String, _ arguments: [String], capture: Bool = true) throws -> String {
+    let outputPath = "\(work)/output-\(UUID().uuidString.prefix(8)).txt"
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, capture ? outputPath : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let status = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+    guard status == 0 else { throw BenchmarkError(description: "cannot run \(executable): \(String(cString: strerror(status)))") }
+    var exitStatus: Int32 = 0
+    while waitpid(pid, &exitStatus, 0) < 0 && errno == EINTR {}
+    guard capture else { return "" }
+    defer { unlink(outputPath) }
+    return (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+}
+
+/// An nginx master started with its own config in the work dir; stopped with `nginx -s quit`.
+struct Nginx {
+    let prefix: String
+
+    static func start(name: String, workers: Int, servers: String) throws -> Nginx {
+        let prefix = "\(work)/\(name)"
+        try FileManager.default.createDirectory(atPath: "\(prefix)/logs", withIntermediateDirectories: true)
+        let config = """
+        worker_processes \(workers);
+        pid \(prefix)/nginx.pid;
+        error_log \(prefix)/logs/error.log warn;
+        events { worker_connections 4096; }
+        http {
+            access_log off;
+            client_body_temp_path \(prefix)/body;
+            proxy_temp_path \(prefix)/proxy;
+            keepalive_requests 1000000;
+        \(servers)
+        }
+        """
+        try config.write(toFile: "\(prefix)/nginx.conf", atomically: true, encoding: .utf8)
+        try run("/usr/sbin/nginx", ["-p", prefix, "-c", "\(prefix)/nginx.conf"], capture: false)
+        guard waitForPid(prefix) else {
+            throw BenchmarkError(description: "nginx \(name) did not start; see \(prefix)/logs/error.log")
+        }
+        return Nginx(prefix: prefix)
+    }
+
+    static func waitForPid(_ prefix: String) -> Bool {
+        for _ in 0..<100 {
+            if FileManager.default.fileExists(atPath: "\(prefix)/nginx.pid") { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    func stop() {
+        _ = try? run("/usr/sbin/nginx", ["-p", prefix, "-c", "\(prefix)/nginx.conf", "-s", "quit"], capture: false)
+    }
+}
+
+func seconds(_ text: Substring) -> Double? {
+    let units: [(String, Double)] = [("us", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60)]
+    for (suffix, factor) in units where text.hasSuffix(suffix) {
+        if let value = Double(text.dropLast(suffix.count)) { return value * factor }
+    }
+    return nil
+}
+
+func wrk(_ name: String, port: Int, seconds duration: Int) throws -> Measurement {
+    let output = try run("/usr/bin/wrk", ["-t2", "-c\(connections)", "-d\(duration)s", "--latency", "http://127.0.0.1:\(port)/"])
+    var result = Measurement(name: name, requestsPerSecond: 0, p50: 0, p99: 0, failures: 0)
+    for line in output.split(separator: "\n") {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        if line.hasPrefix("Requests/sec:"), let value = Double(fields.last ?? "") { result.requestsPerSecond = value }
+        if fields.first == "50%", let value = seconds(fields[1]) { result.p50 = value }
+        if fields.first == "99%", let value = seconds(fields[1]) { result.p99 = value }
+        if line.contains("Non-2xx or 3xx responses:"), let value = Int(fields.last ?? "") { result.failures += value }
+        if line.contains("Socket errors:") {
+            for part in line.split(separator: ",") {
+                if let value = Int(part.split(separator: " ").last ?? "") { result.failures += value }
+            }
+        }
+    }
+    guard result.requestsPerSecond > 0 else { throw BenchmarkError(description: "wrk failed: \(output)") }
+    return result
+}
+
+let bluePort = freePort()
+let greenPort = freePort()
+let nginxProxyPort = freePort()
+let routerPort = freePort()
+
+let upstream = try Nginx.start(name: "upstream", workers: 1, servers: """
+    server { listen 127.0.0.1:\(bluePort); location / { return 200 "blue\\n"; } }
+    server { listen 127.0.0.1:\(greenPort); location / { return 200 "green\\n"; } }
+""")
+let proxy = try Nginx.start(name: "proxy", workers: ProcessInfo.processInfo.activeProcessorCount, servers: """
+    upstream app { server 127.0.0.1:\(bluePort); keepalive 256; }
+    server {
+        listen 127.0.0.1:\(nginxProxyPort);
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+    }
+""")
+
+let router = Router(dataDir: "\(work)/teal")
+try await router.start()
+func route(_ live: String) -> AppRoute {
+    AppRoute(listen: Endpoint(host: "127.0.0.1", port: routerPort),
+             upstreams: ["blue": Upstream(port: bluePort), "green": Upstream(port: greenPort)], weights: [live: 100])
+}
+try await router.set(app: "bench", route: route("blue"))
+usleep(300_000)
+
+var rows: [Measurement] = []
+_ = try wrk("warm-up", port: routerPort, seconds: 2)
+_ = try wrk("warm-up", port: nginxProxyPort, seconds: 2)
+rows.append(try wrk("(a) upstream direct", port: bluePort, seconds: duration))
+rows.append(try wrk("(b) nginx proxy", port: nginxProxyPort, seconds: duration))
+rows.append(try wrk("(c) teal router", port: routerPort, seconds: duration))
+
+let switchDuration = 12
+let switchTask = Task {
+    try await Task.sleep(for: .seconds(1))
+    for index in 0..<100 {
+        try await router.set(app: "bench", route: route(index % 2 == 0 ? "green" : "blue"))
+        try await Task.sleep(for: .milliseconds(90))
+    }
+}
+let switched = try await Task.detached { try wrk("(d) teal router, 100 switches", port: routerPort, seconds: switchDuration) }.value
+try await switchTask.value
+let counters = await router.counters(app: "bench")["bench"] ?? [:]
+
+await router.stop()
+proxy.stop()
+upstream.stop()
+
+func format(_ value: Double) -> String { String(format: "%.2f ms", value * 1000) }
+let nginx = rows[1]
+let teal = rows[2]
+var table = "| target | requests/s | p50 | p99 | failed |\n|---|---|---|---|---|\n"
+for row in rows + [switched] {
+    table += "| \(row.name) | \(Int(row.requestsPerSecond)) | \(format(row.p50)) | \(format(row.p99)) | \(row.failures) |\n"
+}
+let throughputRatio = teal.requestsPerSecond / nginx.requestsPerSecond
+let p99Ratio = teal.p99 / nginx.p99
+table += "\n| ratio teal / nginx | value | goal |\n|---|---|---|\n"
+table += "| throughput | \(String(format: "%.2fx", throughputRatio)) | >= 0.9x \(throughputRatio >= 0.9 ? "— met" : "— missed") |\n"
+table += "| p99 latency | \(String(format: "%.2fx", p99Ratio)) | <= 1.2x \(p99Ratio <= 1.2 ? "— met" : "— missed") |\n"
+table += "| failed requests during 100 switches | \(switched.failures) | 0 \(switched.failures == 0 ? "— met" : "— missed") |\n"
+table += "\nRequests per color during the switch run: "
+    + counters.keys.sorted().map { "\($0) \(counters[$0]!.requests)" }.joined(separator: ", ") + ".\n"
+print(table)
+try? FileManager.default.removeItem(atPath: work)

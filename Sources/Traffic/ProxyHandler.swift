@@ -289,19 +289,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
 /// Headers that describe one connection and are never forwarded (RFC 9110 §7.6.1).
 enum HopByHop {
-    static let names: Set<String> = [
+    static let names: [String] = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
         "te", "trailer", "transfer-encoding", "upgrade",
     ]
 
     static func stripped(_ headers: HTTPHeaders) -> HTTPHeaders {
-        var listed = names
-        for value in headers[canonicalForm: "connection"] { listed.insert(value.lowercased()) }
-        var result = HTTPHeaders()
-        result.reserveCapacity(headers.count)
-        for (name, value) in headers where !listed.contains(name.lowercased()) {
-            result.add(name: name, value: value)
-        }
+        var result = headers
+        for value in headers[canonicalForm: "connection"] { result.remove(name: String(value)) }
+        for name in names where result.contains(name: name) { result.remove(name: name) }
         return result
     }
 }
