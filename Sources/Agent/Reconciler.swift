@@ -94,7 +94,7 @@ public actor Reconciler {
 
         lastDesired = desired
         let repositoryPath = configuration.repository, dataDir = dataDir
-        let runtime = Runtime.Reconciler(dataDir: dataDir, store: store, router: RouterLauncher(dataDir: dataDir),
+        let runtime = ReconcilePass(dataDir: dataDir, store: store, router: RouterLauncher(dataDir: dataDir),
                                          materialize: { app, commit in
                                              try Materializer(repository: Repository(path: repositoryPath), dataDir: dataDir)
                                                  .folder(app: app, commit: commit)

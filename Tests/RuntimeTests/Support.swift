@@ -59,8 +59,8 @@ struct Sandbox {
         return folder
     }
 
-    func reconciler() -> Reconciler {
-        Reconciler(dataDir: dir, store: store, router: RouterLauncher(dataDir: dir, command: ["/bin/false"]),
+    func reconciler() -> ReconcilePass {
+        ReconcilePass(dataDir: dir, store: store, router: RouterLauncher(dataDir: dir, command: ["/bin/false"]),
                    materialize: { app, commit in try materialize(app: app, commit: commit) })
     }
 

@@ -31,9 +31,9 @@ public struct ReconcileReport: Sendable {
     }
 }
 
-/// One level-based pass over a desired state: observe, plan, journal, run the steps, record the outcome.
+/// One level-based pass over a desired state (no git): observe, plan, journal, run the steps, record the outcome.
 /// `teal apply` runs one; the agent runs one per commit (and per drift check).
-public final class Reconciler {
+public final class ReconcilePass {
     public let dataDir: String
     public let store: StateStore
     public let router: RouterLauncher
