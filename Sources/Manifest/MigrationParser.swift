@@ -79,6 +79,9 @@ public enum MigrationParser {
             let keys = ["table", "column", "name", "type", "nullable", "default", "unique", "check", "up", "down"]
             guard let m = fields(keys, ["table", "column"]), let table = ident(m, "table"), let col = ident(m, "column") else { return nil }
             let before = y.sink.items.count
+            if let type = text(m, "type"), let typeNode = m["type"], !isPlausibleType(type) {
+                y.error(typeNode, "\(w).type '\(type)' is not a column type (letters, digits, spaces, parentheses and commas)")
+            }
             let op = AlterColumn(table: table, column: col, name: ident(m, "name"), type: text(m, "type"),
                                  nullable: flag(m, "nullable"), default: text(m, "default"), unique: flag(m, "unique"),
                                  check: text(m, "check"), up: text(m, "up"), down: text(m, "down"))

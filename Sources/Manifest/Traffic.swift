@@ -48,7 +48,9 @@ public struct ListenAddress: Codable, Hashable, Sendable, CustomStringConvertibl
             host = text[..<colon]
             portText = text[text.index(after: colon)...]
             let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-            let isIPv4 = octets.count == 4 && octets.allSatisfy { o in !o.isEmpty && o.count <= 3 && o.allSatisfy(\.isNumber) && Int(o)! <= 255 }
+            let isIPv4 = octets.count == 4 && octets.allSatisfy { o in
+                !o.isEmpty && o.count <= 3 && o.allSatisfy { $0.isASCII && $0.isNumber } && (Int(o) ?? 256) <= 255
+            }
             guard isIPv4 || host == "localhost" else { return nil }
         }
         guard !portText.isEmpty, portText.allSatisfy({ $0.isASCII && $0.isNumber }), let port = Int(portText), (1...65535).contains(port) else {

@@ -11,6 +11,8 @@ public struct ObservedApp: Codable, Hashable, Sendable {
     public var colors: [ColorName: ObservedColor]
     /// The route the router serves now.
     public var route: Route
+    /// The address the router serves the app on, when it has a route for it.
+    public var listen: ListenAddress?
     /// The app database's migration history; nil when the database is not there yet.
     public var schema: ObservedSchema
 
@@ -54,9 +56,22 @@ public struct AppliedMigration: Codable, Hashable, Sendable {
 public struct ObservedSchema: Codable, Hashable, Sendable {
     public var completed: [AppliedMigration]
     public var inFlight: AppliedMigration?
+    /// The in-flight migration's start was cut short during its backfill: it must be started again
+    /// (the engine resumes it) before a color may rely on it.
+    public var inFlightBackfilling: Bool
 
-    public init(completed: [AppliedMigration] = [], inFlight: AppliedMigration? = nil) {
+    public init(completed: [AppliedMigration] = [], inFlight: AppliedMigration? = nil, inFlightBackfilling: Bool = false) {
         self.completed = completed
         self.inFlight = inFlight
+        self.inFlightBackfilling = inFlightBackfilling
+    }
+
+    private enum CodingKeys: String, CodingKey { case completed, inFlight, inFlightBackfilling }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        completed = try c.decode([AppliedMigration].self, forKey: .completed)
+        inFlight = try c.decodeIfPresent(AppliedMigration.self, forKey: .inFlight)
+        inFlightBackfilling = try c.decodeIfPresent(Bool.self, forKey: .inFlightBackfilling) ?? false
     }
 }

@@ -101,10 +101,12 @@ struct AppPlanning {
                                                         : "\(color) is no longer declared in environment.yaml"))
             }
         }
-        let routeNeeded = r1 != r0 || r1.colors.contains { changes[$0] == .start || changes[$0] == .restart }
+        let listenMoves = desired?.traffic?.listen != nil && observed.listen != nil && desired?.traffic?.listen != observed.listen
+        let routeNeeded = r1 != r0 || listenMoves || r1.colors.contains { changes[$0] == .start || changes[$0] == .restart }
         if routeNeeded {
-            let reason = r1 == r0 ? "\(r1.description) again: the color's process was replaced"
-                : "traffic.yaml asks for \(r1.description) (now \(r0.description))"
+            let reason = r1 != r0 ? "traffic.yaml asks for \(r1.description) (now \(r0.description))"
+                : listenMoves ? "traffic.yaml moves the listen address to \(desired!.traffic!.listen) (now \(observed.listen!))"
+                : "\(r1.description) again: the color's process was replaced"
             graph.add(.route, PlannedStep(.route(app: app, route: r1), reason: reason))
         }
         if let rollback = schema.rollback {
@@ -244,7 +246,8 @@ struct AppPlanning {
             t.rollback = observed.schema.inFlight
             t.rollbackReason = "no declared color needs \(migrations[s].name) any more"
         }
-        let firstUnstarted = startedInFlight.map { $0 + 1 } ?? c
+        // A start cut short during its backfill is started again: the engine resumes it.
+        let firstUnstarted = startedInFlight.map { observed.schema.inFlightBackfilling ? $0 : $0 + 1 } ?? c
         if hi >= firstUnstarted { t.starts = Array(firstUnstarted...hi) }
         if lo >= c { t.completes = Array(c...lo) }
         return t

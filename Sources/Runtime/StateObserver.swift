@@ -35,6 +35,7 @@ public struct StateObserver {
         if let routerRoutes {
             for app in Set(observed.apps.keys).union(routerRoutes.keys) {
                 observed.apps[app, default: ObservedApp()].route = routerRoutes[app].map(Self.route) ?? .none
+                observed.apps[app]?.listen = routerRoutes[app].map { ListenAddress(host: $0.listen.host, port: $0.listen.port) }
             }
         } else {
             for app in observed.apps.keys { observed.apps[app]?.route = .none }

@@ -194,6 +194,7 @@ public enum ObservedSchemaReader {
         ObservedSchema(
             completed: status.migrations.filter { $0.state == .completed }
                 .map { PlannerMigration(name: $0.name, checksum: $0.checksum) },
-            inFlight: status.inFlight.map { PlannerMigration(name: $0.name, checksum: $0.checksum) })
+            inFlight: status.inFlight.map { PlannerMigration(name: $0.name, checksum: $0.checksum) },
+            inFlightBackfilling: status.inFlight?.state == .backfilling)
     }
 }

@@ -185,6 +185,9 @@ func diagnostics(_ files: [String: String]) -> [Diagnostic] {
         Bad(name: "SQL identifier with a quote", path: "apps/shop/schema/0003_x.yaml",
             contents: "operations:\n  - drop_table:\n      table: 'users\"; DROP TABLE x; --'\n",
             expected: "apps/shop/schema/0003_x.yaml:3:14: operations[0].drop_table.table 'users\"; DROP TABLE x; --' is not a valid SQL identifier"),
+        Bad(name: "alter_column type with SQL in it", path: "apps/shop/schema/0003_x.yaml",
+            contents: "operations:\n  - alter_column:\n      table: users\n      column: name\n      name: full_name\n      type: \"text; DROP TABLE users\"\n",
+            expected: "apps/shop/schema/0003_x.yaml:6:13: operations[0].alter_column.type 'text; DROP TABLE users' is not a column type"),
         Bad(name: "bad app name", path: "apps/Shop_1/environment.yaml", contents: goodEnvironment,
             expected: "apps/Shop_1:1:1: app name 'Shop_1' must match [a-z][a-z0-9-]*"),
     ]
@@ -249,7 +252,7 @@ func diagnostics(_ files: [String: String]) -> [Diagnostic] {
         #expect(ListenAddress.parse("127.0.0.1:8080") == ListenAddress(host: "127.0.0.1", port: 8080))
         #expect(ListenAddress.parse("[::1]:80") == ListenAddress(host: "::1", port: 80))
         #expect(ListenAddress.parse("localhost:1") != nil)
-        for bad in ["8080", "127.0.0.1", "127.0.0.1:0", "256.0.0.1:80", "example.com:80", "[::1]80", "1.2.3:4"] {
+        for bad in ["8080", "127.0.0.1", "127.0.0.1:0", "256.0.0.1:80", "\u{661}\u{662}\u{667}.0.0.1:80", "1\u{BD}.0.0.1:80", "example.com:80", "[::1]80", "1.2.3:4"] {
             #expect(ListenAddress.parse(bad) == nil, "\(bad)")
         }
     }

@@ -244,3 +244,20 @@ struct Simulation {
         }
     }
 }
+
+@Test func aStartCutShortInItsBackfillIsStartedAgainBeforeColorsNeedIt() {
+    var state = observed([.blue: blue1], route: .live(.blue), completed: [m1], inFlight: m2)
+    state.apps["shop"]!.schema.inFlightBackfilling = true
+    let plan = Planner.plan(desired: desired([.blue: blue1, .green: green2], route: .live(.blue)), observed: state)
+    #expect(compact(plan) == ["start-migration 0002_split_name", "start green 1.5.0"])
+}
+
+@Test func aNewListenAddressIsRouted() {
+    var state = observed([.blue: blue1], route: .live(.blue), completed: [m1])
+    state.apps["shop"]!.listen = ListenAddress(host: "127.0.0.1", port: 9090)
+    let plan = Planner.plan(desired: desired([.blue: blue1], route: .live(.blue)), observed: state)
+    #expect(compact(plan) == ["route all traffic to blue"])
+    #expect(plan.steps.first?.reason.contains("listen address") == true)
+    state.apps["shop"]!.listen = ListenAddress(host: "127.0.0.1", port: 8080)
+    #expect(Planner.plan(desired: desired([.blue: blue1], route: .live(.blue)), observed: state).steps.isEmpty)
+}
