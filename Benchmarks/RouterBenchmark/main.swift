@@ -18,6 +18,15 @@ struct BenchmarkError: Error, CustomStringConvertible {
 
 let duration = Int(ProcessInfo.processInfo.environment["TEAL_BENCH_SECONDS"] ?? "") ?? 10
 let connections = Int(ProcessInfo.processInfo.environment["TEAL_BENCH_CONNECTIONS"] ?? "") ?? 64
+/// Worker processes of the nginx proxy and event loops of teal's router: always the same number for both.
+let workers = max(1, Int(ProcessInfo.processInfo.environment["TEAL_BENCH_WORKERS"] ?? "") ?? 1)
+let cores = ProcessInfo.processInfo.activeProcessorCount
+/// When the proxy workers leave cores over, the proxy under test gets the last `workers` cores to itself and
+/// wrk plus the upstream share the others, the same way for nginx and for teal; otherwise nothing is pinned.
+let pinned = workers < cores
+let proxyCPUs = "\(cores - workers)-\(cores - 1)"
+let loadCPUs = "0-\(cores - workers - 1)"
+let wrkThreads = pinned ? cores - workers : 2
 let work = NSTemporaryDirectory() + "teal-router-bench-\(getpid())"
 try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
 
@@ -33,9 +42,15 @@ func freePort() -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// Runs a program to its end and returns its output (written to a file: daemons keep pipes open).
+/// Runs a program to its end and returns its output (written to a file: daemons keep pipes open);
+/// with `cpus` (and pinning on) it runs under `taskset -c cpus`.
 @discardableResult
-func run(_ executable: String, _ arguments: [String], capture: Bool = true) throws -> String {
+func run(_ program: String, _ programArguments: [String], cpus: String? = nil, capture: Bool = true) throws -> String {
+    let (executable, arguments) = if let cpus, pinned {
+        ("/usr/bin/taskset", ["-c", cpus, program] + programArguments)
+    } else {
+        (program, programArguments)
+    }
     let outputPath = "\(work)/output-\(UUID().uuidString.prefix(8)).txt"
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
@@ -59,7 +74,7 @@ func run(_ executable: String, _ arguments: [String], capture: Bool = true) thro
 struct Nginx {
     let prefix: String
 
-    static func start(name: String, workers: Int, servers: String) throws -> Nginx {
+    static func start(name: String, workers: Int, cpus: String, servers: String) throws -> Nginx {
         let prefix = "\(work)/\(name)"
         try FileManager.default.createDirectory(atPath: "\(prefix)/logs", withIntermediateDirectories: true)
         let config = """
@@ -76,7 +91,7 @@ struct Nginx {
         }
         """
         try config.write(toFile: "\(prefix)/nginx.conf", atomically: true, encoding: .utf8)
-        try run("/usr/sbin/nginx", ["-p", prefix, "-c", "\(prefix)/nginx.conf"], capture: false)
+        try run("/usr/sbin/nginx", ["-p", prefix, "-c", "\(prefix)/nginx.conf"], cpus: cpus, capture: false)
         guard waitForPid(prefix) else {
             throw BenchmarkError(description: "nginx \(name) did not start; see \(prefix)/logs/error.log")
         }
@@ -105,7 +120,8 @@ func seconds(_ text: Substring) -> Double? {
 }
 
 func wrk(_ name: String, port: Int, seconds duration: Int) throws -> Measurement {
-    let output = try run("/usr/bin/wrk", ["-t2", "-c\(connections)", "-d\(duration)s", "--latency", "http://127.0.0.1:\(port)/"])
+    let output = try run("/usr/bin/wrk", ["-t\(wrkThreads)", "-c\(connections)", "-d\(duration)s", "--latency", "http://127.0.0.1:\(port)/"],
+                         cpus: loadCPUs)
     var result = Measurement(name: name, requestsPerSecond: 0, p50: 0, p99: 0, failures: 0)
     for line in output.split(separator: "\n") {
         let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -128,11 +144,11 @@ let greenPort = freePort()
 let nginxProxyPort = freePort()
 let routerPort = freePort()
 
-let upstream = try Nginx.start(name: "upstream", workers: 1, servers: """
+let upstream = try Nginx.start(name: "upstream", workers: 1, cpus: loadCPUs, servers: """
     server { listen 127.0.0.1:\(bluePort); location / { return 200 "blue\\n"; } }
     server { listen 127.0.0.1:\(greenPort); location / { return 200 "green\\n"; } }
 """)
-let proxy = try Nginx.start(name: "proxy", workers: ProcessInfo.processInfo.activeProcessorCount, servers: """
+let proxy = try Nginx.start(name: "proxy", workers: workers, cpus: proxyCPUs, servers: """
     upstream app { server 127.0.0.1:\(bluePort); keepalive 256; }
     server {
         listen 127.0.0.1:\(nginxProxyPort);
@@ -145,7 +161,9 @@ let proxy = try Nginx.start(name: "proxy", workers: ProcessInfo.processInfo.acti
     }
 """)
 
-let router = Router(dataDir: "\(work)/teal")
+// The router runs in this process: its threads (created from here on) inherit the proxy cores.
+if pinned { try run("/usr/bin/taskset", ["-a", "-p", "-c", proxyCPUs, "\(getpid())"]) }
+let router = Router(dataDir: "\(work)/teal", eventLoops: workers)
 try await router.start()
 func route(_ live: String) -> AppRoute {
     AppRoute(listen: Endpoint(host: "127.0.0.1", port: routerPort),
@@ -192,5 +210,9 @@ table += "| p99 latency | \(String(format: "%.2fx", p99Ratio)) | <= 1.2x \(p99Ra
 table += "| failed requests during 100 switches | \(switched.failures) | 0 \(switched.failures == 0 ? "— met" : "— missed") |\n"
 table += "\nRequests per color during the switch run: "
     + counters.keys.sorted().map { "\($0) \(counters[$0]!.requests)" }.joined(separator: ", ") + ".\n"
+let placement = pinned
+    ? "proxy (nginx workers / router event loops): \(workers) on CPUs \(proxyCPUs); wrk -t\(wrkThreads) and the upstream on CPUs \(loadCPUs)"
+    : "proxy (nginx workers / router event loops): \(workers); nothing pinned; wrk -t\(wrkThreads)"
+print("\(placement); \(connections) connections, \(duration) s per target\n")
 print(table)
 try? FileManager.default.removeItem(atPath: work)

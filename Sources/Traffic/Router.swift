@@ -26,10 +26,11 @@ public actor Router {
     private var stopped = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    /// A router for `dataDir`; `group` defaults to one event loop per core.
-    public init(dataDir: String, group: MultiThreadedEventLoopGroup? = nil, logger: Logger = Logger(label: "teal.router")) {
+    /// A router for `dataDir` on `group`, or else on a group of its own with `eventLoops` threads (default: one per core).
+    public init(dataDir: String, group: MultiThreadedEventLoopGroup? = nil, eventLoops: Int? = nil,
+                logger: Logger = Logger(label: "teal.router")) {
         paths = RouterPaths(dataDir: dataDir)
-        self.group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        self.group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, eventLoops ?? System.coreCount))
         ownsGroup = group == nil
         pools = UpstreamPools(group: self.group)
         self.logger = logger
