@@ -27,6 +27,8 @@ public actor Reconciler {
         public var record: AuditRecord?
         /// The plan the pass ran (empty when nothing needed doing).
         public var plan = Plan()
+        /// What a drift repair on an already reconciled commit did.
+        public var drift: AuditRecord?
     }
 
     let configuration: Configuration
@@ -71,9 +73,14 @@ public actor Reconciler {
         let started = Date()
         let last = try store.meta("last_reconciled_commit")
         let isNewCommit = last != tip.hex
-        // A commit that failed or was refused is not retried every pass: the next commit fixes it.
+        // Drift passes on a commit that failed or was refused aim at the last commit that applied:
+        // the last good state keeps serving, and the failed commit is not retried until a new one comes.
+        var target = tip
         if !isNewCommit, let outcome = try store.outcome(commit: tip.hex)?.outcome, outcome == .failed || outcome == .refused {
-            return Report(commit: tip.hex, record: nil)
+            guard let good = try store.meta("last_applied_commit").flatMap(ObjectID.init(hex:)) else {
+                return Report(commit: tip.hex, record: nil)
+            }
+            target = good
         }
         var record = AuditRecord(commit: tip.hex, outcome: .applied, host: configuration.host, startedAt: started, finishedAt: started)
 
@@ -84,7 +91,7 @@ public actor Reconciler {
 
         let desired: DesiredState
         do {
-            desired = try DesiredStateReader(repository: repo).read(commit: tip)
+            desired = try DesiredStateReader(repository: repo).read(commit: target)
         } catch let errors as ManifestErrors {
             guard isNewCommit else { return Report(commit: tip.hex, record: nil) }
             record.outcome = .failed
@@ -114,9 +121,10 @@ public actor Reconciler {
         record.errors = plan.refusals.map(\.description) + (report.failure.map { ["\($0.step.step.summary): \($0.error)"] } ?? [])
         record.steps = report.results.map { .init(summary: $0.step.step.summary, seconds: $0.seconds, error: $0.error) }
             + report.skipped.map { .init(summary: $0.step.summary, seconds: 0, superseded: true) }
-        if !isNewCommit && record.outcome == .applied {
-            // Drift repaired on an already reconciled commit: recorded in the journal, the note stays.
-            return Report(commit: tip.hex, record: record, plan: plan)
+        if !isNewCommit {
+            // Drift repair: recorded in the journal and the log; the commit's outcome and note stay as they were.
+            logger.notice("drift repair toward \(target.short): \(record.outcome.rawValue)", metadata: ["steps": "\(record.steps.count)"])
+            return Report(commit: tip.hex, record: nil, plan: plan, drift: record)
         }
         return try finish(record, repo: repo, last: last, plan: plan)
     }
@@ -144,6 +152,7 @@ public actor Reconciler {
             logger.error("could not write the git note: \(error)")
         }
         if record.outcome != .superseded { try store.setMeta("last_reconciled_commit", record.commit) }
+        if record.outcome == .applied { try store.setMeta("last_applied_commit", record.commit) }
         logger.info("\(record.commit.prefix(8)): \(record.outcome.rawValue)")
         return Report(commit: record.commit, record: record, plan: plan)
     }

@@ -19,6 +19,9 @@ struct ApplyCommand: AsyncParsableCommand {
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
         _ = try repo.open()
+        let lock: DataDirLock
+        do { lock = try DataDirLock(dataDir: data.path) } catch { throw CLIError("\(error)") }
+        defer { withExtendedLifetime(lock) {} }
         var logger = Logger(label: "teal.apply")
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let reconciler = Reconciler(configuration: .init(repository: repo.repo, branch: repo.branch), dataDir: data.path,

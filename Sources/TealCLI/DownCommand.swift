@@ -1,3 +1,4 @@
+import Agent
 import ArgumentParser
 import Foundation
 import Runtime
@@ -17,6 +18,10 @@ struct DownCommand: AsyncParsableCommand {
 
     func run() async throws {
         let dataDir = data.path
+        // A running agent would start the colors again: it must be stopped first.
+        let lock: DataDirLock
+        do { lock = try DataDirLock(dataDir: dataDir) } catch { throw CLIError("\(error)") }
+        defer { withExtendedLifetime(lock) {} }
         let store = try StateStore(dataDir: dataDir)
         let client = RouterClient(dataDir: dataDir)
         if client.ping() != nil {

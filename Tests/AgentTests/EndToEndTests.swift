@@ -276,6 +276,38 @@ func pids(_ story: Story) throws -> ColorPIDs {
         #expect(await HTTP.eventually(timeout: 15) { await story.servedBy() == "blue" }, "\(agent.output)")
     }
 
+    /// A deploy whose color never gets healthy fails: its note says why, blue keeps serving, the
+    /// migration it started is rolled back by the next drift pass, and the note is not rewritten.
+    /// A second agent on the same data dir is refused.
+    @Test(.timeLimit(.minutes(3)))
+    func aFailedDeployLeavesTheLastGoodStateServing() async throws {
+        let story = try Story()
+        defer { story.cleanup() }
+        let agent = try Agent(story: story, admin: freeLoopbackPort(), extra: ["--drift-interval", "1s"])
+        defer { agent.kill9() }
+        #expect(await HTTP.eventually(timeout: 90) { await story.servedBy() == "blue" }, "\(agent.output)")
+
+        let second = try TealBinary.run(["apply", "--repo", story.repo.path, "--data-dir", story.data])
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("another teal agent"), "\(second.stderr)")
+
+        let broken = greenColor.replacingOccurrences(of: #"["python3", "app.py"]"#, with: #"["python3", "-c", "import time; time.sleep(120)"]"#)
+        try story.repo.write("apps/shop/environment.yaml",
+                             try story.environment().replacingOccurrences(of: "start_timeout: 30s", with: "start_timeout: 2s") + broken + "\n")
+        let commit = try story.repo.commit("Deploy a green that never answers")
+        let note = await story.waitForNote(commit)
+        #expect(note?.hasPrefix("outcome: failed") == true, "\(note ?? agent.output)")
+        #expect(note?.contains("start green") == true)
+        #expect(await story.servedBy() == "blue")
+        let database = "sqlite://\(story.data)/shop.db"
+        let rolledBack = await HTTP.eventually(timeout: 20, every: 0.2) {
+            ((try? TealBinary.run(["schema", "status", "--database", database]))?.stdout ?? "").contains("0002_split_name  rolled_back")
+        }
+        #expect(rolledBack, "\(agent.output)")
+        #expect(story.note(commit) == note)
+        #expect(await story.servedBy() == "blue")
+    }
+
     /// A full deploy with the agent exiting hard at every step boundary in turn: each restart converges
     /// without repeating a finished step, and no row is lost.
     @Test(.timeLimit(.minutes(10)))
