@@ -92,5 +92,6 @@ let package = Package(
         // Benchmarks: `swift run -c release <name>` prints a table.
         .executableTarget(name: "SchemaBenchmark", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift")], path: "Benchmarks/SchemaBenchmark"),
         .executableTarget(name: "RouterBenchmark", dependencies: ["Traffic"], path: "Benchmarks/RouterBenchmark"),
+        .executableTarget(name: "AgentBenchmark", dependencies: [], path: "Benchmarks/AgentBenchmark"),
     ]
 )
