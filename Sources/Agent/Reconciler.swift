@@ -91,7 +91,11 @@ public actor Reconciler {
 
         let desired: DesiredState
         do {
-            desired = try DesiredStateReader(repository: repo).read(commit: target)
+            if let cached = lastDesired, cached.commit == target.hex {
+                desired = cached  // a commit's desired state never changes
+            } else {
+                desired = try DesiredStateReader(repository: repo).read(commit: target)
+            }
         } catch let errors as ManifestErrors {
             guard isNewCommit else { return Report(commit: tip.hex, record: nil) }
             record.outcome = .failed

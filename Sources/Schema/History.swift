@@ -68,11 +68,11 @@ enum History {
                                 completedAt: date(row["completed_at"]), rolledBackAt: date(row["rolled_back_at"]))
     }
 
+    /// How history timestamps are written and read (a value type: cheap to share, no formatter per call).
+    static let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     private static func date(_ text: String?) -> Date? {
-        guard let text else { return nil }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.date(from: text)
+        text.flatMap { try? timestamp.parse($0) }
     }
 
     static func encode(_ migration: Migration) throws -> String {

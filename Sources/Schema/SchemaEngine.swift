@@ -475,9 +475,5 @@ public final class SchemaEngine: @unchecked Sendable {
         }
     }
 
-    private static func stamp(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: date)
-    }
+    private static func stamp(_ date: Date) -> String { History.timestamp.format(date) }
 }

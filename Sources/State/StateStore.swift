@@ -12,7 +12,9 @@ public final class StateStore: Sendable {
     /// Opens (creating if needed) the store in `dataDir`.
     public init(dataDir: String) throws {
         self.dataDir = dataDir
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        // Owner-only: the data dir holds the router's admin socket, logs and materialised apps.
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         var config = Configuration()
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in

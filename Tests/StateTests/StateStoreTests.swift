@@ -15,8 +15,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(try store.appliedVersions() == ["v1", "v2"])
         #expect(FileManager.default.fileExists(atPath: dir + "/state.db"))
-        let mode = try store.db.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
-        #expect(mode == "wal")
+        let mode = try FileManager.default.attributesOfItem(atPath: dir)[.posixPermissions] as? Int
+        #expect(mode == 0o700)
+        let journal = try store.db.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+        #expect(journal == "wal")
         // Reopening keeps the data and the version.
         try store.saveRoute(app: "shop", route: .live(.blue), listen: ListenAddress(host: "127.0.0.1", port: 8080))
         let again = try StateStore(dataDir: dir)
