@@ -13,52 +13,41 @@ final class UpstreamStats: Sendable {
 }
 
 /// Where one request goes: chosen when its head arrives, fixed until it completes.
-struct ProxyTarget: Sendable {
-    var color: String
-    var host: String
-    var port: Int
-    var stats: UpstreamStats
+/// A class, so that handing it to a request costs one reference count, not a copy of its strings.
+final class ProxyTarget: Sendable {
+    let color: String
+    let key: UpstreamKey
+    let stats: UpstreamStats
+
+    init(color: String, key: UpstreamKey, stats: UpstreamStats) {
+        self.color = color
+        self.key = key
+        self.stats = stats
+    }
 }
 
-/// The routes every listener reads per request. A switch replaces an app's entry atomically:
-/// requests that already chose a target keep it, the next request sees the new route.
-final class RouteTable: Sendable {
-    private struct Entry {
+/// The current route of one app. A listener holds its app's slot for its whole life, so a request
+/// reads the route with one uncontended lock and no lookup by name; a switch replaces the slot's
+/// entry atomically.
+final class RouteSlot: Sendable {
+    struct Entry {
         var route: AppRoute
         var eligible: [(weight: Int, target: ProxyTarget)]
         var totalWeight: Int
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
-    private let stats = Mutex<[String: [String: UpstreamStats]]>([:])
+    private let entry = Mutex<Entry?>(nil)
 
-    func set(app: String, route: AppRoute) {
-        for color in route.upstreams.keys { _ = statsFor(app: app, color: color) }
-        let eligible = route.eligible.map { candidate in
-            (weight: candidate.weight,
-             target: ProxyTarget(color: candidate.color, host: candidate.upstream.host, port: candidate.upstream.port,
-                                 stats: statsFor(app: app, color: candidate.color)))
-        }
-        let entry = Entry(route: route, eligible: eligible, totalWeight: eligible.reduce(0) { $0 + $1.weight })
-        entries.withLock { $0[app] = entry }
+    fileprivate func replace(with new: Entry?) {
+        entry.withLock { $0 = new }
     }
 
-    func remove(app: String) {
-        entries.withLock { _ = $0.removeValue(forKey: app) }
-    }
+    var route: AppRoute? { entry.withLock { $0?.route } }
 
-    func route(app: String) -> AppRoute? {
-        entries.withLock { $0[app]?.route }
-    }
-
-    var routes: [String: AppRoute] {
-        entries.withLock { $0.mapValues(\.route) }
-    }
-
-    /// Picks the upstream for a new request of `app`, nil when no color may take it.
-    func select(app: String) -> ProxyTarget? {
-        entries.withLock { entries in
-            guard let entry = entries[app], entry.totalWeight > 0 else { return nil }
+    /// Picks the upstream for a new request, nil when no color may take it.
+    func select() -> ProxyTarget? {
+        entry.withLock { entry in
+            guard let entry, entry.totalWeight > 0 else { return nil }
             if entry.eligible.count == 1 { return entry.eligible[0].target }
             var pick = Int.random(in: 0..<entry.totalWeight)
             for candidate in entry.eligible {
@@ -68,19 +57,81 @@ final class RouteTable: Sendable {
             return nil
         }
     }
+}
 
-    func counters(app: String?) -> [String: [String: UpstreamCounters]] {
-        stats.withLock { all in
-            all.filter { app == nil || $0.key == app }.mapValues { $0.mapValues(\.counters) }
+/// The routes every listener reads per request. A switch replaces an app's entry atomically:
+/// requests that already chose a target keep it, the next request sees the new route.
+final class RouteTable: Sendable {
+    private struct State {
+        /// Slots are kept once made, so connections accepted before a remove and a later set see the new route.
+        var slots: [String: RouteSlot] = [:]
+        var routed: Set<String> = []
+        var stats: [String: [String: UpstreamStats]] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// The slot a listener of `app` reads its route from.
+    func slot(app: String) -> RouteSlot {
+        state.withLock { Self.slot(app: app, in: &$0) }
+    }
+
+    func set(app: String, route: AppRoute) {
+        state.withLock { state in
+            for color in route.upstreams.keys { _ = Self.stats(app: app, color: color, in: &state) }
+            let eligible = route.eligible.map { candidate in
+                (weight: candidate.weight,
+                 target: ProxyTarget(color: candidate.color,
+                                     key: UpstreamKey(host: candidate.upstream.host, port: candidate.upstream.port),
+                                     stats: Self.stats(app: app, color: candidate.color, in: &state)))
+            }
+            let entry = RouteSlot.Entry(route: route, eligible: eligible, totalWeight: eligible.reduce(0) { $0 + $1.weight })
+            Self.slot(app: app, in: &state).replace(with: entry)
+            state.routed.insert(app)
         }
     }
 
-    private func statsFor(app: String, color: String) -> UpstreamStats {
-        stats.withLock { all in
-            if let existing = all[app]?[color] { return existing }
-            let created = UpstreamStats()
-            all[app, default: [:]][color] = created
-            return created
+    func remove(app: String) {
+        state.withLock { state in
+            state.slots[app]?.replace(with: nil)
+            state.routed.remove(app)
         }
+    }
+
+    func route(app: String) -> AppRoute? {
+        state.withLock { $0.routed.contains(app) ? $0.slots[app]?.route : nil }
+    }
+
+    var routes: [String: AppRoute] {
+        state.withLock { state in
+            var routes: [String: AppRoute] = [:]
+            for app in state.routed { routes[app] = state.slots[app]?.route }
+            return routes
+        }
+    }
+
+    /// Picks the upstream for a new request of `app`, nil when no color may take it.
+    func select(app: String) -> ProxyTarget? {
+        slot(app: app).select()
+    }
+
+    func counters(app: String?) -> [String: [String: UpstreamCounters]] {
+        state.withLock { state in
+            state.stats.filter { app == nil || $0.key == app }.mapValues { $0.mapValues(\.counters) }
+        }
+    }
+
+    private static func slot(app: String, in state: inout State) -> RouteSlot {
+        if let existing = state.slots[app] { return existing }
+        let created = RouteSlot()
+        state.slots[app] = created
+        return created
+    }
+
+    private static func stats(app: String, color: String, in state: inout State) -> UpstreamStats {
+        if let existing = state.stats[app]?[color] { return existing }
+        let created = UpstreamStats()
+        state.stats[app, default: [:]][color] = created
+        return created
     }
 }

@@ -168,17 +168,24 @@ public actor Router {
     }
 
     private func bind(app: String, endpoint: Endpoint) async throws -> any Channel {
-        let table = self.table
+        let slot = table.slot(app: app)
         let pools = self.pools
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(app: app, table: table, pools: pools))
+                    let proxy = ProxyHandler(app: app, slot: slot, pool: pools.pool(for: channel.eventLoop))
+                    // ProxyHandler queues pipelined requests itself and holds back reads only while it must,
+                    // so NIO's pipelining helper (which pauses reading around every request) is left out.
+                    // Outbound header validation is off: forwarded fields were checked by the parser on their
+                    // way in, and the ones the router adds are its own.
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
+                    try channel.pipeline.syncOperations.addHandler(proxy)
                 }
             }
             .bind(host: endpoint.host, port: endpoint.port)

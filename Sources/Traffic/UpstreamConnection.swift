@@ -27,8 +27,9 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPClientRequestPart
 
     let key: UpstreamKey
-    /// The client connection whose request this connection carries now; nil while idle.
-    weak var delegate: (any UpstreamDelegate)?
+    /// The client connection whose request this connection carries now; nil while idle. Cleared at the end
+    /// of every response, on close and on failure, so it never outlives the exchange.
+    var delegate: (any UpstreamDelegate)?
     /// False once the connection closed or failed; it is then never reused.
     private(set) var isUsable = true
     private var context: ChannelHandlerContext?
@@ -39,10 +40,9 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    func send(_ part: HTTPClientRequestPart, flush: Bool) {
-        guard let context else { return }
-        context.write(wrapOutboundOut(part), promise: nil)
-        if flush { context.flush() }
+    /// Writes one request part; nothing reaches the socket before `flush()`.
+    func send(_ part: HTTPClientRequestPart) {
+        context?.write(wrapOutboundOut(part), promise: nil)
     }
 
     func flush() { context?.flush() }
@@ -100,8 +100,13 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
 
 /// Idle upstream connections of one event loop, reused across client connections on that loop.
 final class UpstreamPool {
+    /// The idle connections to one key, most recently used last; a class so the pool changes it in place.
+    private final class IdleList {
+        var connections: [UpstreamConnection] = []
+    }
+
     private let eventLoop: any EventLoop
-    private var idle: [UpstreamKey: [UpstreamConnection]] = [:]
+    private var idle: [UpstreamKey: IdleList] = [:]
     private let maxIdlePerKey: Int
 
     init(eventLoop: any EventLoop, maxIdlePerKey: Int = 256) {
@@ -111,7 +116,8 @@ final class UpstreamPool {
 
     /// An idle, still open connection to `key`, if there is one.
     func take(_ key: UpstreamKey) -> UpstreamConnection? {
-        while let connection = idle[key]?.popLast() {
+        guard let list = idle[key] else { return nil }
+        while let connection = list.connections.popLast() {
             if connection.isUsable { return connection }
         }
         return nil
@@ -120,14 +126,21 @@ final class UpstreamPool {
     /// Keeps a connection whose exchange finished cleanly for the next request.
     func put(_ connection: UpstreamConnection) {
         guard connection.isUsable else { return }
-        var list = idle[connection.key, default: []]
-        list.removeAll { !$0.isUsable }
-        guard list.count < maxIdlePerKey else {
-            connection.close()
-            return
+        let list: IdleList
+        if let existing = idle[connection.key] {
+            list = existing
+        } else {
+            list = IdleList()
+            idle[connection.key] = list
         }
-        list.append(connection)
-        idle[connection.key] = list
+        if list.connections.count >= maxIdlePerKey {
+            list.connections.removeAll { !$0.isUsable }
+            guard list.connections.count < maxIdlePerKey else {
+                connection.close()
+                return
+            }
+        }
+        list.connections.append(connection)
     }
 
     /// Opens a new connection on this pool's event loop; the channel's last handler is its `UpstreamConnection`.
@@ -137,7 +150,8 @@ final class UpstreamPool {
             .connectTimeout(.seconds(3))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    // Request heads are built from parsed client heads: no second validation on the way out.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection(key: key))
                 }
             }
@@ -145,7 +159,9 @@ final class UpstreamPool {
     }
 
     func closeAll() {
-        for connection in idle.values.joined() { connection.close() }
+        for list in idle.values {
+            for connection in list.connections { connection.close() }
+        }
         idle.removeAll()
     }
 }

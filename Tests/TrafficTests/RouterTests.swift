@@ -98,4 +98,60 @@ struct RouterTests {
         #expect(posted.body == payload)
         await router.stop()
     }
+
+    @Test func answersPipelinedRequestsInOrderAndAHalfClosedClient() async throws {
+        let dir = try TempDir()
+        let blue = try PythonUpstream.start(name: "blue", in: dir.path)
+        let router = Router(dataDir: dir.path)
+        defer { blue.stop(); dir.remove() }
+        try await router.start()
+        let listen = freePort()
+        try await router.set(app: "shop", route: route(listen: listen, ["blue": blue.port], live: "blue"))
+
+        let host = "Host: 127.0.0.1\r\n"
+        let pipelined = try await blocking {
+            try rawExchange(port: listen, "GET /headers HTTP/1.1\r\n\(host)\r\nGET / HTTP/1.1\r\n\(host)Connection: close\r\n\r\n")
+        }
+        #expect(pipelined.components(separatedBy: "HTTP/1.1 200").count == 3, "\(pipelined)")
+        let headersAt = try #require(pipelined.range(of: "x-forwarded-for"))
+        let blueAt = try #require(pipelined.range(of: "\r\n\r\nblue", options: .backwards))
+        #expect(headersAt.lowerBound < blueAt.lowerBound, "responses out of order: \(pipelined)")
+
+        let halfClosed = try await blocking {
+            try rawExchange(port: listen, "GET / HTTP/1.1\r\n\(host)\r\n", shutdownWrite: true)
+        }
+        #expect(halfClosed.hasPrefix("HTTP/1.1 200") && halfClosed.hasSuffix("blue"), "\(halfClosed)")
+        #expect(await router.counters(app: "shop")["shop"]?["blue"]?.inFlight == 0)
+        await router.stop()
+    }
+}
+
+/// Sends `request` bytes as they are (optionally shutting the sending side), then reads until the router closes.
+private func rawExchange(port: Int, _ request: String, shutdownWrite: Bool = false) throws -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var tv = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw TestFailure("connect to \(port) failed: errno \(errno)") }
+    let bytes = Array(request.utf8)
+    guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
+        throw TestFailure("send failed")
+    }
+    if shutdownWrite { shutdown(fd, Int32(SHUT_WR)) }
+    var received: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 16384)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if count == 0 { break }
+        guard count > 0 else { throw TestFailure("no end of stream; read so far: \(String(decoding: received, as: UTF8.self))") }
+        received += chunk[0..<count]
+    }
+    return String(decoding: received, as: UTF8.self)
 }
