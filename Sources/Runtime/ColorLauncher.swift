@@ -40,35 +40,55 @@ public struct Materializer {
         paths = RuntimePaths(dataDir: dataDir)
     }
 
-    /// The folder holding `apps/<app>/` as of `commit`, written (read-only) on first use.
+    /// The folder holding `apps/<app>/` as of `commit`, written (read-only) on first use. Entry names that
+    /// are not plain names and symlinks that lead out of the folder are refused.
     public func folder(app: String, commit: String) throws -> String {
         let target = paths.appFolder(app: app, commit: commit)
         if FileManager.default.fileExists(atPath: target) { return target }
         guard let id = ObjectID(hex: commit) else { throw RuntimeError("'\(commit)' is not a commit id") }
         let tree = try repository.tree(at: id)
+        let root = "apps/\(app)"
+        let files = try Self.files(in: tree, under: root)
         let staging = "\(target).partial-\(getpid())"
         let fm = FileManager.default
         try? makeWritable(staging)
         try? fm.removeItem(atPath: staging)
         try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
         var directories = [staging]
-        for (path, entry) in try tree.files(under: "apps/\(app)") {
-            let destination = "\(staging)/\(path)"
-            let parent = (destination as NSString).deletingLastPathComponent
-            if !fm.fileExists(atPath: parent) {
-                try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        var symlinks: [String] = []
+        do {
+            for (path, entry) in files {
+                let destination = "\(staging)/\(path)"
+                let parent = (destination as NSString).deletingLastPathComponent
+                if !fm.fileExists(atPath: parent) {
+                    try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
+                }
+                directories.append(parent)
+                let bytes = try tree.contents("\(root)/\(path)") ?? []
+                switch entry.kind {
+                case .symlink:
+                    let destinationPath = String(decoding: bytes, as: UTF8.self)
+                    if destinationPath.hasPrefix("/") {
+                        throw RuntimeError("\(root)/\(path): symlink to the absolute path \(destinationPath) leaves the app folder")
+                    }
+                    try fm.createSymbolicLink(atPath: destination, withDestinationPath: destinationPath)
+                    symlinks.append(path)
+                case .file, .executable:
+                    guard fm.createFile(atPath: destination, contents: Data(bytes)) else { throw RuntimeError("cannot write \(destination)") }
+                    chmod(destination, entry.kind == .executable ? 0o555 : 0o444)
+                case .directory, .submodule:
+                    continue
+                }
             }
-            directories.append(parent)
-            let bytes = try tree.contents("apps/\(app)/\(path)") ?? []
-            switch entry.kind {
-            case .symlink:
-                try fm.createSymbolicLink(atPath: destination, withDestinationPath: String(decoding: bytes, as: UTF8.self))
-            case .file, .executable:
-                guard fm.createFile(atPath: destination, contents: Data(bytes)) else { throw RuntimeError("cannot write \(destination)") }
-                chmod(destination, entry.kind == .executable ? 0o555 : 0o444)
-            case .directory, .submodule:
-                continue
+            // Checked once every link exists, as the kernel would follow them (links through links included).
+            for path in symlinks where !Self.staysInside(staging, path) {
+                let destinationPath = (try? fm.destinationOfSymbolicLink(atPath: "\(staging)/\(path)")) ?? "?"
+                throw RuntimeError("\(root)/\(path): symlink to \(destinationPath) leaves the app folder")
             }
+        } catch {
+            try? makeWritable(staging)
+            try? fm.removeItem(atPath: staging)
+            throw error
         }
         for directory in Set(directories).sorted(by: { $0.count > $1.count }) { chmod(directory, 0o555) }
         do {
@@ -80,10 +100,66 @@ public struct Materializer {
         return target
     }
 
+    /// Every file (and symlink) under `directory` of the tree, as (path relative to it, entry); an entry whose
+    /// name is empty, `.`, `..` or holds a `/`, or repeats another's, is refused before anything is written.
+    static func files(in tree: CommitTree, under directory: String) throws -> [(path: String, entry: CommitTree.Entry)] {
+        var result: [(path: String, entry: CommitTree.Entry)] = []
+        func walk(_ relative: String) throws {
+            let folder = relative.isEmpty ? directory : "\(directory)/\(relative)"
+            var seen: Set<String> = []
+            for entry in try tree.entries(folder) ?? [] {
+                guard !entry.name.isEmpty, entry.name != ".", entry.name != "..", !entry.name.contains("/") else {
+                    throw RuntimeError("\(folder): the tree has an entry named '\(entry.name)', which is not a valid file name")
+                }
+                // A second entry of the same name could write through a symlink the first one made.
+                guard seen.insert(entry.name).inserted else {
+                    throw RuntimeError("\(folder): the tree has two entries named '\(entry.name)'")
+                }
+                let path = relative.isEmpty ? entry.name : "\(relative)/\(entry.name)"
+                if entry.kind == .directory { try walk(path) } else { result.append((path, entry)) }
+            }
+        }
+        try walk("")
+        return result
+    }
+
+    /// Whether following `path` (relative to `root`, symlinks resolved the way the kernel does) ends inside
+    /// `root`. A missing component simply ends resolution there; an absolute link target or a `..` above
+    /// `root` leaves it.
+    static func staysInside(_ root: String, _ path: String) -> Bool {
+        var resolved: [String] = []
+        var pending: [String] = path.split(separator: "/").map(String.init).reversed()
+        var links = 0
+        while let component = pending.popLast() {
+            switch component {
+            case "", ".":
+                continue
+            case "..":
+                guard resolved.popLast() != nil else { return false }
+            default:
+                resolved.append(component)
+                let current = root + "/" + resolved.joined(separator: "/")
+                guard let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { continue }
+                links += 1
+                guard links <= 40, !destination.hasPrefix("/") else { return false }
+                resolved.removeLast()
+                pending += destination.split(separator: "/").map(String.init).reversed()
+            }
+        }
+        return true
+    }
+
+    /// Makes a folder tree writable so it can be removed. chmod follows symlinks, so they are skipped: a
+    /// link may point anywhere on the host.
     private func makeWritable(_ path: String) throws {
-        guard let enumerator = FileManager.default.enumerator(atPath: path) else { return }
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return }
         chmod(path, 0o755)
-        while let item = enumerator.nextObject() as? String { chmod("\(path)/\(item)", 0o755) }
+        for item in try FileManager.default.contentsOfDirectory(atPath: path) {
+            let child = "\(path)/\(item)"
+            guard lstat(child, &info) == 0, info.st_mode & S_IFMT != S_IFLNK else { continue }
+            if info.st_mode & S_IFMT == S_IFDIR { try makeWritable(child) } else { chmod(child, 0o755) }
+        }
     }
 }
 
@@ -122,6 +198,13 @@ public struct ColorLauncher: Sendable {
             guard resolved.hasPrefix(folder + "/") else {
                 throw RuntimeError("\(app) \(color): command \(first) leaves the app folder")
             }
+            // Symlinks may point elsewhere: the file that really runs must be inside the folder too.
+            guard let real = Self.realPath(resolved) else {
+                throw RuntimeError("\(app) \(color): command \(first) does not exist in the app folder")
+            }
+            guard let realFolder = Self.realPath(folder), real.hasPrefix(realFolder + "/") else {
+                throw RuntimeError("\(app) \(color): command \(first) leaves the app folder through a symlink")
+            }
             argv[0] = resolved
         } else {
             let searchPath = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
@@ -135,6 +218,13 @@ public struct ColorLauncher: Sendable {
             throw RuntimeError("\(app) \(color): \(argv[0]) is not an executable file")
         }
         return argv
+    }
+
+    /// The path with every symlink resolved (realpath), nil when it does not exist.
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// The environment a color runs with; values read from env_files are never logged.
@@ -170,17 +260,18 @@ public enum EnvFile {
             throw RuntimeError("\(app) \(color): env file \(path) is not readable UTF-8 text")
         }
         var result: [String: String] = [:]
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = raw.trimmingCharacters(in: .whitespaces)
+        let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
+        for (index, raw) in lines.enumerated() {
+            var line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("export ") { line = String(line.dropFirst("export ".count)) }
-            guard let equals = line.firstIndex(of: "=") else {
-                throw RuntimeError("\(path):\(index + 1): expected KEY=VALUE")
-            }
+            // The line may hold a secret: errors give its number, never any of its text.
+            let malformed = RuntimeError("\(path):\(index + 1): expected KEY=VALUE")
+            guard let equals = line.firstIndex(of: "=") else { throw malformed }
             let key = line[..<equals].trimmingCharacters(in: .whitespaces)
-            guard Identifiers.isValidEnvName(key) else { throw RuntimeError("\(path):\(index + 1): '\(key)' is not a variable name") }
-            var value = String(line[line.index(after: equals)...])
-            if value.count >= 2, let q = value.first, q == "\"" || q == "'", value.last == q {
+            guard Identifiers.isValidEnvName(key) else { throw malformed }
+            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, let quote = value.first, quote == "\"" || quote == "'", value.last == quote {
                 value = String(value.dropFirst().dropLast())
             }
             result[key] = value

@@ -14,15 +14,18 @@ struct Sandbox {
     let router: Router
 
     static let app = """
-    import http.server, json, os
+    import http.server, json, os, time
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         def do_GET(self):
             code = 200
             if self.path == "/healthz":
                 body = b"ok"
-                if os.environ.get("UNHEALTHY"):
+                if os.environ.get("UNHEALTHY") or os.path.exists(os.environ.get("UNHEALTHY_WHILE", "/nonexistent")):
                     code = 500
+            elif self.path.startswith("/slow/"):
+                time.sleep(float(self.path[len("/slow/"):]))
+                body = os.environ["TEAL_COLOR"].encode()
             elif self.path == "/env":
                 body = json.dumps(dict(os.environ, CWD=os.getcwd())).encode()
             else:
@@ -62,6 +65,21 @@ struct Sandbox {
     func reconciler() -> ReconcilePass {
         ReconcilePass(dataDir: dir, store: store, router: RouterLauncher(dataDir: dir, command: ["/bin/false"]),
                    materialize: { app, commit in try materialize(app: app, commit: commit) })
+    }
+
+    func executor(_ desired: DesiredState) -> StepExecutor {
+        StepExecutor(dataDir: dir, store: store, desired: desired, router: RouterLauncher(dataDir: dir, command: ["/bin/false"]),
+                     materialize: { app, commit in try materialize(app: app, commit: commit) })
+    }
+
+    /// Makes every later write of a color record fail, as a full disk or a broken state database would.
+    func failColorWrites() throws {
+        try run(["python3", "-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("CREATE TRIGGER refuse_colors BEFORE INSERT ON colors BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+            db.commit()
+            """, "\(dir)/state.db"])
     }
 
     /// Stops every color this sandbox started and the router, and removes the folder.
@@ -104,4 +122,66 @@ func get(port: Int, path: String = "/") async -> (status: Int, body: String)? {
     guard let (data, response) = try? await session.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!),
           let http = response as? HTTPURLResponse else { return nil }
     return (http.statusCode, String(decoding: data, as: UTF8.self))
+}
+
+/// Runs a command found on PATH to completion; throws when it fails.
+@discardableResult
+func run(_ argv: [String], in directory: String? = nil, input: Data? = nil) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = argv
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let output = Pipe()
+    process.standardOutput = output
+    let stdin = Pipe()
+    process.standardInput = stdin
+    try process.run()
+    if let input { stdin.fileHandleForWriting.write(input) }
+    try stdin.fileHandleForWriting.close()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw RuntimeError("\(argv.joined(separator: " ")) exited \(process.terminationStatus)") }
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// Live processes whose environment holds `entry` (NAME=VALUE).
+func livePids(withEnvironment entry: String) -> [Int32] {
+    let wanted = Array(entry.utf8)
+    let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+    return pids.filter { pid in
+        guard ProcessIdentity.of(pid: pid) != nil, let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+        return data.split(separator: 0).contains { Array($0) == wanted }
+    }
+}
+
+/// A router process that holds the data dir's pid file and admin socket but drops every admin request
+/// unanswered (a router wedged or crashing mid-request).
+struct UnansweringRouter {
+    let identity: ProcessIdentity
+    let paths: RouterPaths
+
+    init(dataDir: String) throws {
+        paths = RouterPaths(dataDir: dataDir)
+        identity = try DetachedProcess.spawn(argv: ["/usr/bin/env", "python3", "-c", """
+            import os, socket, sys
+            s = socket.socket(socket.AF_UNIX)
+            s.bind(sys.argv[1])
+            s.listen(64)
+            with open(sys.argv[2] + ".tmp", "w") as f:
+                f.write(str(os.getpid()) + "\\n")
+            os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+            while True:
+                c, _ = s.accept()
+                c.close()
+            """, paths.socket, paths.pid], environment: ProcessInfo.processInfo.environment, directory: dataDir,
+            logPath: "\(dataDir)/logs/unanswering-router.log")
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !FileManager.default.fileExists(atPath: paths.pid) && ContinuousClock.now < deadline { usleep(20_000) }
+    }
+
+    func stop() async {
+        await identity.stop(grace: .seconds(2))
+        unlink(paths.socket)
+        unlink(paths.pid)
+    }
 }
