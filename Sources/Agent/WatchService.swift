@@ -14,9 +14,12 @@ public final class DesiredBox: Sendable {
 
     public func set(_ desired: DesiredState?) { value.withLock { $0 = desired } }
 
-    /// An app's health check and database, for restarting its colors.
-    public func settings(app: String) -> (HealthCheck, DatabaseLocation)? {
-        value.withLock { $0?.apps[app].map { ($0.environment.health, $0.environment.database) } }
+    /// What restarting one color needs: its app's health check and database and its desired spec; nil when not desired.
+    public func settings(app: String, color: ColorName) -> ColorSupervisor.Settings? {
+        value.withLock { desired in
+            guard let environment = desired?.apps[app]?.environment, let spec = environment.colors[color] else { return nil }
+            return ColorSupervisor.Settings(health: environment.health, database: environment.database, spec: spec)
+        }
     }
 }
 

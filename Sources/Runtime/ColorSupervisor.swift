@@ -12,26 +12,44 @@ public actor ColorSupervisor {
         var nextAttempt = ContinuousClock.now
     }
 
+    /// What the supervisor needs from the desired state to restart one color.
+    public struct Settings: Sendable {
+        public var health: HealthCheck
+        public var database: DatabaseLocation
+        /// The color's desired spec, nil when the caller cannot tell. A record running another spec is not
+        /// restarted: the next reconcile pass replaces it.
+        public var spec: ColorSpec?
+
+        public init(health: HealthCheck, database: DatabaseLocation, spec: ColorSpec? = nil) {
+            self.health = health
+            self.database = database
+            self.spec = spec
+        }
+    }
+
     public let dataDir: String
     private let store: StateStore
     private let launcher: ColorLauncher
     private let client: RouterClient
-    private let health: @Sendable (String) -> (HealthCheck, DatabaseLocation)?
+    private let settings: @Sendable (_ app: String, _ color: ColorName) -> Settings?
     private let logger: Logger
     private var backoff: [String: Backoff] = [:]
     /// The first and the longest wait between restart attempts.
     public var minimumDelay: Duration = .milliseconds(500)
     public var maximumDelay: Duration = .seconds(30)
+    /// How long a replacement that failed has between SIGTERM and SIGKILL.
+    public var stopGrace: Duration = .seconds(5)
 
-    /// `settings` gives an app's health check and database (from the desired state), nil for an unknown app.
+    /// `settings` gives a color's health check, database and desired spec (from the desired state), nil when
+    /// the app or the color is not desired.
     public init(dataDir: String, store: StateStore,
-                settings: @escaping @Sendable (String) -> (HealthCheck, DatabaseLocation)?,
+                settings: @escaping @Sendable (_ app: String, _ color: ColorName) -> Settings?,
                 logger: Logger = Logger(label: "teal.supervisor")) {
         self.dataDir = dataDir
         self.store = store
         launcher = ColorLauncher(dataDir: dataDir)
         client = RouterClient(dataDir: dataDir)
-        health = settings
+        self.settings = settings
         self.logger = logger
     }
 
@@ -46,8 +64,16 @@ public actor ColorSupervisor {
             await offThePool { try? client.mark(app: record.app, color: record.color.rawValue, up: false) }
             var state = backoff[key] ?? Backoff()
             guard ContinuousClock.now >= state.nextAttempt else { continue }
+            guard let wanted = settings(record.app, record.color) else {
+                logger.debug("dead color is not desired; left to the reconcile pass", metadata: ["color": "\(key)"])
+                continue
+            }
+            if let spec = wanted.spec, spec != record.spec {
+                logger.info("dead color runs an outdated spec; left to the reconcile pass", metadata: ["color": "\(key)"])
+                continue
+            }
             do {
-                try await restart(record)
+                try await restart(record, settings: wanted)
                 backoff[key] = nil
                 restarted.append(key)
             } catch {
@@ -71,15 +97,26 @@ public actor ColorSupervisor {
         }
     }
 
-    private func restart(_ record: ColorRecord) async throws {
-        guard let (health, database) = health(record.app) else { throw RuntimeError("\(record.app) is not desired any more") }
+    private func restart(_ record: ColorRecord, settings: Settings) async throws {
         let folder = RuntimePaths(dataDir: dataDir).appFolder(app: record.app, commit: record.specCommit)
         let replacement = try launcher.start(app: record.app, color: record.color, spec: record.spec, commit: record.specCommit,
-                                             folder: folder, database: database)
-        try store.saveColor(replacement)
+                                             folder: folder, database: settings.database)
+        do {
+            try store.saveColor(replacement)
+        } catch {
+            await replacement.identity?.stop(grace: stopGrace)
+            throw error
+        }
         logger.warning("color died; restarted", metadata: ["color": "\(record.app)/\(record.color)", "pid": "\(replacement.pid ?? 0)"])
-        try await HealthProbe.waitHealthy(port: replacement.port!, process: replacement.identity, health: health,
-                                          what: "\(record.app) \(record.color)", logPath: launcher.paths.log(app: record.app, color: record.color))
+        do {
+            try await HealthProbe.waitHealthy(port: replacement.port!, process: replacement.identity, health: settings.health,
+                                              what: "\(record.app) \(record.color)",
+                                              logPath: launcher.paths.log(app: record.app, color: record.color))
+        } catch {
+            // The record now names a stopped process, so the next attempt (or the reconcile pass) starts it again.
+            await replacement.identity?.stop(grace: stopGrace)
+            throw error
+        }
         let client = self.client
         try await offThePool { () -> Result<Void, any Error> in
             Result {

@@ -14,6 +14,14 @@ public struct RouterLauncher: Sendable {
 
     public var client: RouterClient { RouterClient(dataDir: dataDir) }
 
+    /// Whether a router process holds this data dir: the pid it recorded at start names a live process.
+    /// A router that does not answer its admin socket still counts, since it may still forward traffic.
+    public var processIsRunning: Bool {
+        guard let text = try? String(contentsOfFile: RouterPaths(dataDir: dataDir).pid, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return false }
+        return ProcessIdentity.of(pid: pid) != nil
+    }
+
     /// The router's pid, after starting it if needed.
     @discardableResult
     public func ensureRunning(timeout: Duration = .seconds(10)) async throws -> Int32 {

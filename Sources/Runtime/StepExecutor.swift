@@ -80,7 +80,12 @@ public final class StepExecutor {
         let folder = try materialize(app, commit)
         let record = try launcher.start(app: app, color: color, spec: spec, commit: commit, folder: folder,
                                         database: manifest.environment.database)
-        try store.saveColor(record)
+        do {
+            try store.saveColor(record)
+        } catch {
+            await record.identity?.stop(grace: stopGrace)
+            throw error
+        }
         logger.info("started color", metadata: ["app": "\(app)", "color": "\(color)", "release": "\(spec.release)",
                                                 "pid": "\(record.pid ?? 0)", "port": "\(record.port ?? 0)"])
         do {
@@ -132,18 +137,33 @@ public final class StepExecutor {
         logger.info("routed", metadata: ["app": "\(app)", "route": "\(route)"])
     }
 
-    private func stopColor(app: String, color: ColorName, drain: Bool) async throws {
+    /// Stops a color once no traffic can reach it: its route weight must be 0, and requests the router still
+    /// has in flight to it may finish (up to the app's drain time) whatever the plan assumed about its traffic.
+    private func stopColor(app: String, color: ColorName, drain _: Bool) async throws {
         guard let record = try record(app, color) else { return }
         let client = router.client
-        let routes = await offThePool { (try? client.routes()) ?? [:] }
+        let routerRuns: Bool
+        let routes: [String: AppRoute]
+        switch await offThePool({ Result { try client.routes() } }) {
+        case .success(let current):
+            routerRuns = true
+            routes = current
+        case .failure(let error):
+            guard !router.processIsRunning else {
+                throw RuntimeError("\(app): not stopping \(color): the router runs but its routes could not be read, "
+                    + "so traffic to \(color) cannot be ruled out (\(error))")
+            }
+            routerRuns = false
+            routes = [:]
+        }
+        if let appRoute = routes[app], (appRoute.weights[color.rawValue] ?? 0) > 0, appRoute.upstreams[color.rawValue] != nil {
+            throw RuntimeError("\(app) \(color) still receives traffic; route away from it before stopping it")
+        }
+        if routerRuns {
+            let limit = desired.apps[app]?.environment.drain ?? .seconds(10)
+            await waitForDrain(app: app, color: color, limit: limit)
+        }
         if var appRoute = routes[app], appRoute.upstreams[color.rawValue] != nil {
-            if (appRoute.weights[color.rawValue] ?? 0) > 0 {
-                throw RuntimeError("\(app) \(color) still receives traffic; route away from it before stopping it")
-            }
-            if drain {
-                let limit = desired.apps[app]?.environment.drain ?? .seconds(10)
-                await waitForDrain(app: app, color: color, limit: limit)
-            }
             appRoute.upstreams[color.rawValue] = nil
             let updated = appRoute
             try await offThePool { Result { try client.set(app: app, route: updated) } }.get()
@@ -153,17 +173,24 @@ public final class StepExecutor {
         logger.info("stopped color", metadata: ["app": "\(app)", "color": "\(color)"])
     }
 
-    /// Waits until the router has no request in flight to the color, or `limit` passes.
-    public func waitForDrain(app: String, color: ColorName, limit: Duration) async {
+    /// Waits until the router reports no request in flight to the color, or `limit` passes; true when drained.
+    /// A failed stats request counts as requests still in flight.
+    @discardableResult
+    public func waitForDrain(app: String, color: ColorName, limit: Duration) async -> Bool {
         let client = router.client
         let clock = ContinuousClock()
         let deadline = clock.now + limit
-        while clock.now < deadline {
-            let inFlight = await offThePool { (try? client.stats(app: app))?[app]?[color.rawValue]?.inFlight ?? 0 }
-            if inFlight == 0 { return }
+        while true {
+            let inFlight: Int? = await offThePool {
+                guard let stats = try? client.stats(app: app) else { return nil }
+                return stats[app]?[color.rawValue]?.inFlight ?? 0
+            }
+            if inFlight == 0 { return true }
+            guard clock.now < deadline else { break }
             try? await Task.sleep(for: .milliseconds(50))
         }
-        logger.warning("drain time over with requests in flight", metadata: ["app": "\(app)", "color": "\(color)"])
+        logger.warning("drain time over with requests in flight or unknown", metadata: ["app": "\(app)", "color": "\(color)"])
+        return false
     }
 
     private func schemaEngine(app: String) throws -> SchemaEngine {

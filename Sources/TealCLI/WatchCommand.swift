@@ -49,7 +49,7 @@ struct WatchCommand: AsyncParsableCommand {
         let reconciler = Reconciler(configuration: .init(repository: repo.repo, branch: repo.branch), dataDir: dataDir,
                                     store: store, logger: logger)
         let desiredBox = DesiredBox()
-        let supervisor = ColorSupervisor(dataDir: dataDir, store: store, settings: { desiredBox.settings(app: $0) }, logger: logger)
+        let supervisor = ColorSupervisor(dataDir: dataDir, store: store, settings: { desiredBox.settings(app: $0, color: $1) }, logger: logger)
         let metrics = AgentMetrics()
         let commits = CommitGauge()
         let trigger = PassTrigger()

@@ -74,7 +74,7 @@ struct RuntimeTests {
         _ = await original.identity!.waitForExit(within: .seconds(5))
         let health = desired.apps["shop"]!.environment
         let supervisor = ColorSupervisor(dataDir: sandbox.dir, store: sandbox.store,
-                                         settings: { _ in (health.health, health.database) })
+                                         settings: { _, _ in ColorSupervisor.Settings(health: health.health, database: health.database) })
         await supervisor.setMinimumDelay(.seconds(1))
         await supervisor.checkOnce()
 
@@ -105,7 +105,7 @@ struct RuntimeTests {
         let record = try #require(try sandbox.store.colors().first)
         kill(record.pid!, SIGKILL)
         _ = await record.identity!.waitForExit(within: .seconds(5))
-        let supervisor = ColorSupervisor(dataDir: sandbox.dir, store: sandbox.store, settings: { _ in nil })
+        let supervisor = ColorSupervisor(dataDir: sandbox.dir, store: sandbox.store, settings: { _, _ in nil })
         await supervisor.checkOnce()
         #expect(await sandbox.router.routes["shop"]?.upstreams["blue"]?.up == false)
         #expect(await get(port: listen)?.status == 503)
