@@ -48,7 +48,7 @@ public struct WatchService: Service {
     /// Restarts colors that died, between passes.
     public var supervisor: ColorSupervisor?
     public var logger: Logger
-    /// Called after every pass that did something.
+    /// Called after every pass.
     public var onReport: @Sendable (Reconciler.Report, Double) -> Void
 
     public init(reconciler: Reconciler, repository: String, branch: String, interval: Duration, driftInterval: Duration,
@@ -98,10 +98,8 @@ public struct WatchService: Service {
                         return tip != (await reconciler.currentCommit) ? .newCommit : nil
                     }
                     lastTip = report.commit
-                    if report.record != nil {
-                        let elapsed = started.duration(to: clock.now)
-                        onReport(report, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-                    }
+                    let elapsed = started.duration(to: clock.now)
+                    onReport(report, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
                 } catch {
                     logger.error("reconcile pass failed: \(error)")
                 }

@@ -45,6 +45,9 @@ struct WatchCommand: AsyncParsableCommand {
         var logger = Logger(label: "teal.watch")
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let dataDir = data.path
+        let lock: DataDirLock
+        do { lock = try DataDirLock(dataDir: dataDir) } catch { throw CLIError("\(error)") }
+        defer { withExtendedLifetime(lock) {} }
         let store = try StateStore(dataDir: dataDir)
         let reconciler = Reconciler(configuration: .init(repository: repo.repo, branch: repo.branch), dataDir: dataDir,
                                     store: store, logger: logger)
@@ -57,11 +60,11 @@ struct WatchCommand: AsyncParsableCommand {
             reconciler: reconciler, repository: repo.repo, branch: repo.branch, interval: interval, driftInterval: drift,
             trigger: trigger, supervisor: supervisor, logger: logger,
             onReport: { report, seconds in
-                guard let record = report.record else { return }
-                metrics.reconciled(outcome: record.outcome.rawValue, seconds: seconds)
                 Task {
                     let desired = await reconciler.lastDesired
                     desiredBox.set(desired)
+                    guard let record = report.record else { return }
+                    metrics.reconciled(outcome: record.outcome.rawValue, seconds: seconds)
                     for app in desired?.apps.keys.sorted() ?? [] {
                         metrics.currentCommit(app: app, commit: record.commit, previous: commits.swap(app: app, commit: record.commit))
                     }
