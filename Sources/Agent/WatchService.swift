@@ -47,6 +47,8 @@ public struct WatchService: Service {
     public var trigger: PassTrigger
     /// Restarts colors that died, between passes.
     public var supervisor: ColorSupervisor?
+    /// How often the supervisor looks for dead colors (a /proc read per color and a state-store read).
+    public var supervisionInterval: Duration = .seconds(2)
     public var logger: Logger
     /// Called after every pass.
     public var onReport: @Sendable (Reconciler.Report, Double) -> Void
@@ -106,7 +108,7 @@ public struct WatchService: Service {
                 continue
             }
             if let supervisor, now >= nextSupervision {
-                nextSupervision = now + .seconds(1)
+                nextSupervision = now + supervisionInterval
                 let restarted = await supervisor.checkOnce()
                 if !restarted.isEmpty { logger.notice("restarted \(restarted.joined(separator: ", "))") }
             }

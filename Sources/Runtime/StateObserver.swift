@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Manifest
 import Planner
 import Schema
@@ -41,9 +42,9 @@ public struct StateObserver {
             for app in observed.apps.keys { observed.apps[app]?.route = .none }
         }
         for (app, manifest) in desired.apps {
-            guard let file = paths.databaseFile(manifest.environment.database), FileManager.default.fileExists(atPath: file),
-                  let status = try? SchemaEngine(path: file).status() else { continue }
-            observed.apps[app, default: ObservedApp()].schema = ObservedSchemaReader.observed(status)
+            guard let file = paths.databaseFile(manifest.environment.database),
+                  let schema = SchemaCache.shared.schema(of: file) else { continue }
+            observed.apps[app, default: ObservedApp()].schema = schema
         }
         return observed
     }
@@ -56,5 +57,37 @@ public struct StateObserver {
             weights[color] = weight
         }
         return Route(weights: weights)
+    }
+}
+
+/// The migration history of app databases, read again only when the database file or its WAL
+/// changed (size or modification time), so an idle agent does not open every database each pass.
+final class SchemaCache: Sendable {
+    static let shared = SchemaCache()
+
+    private struct Stamp: Equatable {
+        var database: [Int64]
+        var wal: [Int64]
+    }
+
+    private let entries = Mutex<[String: (Stamp, ObservedSchema)]>([:])
+
+    private static func stamp(_ path: String) -> [Int64] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return [] }
+        return [Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec), Int64(info.st_ino)]
+    }
+
+    /// nil when there is no database file yet or it cannot be read.
+    func schema(of path: String) -> ObservedSchema? {
+        let current = Stamp(database: Self.stamp(path), wal: Self.stamp(path + "-wal"))
+        guard !current.database.isEmpty else { return nil }
+        if let (stamp, schema) = entries.withLock({ $0[path] }), stamp == current { return schema }
+        guard let status = try? SchemaEngine(path: path).status() else { return nil }
+        let schema = ObservedSchemaReader.observed(status)
+        // Opening the database may itself touch the WAL: remember the stamp as it is now.
+        let after = Stamp(database: Self.stamp(path), wal: Self.stamp(path + "-wal"))
+        entries.withLock { $0[path] = (after, schema) }
+        return schema
     }
 }
