@@ -48,7 +48,7 @@ public struct WatchService: Service {
     /// Restarts colors that died, between passes.
     public var supervisor: ColorSupervisor?
     /// How often the supervisor looks for dead colors (a /proc read per color and a state-store read).
-    public var supervisionInterval: Duration = .seconds(2)
+    public var supervisionInterval: Duration = .seconds(1)
     public var logger: Logger
     /// Called after every pass.
     public var onReport: @Sendable (Reconciler.Report, Double) -> Void
