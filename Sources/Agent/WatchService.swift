@@ -77,6 +77,7 @@ public struct WatchService: Service {
         var nextPoll = clock.now
         var nextDrift = clock.now
         var nextSupervision = clock.now
+        var handle: Repository?
         let tick = min(interval, .milliseconds(50))
         logger.info("watching \(repository) branch \(branch) every \(interval)")
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -85,7 +86,9 @@ public struct WatchService: Service {
             var due = triggered || now >= nextDrift
             if now >= nextPoll || triggered {
                 nextPoll = now + interval
-                let tip = Self.tip(repository: repository, branch: branch)
+                // One handle for the whole loop: a ref lookup reads the ref from disk each time.
+                if handle == nil { handle = try? Repository(path: repository) }
+                let tip = (try? handle?.branchTip(branch))??.hex
                 if tip != lastTip { due = true }
             }
             if due {
