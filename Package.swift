@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(name: "teal", dependencies: ["TealCLI"]),
 
         // Helpers shared by the tests: scratch git repositories, running the built binary.
-        .target(name: "TestSupport", path: "Tests/Support"),
+        .target(name: "TestSupport", dependencies: ["Runtime"], path: "Tests/Support"),
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "Desired", "Git", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifest"]),
