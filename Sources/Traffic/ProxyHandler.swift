@@ -1,51 +1,72 @@
 import NIOCore
-import NIOHTTP1
 
-/// Serves one client connection of one app: each request goes to the upstream the route table
-/// picks when its head arrives, so a route switch moves keep-alive clients at their next request.
+/// Serves one client connection of one app: each request goes to the upstream the route table picks when
+/// its head arrives, so a route switch moves keep-alive clients at their next request.
 ///
-/// Writes are batched: request parts go to the upstream unflushed and are flushed once when the
-/// client's read burst ends; a response is flushed once, at its end (or when an upstream read burst
-/// of a streamed body ends). Pipelined requests wait in a queue while one is in flight, and reading
-/// from the client pauses (by holding back `read()`) only while that queue is not empty or the
-/// upstream cannot take more.
+/// Bytes, not parsed messages: the request head is parsed in place and written again for the upstream
+/// with only the lines it keeps (hop-by-hop fields out, `X-Forwarded-For` in); request and response
+/// bodies pass through as the buffers that arrived, read only as far as needed to find where they end;
+/// the response head is rewritten the same way as the request's.
+///
+/// Writes are batched: request bytes go to the upstream unflushed and are flushed once when the client's
+/// read burst ends; response bytes are flushed when the upstream's read burst ends. A pipelined request
+/// waits in the read buffer until the one before it is answered, and reading from the client pauses (by
+/// holding back `read()`) only while such a request waits, the upstream cannot take more, or a body
+/// arrives before its upstream connection is ready.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// One request on its way through the proxy.
     private final class Exchange {
-        let clientHead: HTTPRequestHead
-        let upstreamHead: HTTPRequestHead
-        let target: ProxyTarget
+        enum Kind {
+            case forward(ProxyTarget)
+            /// The router answers itself once the request has been read.
+            case answer(status: Int, message: String)
+        }
+
+        var kind: Kind
+        /// The head for the upstream, kept until the response starts so a retry can send it again.
+        let upstreamHead: ByteBuffer?
+        let isHEAD: Bool
+        let clientMinorVersion: Int
+        let clientKeepAlive: Bool
+        let hasBody: Bool
         var connection: UpstreamConnection?
         var reusedConnection = false
-        /// Request parts received before an upstream connection was ready.
-        var pending: [HTTPClientRequestPart] = []
-        /// Parts written to the upstream connection and not flushed yet.
+        /// Body bytes received before an upstream connection was ready.
+        var pending: [ByteBuffer] = []
+        /// Bytes written to the upstream connection and not flushed yet.
         var unflushed = false
-        var hadBody = false
         var requestEnded = false
         var responseStarted = false
         var closeAfterResponse = false
         var attempts = 0
+        /// Its counters are settled.
         var finished = false
 
-        init(clientHead: HTTPRequestHead, upstreamHead: HTTPRequestHead, target: ProxyTarget) {
-            self.clientHead = clientHead
+        init(kind: Kind, upstreamHead: ByteBuffer?, head: RequestHead) {
+            self.kind = kind
             self.upstreamHead = upstreamHead
-            self.target = target
+            isHEAD = head.isHEAD
+            clientMinorVersion = head.minorVersion
+            clientKeepAlive = head.keepAlive
+            hasBody = head.body != .none
+        }
+
+        var target: ProxyTarget? {
+            if case .forward(let target) = kind { return target }
+            return nil
         }
     }
 
-    private enum Phase {
-        case idle
-        /// The router answers itself (503, 502) once the request has been read.
-        case answering(status: HTTPResponseStatus, message: String, head: HTTPRequestHead)
-        case forwarding(Exchange)
-        /// The last response is being written; the connection closes after it.
-        case closing
+    /// Where the reader of the client's bytes is.
+    private enum RequestBody: Equatable {
+        /// Between requests: the next bytes are a head.
+        case none
+        case length(Int)
+        case chunked
     }
 
     private static let maxAttempts = 3
@@ -53,25 +74,31 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private let app: String
     private let slot: RouteSlot
     private let pool: UpstreamPool
-    private var phase = Phase.idle
     private var context: ChannelHandlerContext?
     private var clientAddress: String?
-    /// Parts of pipelined requests that arrived while an earlier request was in flight.
-    private var queued = CircularBuffer<HTTPServerRequestPart>()
-    /// True while a client read burst (or the replay of queued parts) runs: upstream flushes wait for its end.
+    /// Client bytes not handled yet: a partial head, or a pipelined request waiting for its turn.
+    private var inbound: ByteBuffer?
+    private var fields: [HeadField] = []
+    private var body = RequestBody.none
+    private var scanner = ChunkedBodyScanner()
+    private var exchange: Exchange?
+    /// True while a client read burst (or the replay of a waiting request) runs: upstream flushes wait for its end.
     private var batching = false
-    private var draining = false
-    /// A `read()` was held back because the queue is not empty or the upstream is not writable.
+    private var processing = false
+    /// A `read()` was held back.
     private var readPending = false
     private var upstreamBlocked = false
     /// The client shut its sending side; the connection closes once nothing is left to answer.
     private var inputClosed = false
+    /// The last response is being written; nothing more is read or answered.
+    private var closing = false
 
     /// Call on the event loop of the client channel: `pool` is that loop's pool.
     init(app: String, slot: RouteSlot, pool: UpstreamPool) {
         self.app = app
         self.slot = slot
         self.pool = pool
+        fields.reserveCapacity(16)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -84,17 +111,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     // MARK: Client side
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        var buffer = unwrapInboundIn(data)
+        if inbound != nil {
+            inbound!.writeBuffer(&buffer)
+        } else {
+            inbound = buffer
+        }
         batching = true
-        let part = unwrapInboundIn(data)
-        if !queued.isEmpty {
-            queued.append(part)
-            return
-        }
-        if case .head = part, !isIdle {
-            queued.append(part)
-            return
-        }
-        handle(part, context: context)
+        process()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -104,7 +129,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func read(context: ChannelHandlerContext) {
-        if queued.isEmpty && !upstreamBlocked {
+        if canRead {
             context.read()
         } else {
             readPending = true
@@ -114,24 +139,25 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
             inputClosed = true
-            if isIdle && queued.isEmpty { context.close(promise: nil) }
+            if exchange == nil && !closing { context.close(promise: nil) }
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if case .forwarding(let exchange) = phase { exchange.connection?.setReading(context.channel.isWritable) }
+        exchange?.connection?.setReading(context.channel.isWritable)
         context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case .forwarding(let exchange) = phase {
+        if let exchange {
             exchange.connection?.close()
             exchange.connection = nil
             finish(exchange, failed: !exchange.responseStarted)
         }
-        phase = .idle
-        queued.removeAll()
+        exchange = nil
+        inbound = nil
+        closing = true
         context.fireChannelInactive()
     }
 
@@ -139,101 +165,132 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         context.close(promise: nil)
     }
 
-    private var isIdle: Bool {
-        if case .idle = phase { return true }
-        return false
-    }
-
-    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch part {
-        case .head(let head):
-            begin(head, context: context)
-        case .body(let buffer):
-            guard case .forwarding(let exchange) = phase, !exchange.finished else { return }
-            exchange.hadBody = true
-            forward(.body(.byteBuffer(buffer)), in: exchange)
-        case .end:
-            switch phase {
-            case .idle, .closing:
-                return
-            case .answering(let status, let message, let head):
-                phase = .idle
-                respond(status, message, to: head, context: context)
-            case .forwarding(let exchange):
-                exchange.requestEnded = true
-                if !exchange.finished { forward(.end(nil), in: exchange) }
-            }
-        }
-    }
-
-    /// Replays queued pipelined parts once the request before them is answered.
-    private func drainQueue() {
-        guard !draining, let context else { return }
-        draining = true
-        let wasBatching = batching
-        batching = true
-        while let part = queued.first {
-            if case .head = part, !isIdle { break }
-            queued.removeFirst()
-            handle(part, context: context)
-        }
-        batching = wasBatching
-        draining = false
-        if !batching { flushUpstream() }
-        resumeReading()
+    /// A request waits for the one before it, the upstream is full, or body bytes have nowhere to go yet.
+    private var canRead: Bool {
+        if upstreamBlocked { return false }
+        guard let exchange else { return true }
+        if body == .none { return inbound == nil }
+        return exchange.connection != nil || exchange.target == nil
     }
 
     private func resumeReading() {
-        guard readPending, queued.isEmpty, !upstreamBlocked, let context else { return }
+        guard readPending, canRead, let context else { return }
         readPending = false
         context.read()
     }
 
-    private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        var head = head
-        if head.headers.contains(name: "expect"),
-           head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
-            head.headers.remove(name: "expect")
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+    /// Handles the client's bytes as far as they go: heads start exchanges, body bytes follow them.
+    private func process() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while !closing, let context, var buffer = inbound, buffer.readableBytes > 0 {
+            switch body {
+            case .none:
+                if exchange != nil { return }
+                let outcome = buffer.withUnsafeReadableBytes { HeadParser.request($0, fields: &fields) }
+                switch outcome {
+                case .incomplete:
+                    return
+                case .failed(let error):
+                    reject(error, context: context)
+                    return
+                case .complete(let head):
+                    buffer.withUnsafeReadableBytes { begin(head, bytes: $0, context: context) }
+                    buffer.moveReaderIndex(forwardBy: head.length)
+                    inbound = buffer.readableBytes > 0 ? buffer : nil
+                    switch head.body {
+                    case .none, .untilClose: requestEnded()
+                    case .length(let length): body = .length(length)
+                    case .chunked:
+                        scanner = ChunkedBodyScanner()
+                        body = .chunked
+                    }
+                }
+            case .length(let remaining):
+                let count = min(remaining, buffer.readableBytes)
+                let slice = buffer.readSlice(length: count)!
+                inbound = buffer.readableBytes > 0 ? buffer : nil
+                deliver(slice)
+                if count == remaining {
+                    body = .none
+                    requestEnded()
+                } else {
+                    body = .length(remaining - count)
+                }
+            case .chunked:
+                let consumed: Int
+                do {
+                    consumed = try buffer.withUnsafeReadableBytes { bytes in try scanner.scan(bytes) }
+                } catch {
+                    reject((error as? HeadError) ?? HeadError(status: 400, reason: "malformed chunked body"), context: context)
+                    return
+                }
+                let slice = buffer.readSlice(length: consumed)!
+                inbound = buffer.readableBytes > 0 ? buffer : nil
+                deliver(slice)
+                if scanner.isDone {
+                    body = .none
+                    requestEnded()
+                }
+            }
+        }
+        if inputClosed && exchange == nil && !closing, let context { context.close(promise: nil) }
+    }
+
+    private func begin(_ head: RequestHead, bytes: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
+        if head.expectsContinue {
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")),
+                                  promise: nil)
         }
         guard let target = slot.select() else {
-            phase = .answering(status: .serviceUnavailable, message: "no healthy color is routed for \(app)\n", head: head)
+            exchange = Exchange(kind: .answer(status: 503, message: "no healthy color is routed for \(app)\n"),
+                                upstreamHead: nil, head: head)
             return
         }
         target.stats.requests.add(1, ordering: .relaxed)
         target.stats.inFlight.add(1, ordering: .relaxed)
-        let exchange = Exchange(clientHead: head, upstreamHead: upstreamHead(for: head), target: target)
-        phase = .forwarding(exchange)
+        var upstreamHead = context.channel.allocator.buffer(capacity: head.length + 64)
+        HeadWriter.upstreamRequest(head, bytes: bytes, fields: fields, clientAddress: clientAddress,
+                                   host: head.hasHost ? "" : "\(target.key.host):\(target.key.port)", into: &upstreamHead)
+        let exchange = Exchange(kind: .forward(target), upstreamHead: upstreamHead, head: head)
+        self.exchange = exchange
         acquireConnection(for: exchange, context: context)
     }
 
-    private func upstreamHead(for head: HTTPRequestHead) -> HTTPRequestHead {
-        let chunked = head.headers.contains(name: "transfer-encoding")
-            && head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
-        var headers = HopByHop.stripped(head.headers)
-        if chunked && !headers.contains(name: "content-length") { headers.add(name: "transfer-encoding", value: "chunked") }
-        if let clientAddress {
-            if headers.contains(name: "x-forwarded-for") {
-                let previous = headers[canonicalForm: "x-forwarded-for"].joined(separator: ", ")
-                headers.replaceOrAdd(name: "x-forwarded-for", value: previous.isEmpty ? clientAddress : "\(previous), \(clientAddress)")
-            } else {
-                headers.add(name: "x-forwarded-for", value: clientAddress)
-            }
+    /// Body bytes of the current request: to the upstream, kept until its connection is ready, or dropped
+    /// when nothing takes them any more (the router answers itself, or the response already ended).
+    private func deliver(_ slice: ByteBuffer) {
+        guard let exchange, exchange.target != nil, !exchange.finished else { return }
+        guard let connection = exchange.connection else {
+            exchange.pending.append(slice)
+            return
         }
-        return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+        connection.send(slice)
+        exchange.unflushed = true
+        if !batching { flushUpstream() }
+    }
+
+    private func requestEnded() {
+        guard let exchange else { return }
+        exchange.requestEnded = true
+        if case .answer(let status, let message) = exchange.kind {
+            self.exchange = nil
+            respond(status, message, to: exchange)
+        }
     }
 
     private func acquireConnection(for exchange: Exchange, context: ChannelHandlerContext) {
-        let key = exchange.target.key
+        guard let target = exchange.target else { return }
         exchange.attempts += 1
-        if let connection = pool.take(key) {
+        if let connection = pool.take(target.key) {
             attach(connection, to: exchange, reused: true)
             return
         }
-        pool.connect(key).assumeIsolated().whenComplete { [self] result in
+        pool.connect(target.key).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let channel):
-                guard case .forwarding(let current) = phase, current === exchange, !exchange.finished,
+                guard self.exchange === exchange, !exchange.finished,
                       let connection = try? channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
                 else {
                     channel.close(promise: nil)
@@ -241,7 +298,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 }
                 attach(connection, to: exchange, reused: false)
             case .failure:
-                guard case .forwarding(let current) = phase, current === exchange, !exchange.finished else { return }
+                guard self.exchange === exchange, !exchange.finished else { return }
                 answerFailure(of: exchange)
             }
         }
@@ -251,58 +308,38 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.connection = connection
         exchange.reusedConnection = reused
         connection.delegate = self
-        connection.send(.head(exchange.upstreamHead))
-        if exchange.hadBody {
-            for part in exchange.pending { connection.send(part) }
-        } else if exchange.requestEnded {
-            connection.send(.end(nil))
-        }
+        connection.begin(requestIsHEAD: exchange.isHEAD, dechunk: exchange.clientMinorVersion == 0)
+        if let head = exchange.upstreamHead { connection.send(head) }
+        for slice in exchange.pending { connection.send(slice) }
         exchange.pending.removeAll()
         exchange.unflushed = true
         if !batching { flushUpstream() }
-    }
-
-    private func forward(_ part: HTTPClientRequestPart, in exchange: Exchange) {
-        guard let connection = exchange.connection else {
-            exchange.pending.append(part)
-            return
-        }
-        connection.send(part)
-        exchange.unflushed = true
-        if !batching { flushUpstream() }
+        resumeReading()
     }
 
     private func flushUpstream() {
-        guard case .forwarding(let exchange) = phase, exchange.unflushed, let connection = exchange.connection else { return }
+        guard let exchange, exchange.unflushed, let connection = exchange.connection else { return }
         exchange.unflushed = false
         connection.flush()
     }
 
     // MARK: Upstream side
 
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
-        guard let context, case .forwarding(let exchange) = phase else { return }
+    func upstreamResponseHead(_ head: ResponseHead, bytes: UnsafeRawBufferPointer, fields: [HeadField], framing: BodyFraming) {
+        guard let context, let exchange else { return }
         exchange.responseStarted = true
-        let clientHead = exchange.clientHead
-        var headers = HopByHop.stripped(head.headers)
-        var keepAlive = clientHead.isKeepAlive && !inputClosed
-        if clientHead.version.minor == 0 && !headers.contains(name: "content-length")
-            && head.status.mayHaveResponseBody && clientHead.method != .HEAD {
-            keepAlive = false
-        }
-        if !keepAlive {
-            headers.replaceOrAdd(name: "connection", value: "close")
-        } else if clientHead.version.minor == 0 {
-            headers.replaceOrAdd(name: "connection", value: "keep-alive")
-        }
+        let http10 = exchange.clientMinorVersion == 0
+        // Bodies without length end with the connection; an HTTP/1.0 client gets a chunked body de-chunked.
+        let keepAlive = exchange.clientKeepAlive && !inputClosed && framing != .untilClose && !(http10 && framing == .chunked)
         exchange.closeAfterResponse = !keepAlive
-        let response = HTTPResponseHead(version: clientHead.version, status: head.status, headers: headers)
-        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        var out = context.channel.allocator.buffer(capacity: head.length + 32)
+        HeadWriter.clientResponse(head, bytes: bytes, fields: fields, clientMinorVersion: exchange.clientMinorVersion,
+                                  keepAlive: keepAlive, passesChunked: framing == .chunked && !http10, into: &out)
+        context.write(wrapOutboundOut(out), promise: nil)
     }
 
     func upstreamResponseBody(_ buffer: ByteBuffer) {
-        guard let context, case .forwarding = phase else { return }
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        context?.write(wrapOutboundOut(buffer), promise: nil)
     }
 
     func upstreamReadComplete() {
@@ -310,7 +347,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func upstreamResponseEnd(reusable: Bool) {
-        guard let context, case .forwarding(let exchange) = phase else { return }
+        guard let context, let exchange else { return }
         if let connection = exchange.connection {
             if reusable && exchange.requestEnded {
                 pool.put(connection)
@@ -320,26 +357,32 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             exchange.connection = nil
         }
         finish(exchange, failed: false)
-        if exchange.closeAfterResponse || (inputClosed && queued.isEmpty) {
-            closeAfter(.end(nil), context: context)
+        self.exchange = nil
+        if exchange.closeAfterResponse || (inputClosed && inbound == nil) {
+            closeAfter(nil, context: context)
             return
         }
-        phase = .idle
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        drainQueue()
+        context.flush()
+        let wasBatching = batching
+        batching = true
+        process()
+        batching = wasBatching
+        if !batching { flushUpstream() }
+        resumeReading()
     }
 
     func upstreamFailed(_ error: any Error) {
-        guard let context, case .forwarding(let exchange) = phase, !exchange.finished else { return }
+        guard let context, let exchange, !exchange.finished else { return }
         exchange.connection = nil
         if exchange.responseStarted {
             finish(exchange, failed: true)
-            phase = .closing
-            queued.removeAll()
+            self.exchange = nil
+            closing = true
+            inbound = nil
             context.close(promise: nil)
             return
         }
-        if exchange.reusedConnection && !exchange.hadBody && exchange.attempts < Self.maxAttempts {
+        if exchange.reusedConnection && !exchange.hasBody && exchange.attempts < Self.maxAttempts {
             acquireConnection(for: exchange, context: context)
             return
         }
@@ -354,96 +397,67 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     // MARK: Answers of the router itself
 
     private func answerFailure(of exchange: Exchange) {
+        let color = exchange.target?.color ?? "?"
         finish(exchange, failed: true)
-        let message = "color \(exchange.target.color) of \(app) is unreachable\n"
+        exchange.pending.removeAll()
+        exchange.kind = .answer(status: 502, message: "color \(color) of \(app) is unreachable\n")
         if exchange.requestEnded {
-            phase = .idle
-            if let context { respond(.badGateway, message, to: exchange.clientHead, context: context) }
-            drainQueue()
-        } else {
-            phase = .answering(status: .badGateway, message: message, head: exchange.clientHead)
+            self.exchange = nil
+            respond(502, "color \(color) of \(app) is unreachable\n", to: exchange)
+            process()
         }
+        resumeReading()
     }
 
     private func finish(_ exchange: Exchange, failed: Bool) {
         guard !exchange.finished else { return }
         exchange.finished = true
         upstreamBlocked = false
-        exchange.target.stats.inFlight.subtract(1, ordering: .relaxed)
-        if failed { exchange.target.stats.failures.add(1, ordering: .relaxed) }
+        guard let target = exchange.target else { return }
+        target.stats.inFlight.subtract(1, ordering: .relaxed)
+        if failed { target.stats.failures.add(1, ordering: .relaxed) }
     }
 
-    /// Writes the last part of the last response, then closes the connection.
-    private func closeAfter(_ part: HTTPServerResponsePart, context: ChannelHandlerContext) {
-        phase = .closing
-        queued.removeAll()
-        context.writeAndFlush(wrapOutboundOut(part)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-    }
-
-    private func respond(_ status: HTTPResponseStatus, _ message: String, to head: HTTPRequestHead,
-                         context: ChannelHandlerContext) {
-        let keepAlive = head.isKeepAlive && !inputClosed
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-        headers.add(name: "content-length", value: String(message.utf8.count))
-        if !keepAlive { headers.add(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-        if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: message)))), promise: nil)
+    /// A request the router cannot read: answered (when nothing of a response went out yet) and the
+    /// connection closed, since where the next request would start is unknown.
+    private func reject(_ error: HeadError, context: ChannelHandlerContext) {
+        var responseStarted = false
+        if let exchange {
+            responseStarted = exchange.responseStarted
+            exchange.connection?.close()
+            exchange.connection = nil
+            finish(exchange, failed: true)
+            self.exchange = nil
         }
+        guard !responseStarted else {
+            closeAfter(nil, context: context)
+            return
+        }
+        var out = context.channel.allocator.buffer(capacity: 256)
+        HeadWriter.answer(status: error.status, message: error.reason + "\n", minorVersion: 1, keepAlive: false,
+                          includeBody: true, into: &out)
+        closeAfter(out, context: context)
+    }
+
+    private func respond(_ status: Int, _ message: String, to exchange: Exchange) {
+        guard let context else { return }
+        let keepAlive = exchange.clientKeepAlive && !inputClosed
+        var out = context.channel.allocator.buffer(capacity: 256)
+        HeadWriter.answer(status: status, message: message, minorVersion: exchange.clientMinorVersion, keepAlive: keepAlive,
+                          includeBody: !exchange.isHEAD, into: &out)
         if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         } else {
-            closeAfter(.end(nil), context: context)
-        }
-    }
-}
-
-/// Headers that describe one connection and are never forwarded (RFC 9110 §7.6.1).
-enum HopByHop {
-    static let names: [String] = [
-        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-        "te", "trailer", "transfer-encoding", "upgrade",
-    ]
-
-    /// `headers` without hop-by-hop fields and without the fields its `Connection` header names.
-    /// Most requests carry none of them and are returned as they are; a response usually carries only
-    /// `Connection` itself, removed in place.
-    static func stripped(_ headers: HTTPHeaders) -> HTTPHeaders {
-        var doomed: [String] = []
-        for (name, value) in headers where isHopByHop(name) {
-            doomed.append(name)
-            guard equalsIgnoringCase(name, "connection") else { continue }
-            for token in value.split(separator: ",") {
-                let field = token.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()
-                let name = String(field)
-                if !name.isEmpty && !equalsIgnoringCase(name, "close") && !equalsIgnoringCase(name, "keep-alive") {
-                    doomed.append(name)
-                }
-            }
-        }
-        guard !doomed.isEmpty else { return headers }
-        var result = headers
-        for name in doomed { result.remove(name: name) }
-        return result
-    }
-
-    static func isHopByHop(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 2, 7, 10, 16, 17, 18, 19:
-            return names.contains { equalsIgnoringCase($0, name) }
-        default:
-            return false
+            closeAfter(out, context: context)
         }
     }
 
-    /// ASCII case-insensitive equality, as header names compare.
-    static func equalsIgnoringCase(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool {
-        guard a.utf8.count == b.utf8.count else { return false }
-        return zip(a.utf8, b.utf8).allSatisfy { lowercased($0) == lowercased($1) }
-    }
-
-    private static func lowercased(_ byte: UInt8) -> UInt8 {
-        (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) ? byte | 0x20 : byte
+    /// Writes the last bytes (if any), then closes the connection.
+    private func closeAfter(_ last: ByteBuffer?, context: ChannelHandlerContext) {
+        closing = true
+        inbound = nil
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(last ?? context.channel.allocator.buffer(capacity: 0)), promise: promise)
+        promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// Why the router could not do what was asked.
@@ -179,12 +178,6 @@ public actor Router {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let proxy = ProxyHandler(app: app, slot: slot, pool: pools.pool(for: channel.eventLoop))
-                    // ProxyHandler queues pipelined requests itself and holds back reads only while it must,
-                    // so NIO's pipelining helper (which pauses reading around every request) is left out.
-                    // Outbound header validation is off: forwarded fields were checked by the parser on their
-                    // way in, and the ones the router adds are its own.
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(proxy)
                 }
             }

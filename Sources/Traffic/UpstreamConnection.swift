@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// Where an upstream connection goes; connections are pooled by this key.
@@ -10,7 +9,9 @@ struct UpstreamKey: Hashable, Sendable {
 
 /// What an upstream connection reports to the client connection it currently serves.
 protocol UpstreamDelegate: AnyObject {
-    func upstreamResponseHead(_ head: HTTPResponseHead)
+    /// The final response head (interim 1xx heads are skipped); `bytes` holds it from its first byte.
+    func upstreamResponseHead(_ head: ResponseHead, bytes: UnsafeRawBufferPointer, fields: [HeadField], framing: BodyFraming)
+    /// Body bytes, framing included unless the response is being de-chunked.
     func upstreamResponseBody(_ buffer: ByteBuffer)
     func upstreamResponseEnd(reusable: Bool)
     func upstreamReadComplete()
@@ -21,10 +22,26 @@ protocol UpstreamDelegate: AnyObject {
 /// The connection broke before the response was complete.
 struct UpstreamClosedError: Error {}
 
-/// One keep-alive HTTP/1.1 connection to a color, serving one request at a time.
+/// The upstream's response could not be read.
+struct UpstreamProtocolError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// One keep-alive HTTP/1.1 connection to a color, serving one request at a time. Request bytes go out as
+/// the proxy hands them over; the response is read only as far as needed to find its head and its end, and
+/// its body bytes are passed on as they arrived.
 final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        /// No request in flight: bytes arriving now make the connection unusable.
+        case idle
+        case head
+        case length(Int)
+        case chunked
+        case untilClose
+    }
 
     let key: UpstreamKey
     /// The client connection whose request this connection carries now; nil while idle. Cleared at the end
@@ -33,16 +50,33 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// False once the connection closed or failed; it is then never reused.
     private(set) var isUsable = true
     private var context: ChannelHandlerContext?
+    private var state = State.idle
+    private var inbound: ByteBuffer?
+    private var fields: [HeadField] = []
+    private var requestWasHEAD = false
+    private var dechunk = false
     private var responseKeepAlive = true
+    private var scanner = ChunkedBodyScanner()
 
-    init(key: UpstreamKey) { self.key = key }
+    init(key: UpstreamKey) {
+        self.key = key
+        fields.reserveCapacity(16)
+    }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    /// Writes one request part; nothing reaches the socket before `flush()`.
-    func send(_ part: HTTPClientRequestPart) {
-        context?.write(wrapOutboundOut(part), promise: nil)
+    /// Starts an exchange: the response to the request about to be sent is read next. A chunked response is
+    /// passed on without its framing when `dechunk` (for an HTTP/1.0 client).
+    func begin(requestIsHEAD: Bool, dechunk: Bool) {
+        requestWasHEAD = requestIsHEAD
+        self.dechunk = dechunk
+        state = .head
+    }
+
+    /// Writes request bytes; nothing reaches the socket before `flush()`.
+    func send(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(buffer), promise: nil)
     }
 
     func flush() { context?.flush() }
@@ -59,18 +93,111 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            if head.status.code < 200 { return }
-            responseKeepAlive = head.isKeepAlive
-            delegate?.upstreamResponseHead(head)
-        case .body(let buffer):
-            delegate?.upstreamResponseBody(buffer)
-        case .end:
-            let delegate = self.delegate
-            self.delegate = nil
-            delegate?.upstreamResponseEnd(reusable: responseKeepAlive && isUsable)
+        var buffer = unwrapInboundIn(data)
+        if case .idle = state {
+            close()
+            return
         }
+        if inbound != nil {
+            inbound!.writeBuffer(&buffer)
+        } else {
+            inbound = buffer
+        }
+        process()
+    }
+
+    private func process() {
+        while var buffer = inbound, buffer.readableBytes > 0 {
+            switch state {
+            case .idle:
+                close()
+                return
+            case .head:
+                let outcome = buffer.withUnsafeReadableBytes { HeadParser.response($0, fields: &fields) }
+                switch outcome {
+                case .incomplete:
+                    return
+                case .failed(let error):
+                    fail(UpstreamProtocolError(description: error.reason))
+                    context?.close(promise: nil)
+                    return
+                case .complete(let head):
+                    if head.status < 200 {
+                        guard head.status != 101 else {
+                            fail(UpstreamProtocolError(description: "the upstream switched protocols"))
+                            context?.close(promise: nil)
+                            return
+                        }
+                        buffer.moveReaderIndex(forwardBy: head.length)
+                        inbound = buffer
+                        continue
+                    }
+                    let framing = head.framing(requestWasHEAD: requestWasHEAD)
+                    responseKeepAlive = head.keepAlive && framing != .untilClose
+                    buffer.withUnsafeReadableBytes { bytes in
+                        delegate?.upstreamResponseHead(head, bytes: bytes, fields: fields, framing: framing)
+                    }
+                    // The client may have gone meanwhile, failing this exchange.
+                    guard case .head = state, isUsable else { return }
+                    buffer.moveReaderIndex(forwardBy: head.length)
+                    inbound = buffer
+                    switch framing {
+                    case .none: finishResponse()
+                    case .length(let length): state = .length(length)
+                    case .chunked:
+                        scanner = ChunkedBodyScanner()
+                        state = .chunked
+                    case .untilClose: state = .untilClose
+                    }
+                }
+            case .length(let remaining):
+                let count = min(remaining, buffer.readableBytes)
+                let slice = buffer.readSlice(length: count)!
+                inbound = buffer
+                delegate?.upstreamResponseBody(slice)
+                if count == remaining {
+                    finishResponse()
+                } else {
+                    state = .length(remaining - count)
+                }
+            case .chunked:
+                let consumed: Int
+                do {
+                    if dechunk {
+                        var pieces: [Range<Int>] = []
+                        consumed = try buffer.withUnsafeReadableBytes { bytes in
+                            try scanner.scan(bytes) { pieces.append($0) }
+                        }
+                        for piece in pieces where !piece.isEmpty {
+                            delegate?.upstreamResponseBody(buffer.getSlice(at: buffer.readerIndex + piece.lowerBound, length: piece.count)!)
+                        }
+                        buffer.moveReaderIndex(forwardBy: consumed)
+                    } else {
+                        consumed = try buffer.withUnsafeReadableBytes { bytes in try scanner.scan(bytes) }
+                        delegate?.upstreamResponseBody(buffer.readSlice(length: consumed)!)
+                    }
+                } catch {
+                    let reason = (error as? HeadError)?.reason ?? "\(error)"
+                    fail(UpstreamProtocolError(description: reason + " from the upstream"))
+                    context?.close(promise: nil)
+                    return
+                }
+                inbound = buffer
+                if scanner.isDone { finishResponse() }
+            case .untilClose:
+                inbound = nil
+                delegate?.upstreamResponseBody(buffer)
+            }
+        }
+    }
+
+    private func finishResponse() {
+        state = .idle
+        let extra = inbound?.readableBytes ?? 0
+        inbound = nil
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.upstreamResponseEnd(reusable: responseKeepAlive && isUsable && extra == 0)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -82,6 +209,11 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        isUsable = false
+        if case .untilClose = state {
+            finishResponse()
+            return
+        }
         fail(UpstreamClosedError())
     }
 
@@ -92,6 +224,8 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     private func fail(_ error: any Error) {
         isUsable = false
+        state = .idle
+        inbound = nil
         let delegate = self.delegate
         self.delegate = nil
         delegate?.upstreamFailed(error)
@@ -150,8 +284,6 @@ final class UpstreamPool {
             .connectTimeout(.seconds(3))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Request heads are built from parsed client heads: no second validation on the way out.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection(key: key))
                 }
             }

@@ -1,0 +1,120 @@
+import NIOCore
+
+/// Writes the heads the router sends, copying the lines it keeps from the parsed head.
+enum HeadWriter {
+    /// The request head for the upstream: HTTP/1.1, hop-by-hop fields and the fields `Connection` names
+    /// dropped, `Expect: 100-continue` dropped when the router answered it, the client's address appended
+    /// to `X-Forwarded-For`, and `Host` added when an HTTP/1.0 client sent none.
+    static func upstreamRequest(_ head: RequestHead, bytes: UnsafeRawBufferPointer, fields: [HeadField],
+                                clientAddress: String?, host: String, into out: inout ByteBuffer) {
+        out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
+        out.writeInteger(UInt8(ascii: " "))
+        out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
+        out.writeStaticString(" HTTP/1.1\r\n")
+        var forwardedFor = 0
+        for field in fields {
+            switch field.kind {
+            case .transferEncoding:
+                // The body is forwarded with its chunked framing, so its coding stays.
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
+                continue
+            case .expect where head.expectsContinue:
+                continue
+            case .xForwardedFor:
+                forwardedFor += 1
+                continue
+            default:
+                if field.kind.isHopByHop { continue }
+            }
+            if head.connectionNamesFields && namedByConnection(field, bytes: bytes, fields: fields) { continue }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
+        }
+        if forwardedFor > 0 || clientAddress != nil {
+            out.writeStaticString("X-Forwarded-For: ")
+            var first = true
+            for field in fields where field.kind == .xForwardedFor && !field.value.isEmpty {
+                if !first { out.writeStaticString(", ") }
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
+                first = false
+            }
+            if let clientAddress {
+                if !first { out.writeStaticString(", ") }
+                out.writeString(clientAddress)
+            }
+            out.writeStaticString("\r\n")
+        }
+        if !head.hasHost {
+            out.writeStaticString("Host: ")
+            out.writeString(host)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("\r\n")
+    }
+
+    /// The response head for the client: the client's HTTP version, hop-by-hop fields dropped (the chunked
+    /// coding kept when the body passes through chunked), and `Connection` as the router decided.
+    static func clientResponse(_ head: ResponseHead, bytes: UnsafeRawBufferPointer, fields: [HeadField],
+                               clientMinorVersion: Int, keepAlive: Bool, passesChunked: Bool, into out: inout ByteBuffer) {
+        out.writeStaticString(clientMinorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.statusText]))
+        out.writeStaticString("\r\n")
+        for field in fields {
+            switch field.kind {
+            case .transferEncoding:
+                if passesChunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
+                continue
+            case .contentLength where head.chunked || head.otherTransferCoding:
+                continue
+            default:
+                if field.kind.isHopByHop { continue }
+            }
+            if head.connectionNamesFields && namedByConnection(field, bytes: bytes, fields: fields) { continue }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
+        }
+        if !keepAlive {
+            out.writeStaticString("Connection: close\r\n")
+        } else if clientMinorVersion == 0 {
+            out.writeStaticString("Connection: keep-alive\r\n")
+        }
+        out.writeStaticString("\r\n")
+    }
+
+    /// A whole response of the router itself (an error page in plain text).
+    static func answer(status: Int, message: String, minorVersion: Int, keepAlive: Bool, includeBody: Bool,
+                       into out: inout ByteBuffer) {
+        out.writeStaticString(minorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        out.writeString("\(status) \(reasonPhrase(status))\r\n")
+        out.writeStaticString("Content-Type: text/plain; charset=utf-8\r\n")
+        out.writeString("Content-Length: \(message.utf8.count)\r\n")
+        out.writeStaticString(keepAlive ? (minorVersion == 0 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n")
+        out.writeStaticString("\r\n")
+        if includeBody { out.writeString(message) }
+    }
+
+    static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 100: "Continue"
+        case 400: "Bad Request"
+        case 408: "Request Timeout"
+        case 413: "Content Too Large"
+        case 431: "Request Header Fields Too Large"
+        case 501: "Not Implemented"
+        case 502: "Bad Gateway"
+        case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
+        case 505: "HTTP Version Not Supported"
+        default: "Error"
+        }
+    }
+
+    /// Whether a `Connection` field of this head names `field` (RFC 9110 §7.6.1).
+    private static func namedByConnection(_ field: HeadField, bytes: UnsafeRawBufferPointer, fields: [HeadField]) -> Bool {
+        var named = false
+        for connection in fields where connection.kind == .connection {
+            HeadParser.forEachToken(bytes, connection.value) { token in
+                if HeadParser.equalsIgnoringCase(bytes, token, field.name) { named = true }
+            }
+        }
+        return named
+    }
+}
