@@ -56,7 +56,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // The reconcile loop: journal, audit notes, watch.
         .target(name: "Agent", dependencies: [
             "Git", "Manifest", "Desired", "Planner", "State", "Runtime",

@@ -10,6 +10,9 @@ struct Measurement {
     var p50: Double
     var p99: Double
     var failures: Int
+    var requests = 0
+    /// CPU time of the proxy under test per request, when it was measured.
+    var cpuPerRequest: Double?
 }
 
 struct BenchmarkError: Error, CustomStringConvertible {
@@ -106,6 +109,10 @@ struct Nginx {
         return false
     }
 
+    var masterPid: Int32 {
+        Int32(((try? String(contentsOfFile: "\(prefix)/nginx.pid", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
     func stop() {
         _ = try? run("/usr/sbin/nginx", ["-p", prefix, "-c", "\(prefix)/nginx.conf", "-s", "quit"], capture: false)
     }
@@ -119,13 +126,34 @@ func seconds(_ text: Substring) -> Double? {
     return nil
 }
 
-func wrk(_ name: String, port: Int, seconds duration: Int) throws -> Measurement {
+/// CPU seconds (user + system) used so far by the processes `pids`, from /proc.
+func cpuSeconds(of pids: [Int32]) -> Double {
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    return pids.reduce(0) { total, pid in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let afterName = stat.range(of: ") ", options: .backwards) else { return total }
+        let fields = stat[afterName.upperBound...].split(separator: " ")
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return total }
+        return total + (user + system) / ticks
+    }
+}
+
+/// The worker processes of an nginx master.
+func children(of pid: Int32) -> [Int32] {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) else { return [] }
+    return text.split(separator: " ").compactMap { Int32($0) }
+}
+
+func wrk(_ name: String, port: Int, seconds duration: Int, cpu: (() -> Double)? = nil) throws -> Measurement {
+    let cpuBefore = cpu?()
     let output = try run("/usr/bin/wrk", ["-t\(wrkThreads)", "-c\(connections)", "-d\(duration)s", "--latency", "http://127.0.0.1:\(port)/"],
                          cpus: loadCPUs)
     var result = Measurement(name: name, requestsPerSecond: 0, p50: 0, p99: 0, failures: 0)
     for line in output.split(separator: "\n") {
         let fields = line.split(separator: " ", omittingEmptySubsequences: true)
         if line.hasPrefix("Requests/sec:"), let value = Double(fields.last ?? "") { result.requestsPerSecond = value }
+        if line.contains(" requests in "), let value = Int(fields.first ?? "") { result.requests = value }
         if fields.first == "50%", let value = seconds(fields[1]) { result.p50 = value }
         if fields.first == "99%", let value = seconds(fields[1]) { result.p99 = value }
         if line.contains("Non-2xx or 3xx responses:"), let value = Int(fields.last ?? "") { result.failures += value }
@@ -136,6 +164,7 @@ func wrk(_ name: String, port: Int, seconds duration: Int) throws -> Measurement
         }
     }
     guard result.requestsPerSecond > 0 else { throw BenchmarkError(description: "wrk failed: \(output)") }
+    if let cpu, let cpuBefore, result.requests > 0 { result.cpuPerRequest = (cpu() - cpuBefore) / Double(result.requests) }
     return result
 }
 
@@ -176,8 +205,9 @@ var rows: [Measurement] = []
 _ = try wrk("warm-up", port: routerPort, seconds: 2)
 _ = try wrk("warm-up", port: nginxProxyPort, seconds: 2)
 rows.append(try wrk("(a) upstream direct", port: bluePort, seconds: duration))
-rows.append(try wrk("(b) nginx proxy", port: nginxProxyPort, seconds: duration))
-rows.append(try wrk("(c) teal router", port: routerPort, seconds: duration))
+let nginxWorkers = children(of: proxy.masterPid)
+rows.append(try wrk("(b) nginx proxy", port: nginxProxyPort, seconds: duration) { cpuSeconds(of: nginxWorkers) })
+rows.append(try wrk("(c) teal router", port: routerPort, seconds: duration) { cpuSeconds(of: [getpid()]) })
 
 let switchDuration = 12
 let switchTask = Task {
@@ -198,15 +228,19 @@ upstream.stop()
 func format(_ value: Double) -> String { String(format: "%.2f ms", value * 1000) }
 let nginx = rows[1]
 let teal = rows[2]
-var table = "| target | requests/s | p50 | p99 | failed |\n|---|---|---|---|---|\n"
+var table = "| target | requests/s | p50 | p99 | failed | proxy CPU per request |\n|---|---|---|---|---|---|\n"
 for row in rows + [switched] {
-    table += "| \(row.name) | \(Int(row.requestsPerSecond)) | \(format(row.p50)) | \(format(row.p99)) | \(row.failures) |\n"
+    let cpu = row.cpuPerRequest.map { String(format: "%.1f µs", $0 * 1e6) } ?? "—"
+    table += "| \(row.name) | \(Int(row.requestsPerSecond)) | \(format(row.p50)) | \(format(row.p99)) | \(row.failures) | \(cpu) |\n"
 }
 let throughputRatio = teal.requestsPerSecond / nginx.requestsPerSecond
 let p99Ratio = teal.p99 / nginx.p99
 table += "\n| ratio teal / nginx | value | goal |\n|---|---|---|\n"
 table += "| throughput | \(String(format: "%.2fx", throughputRatio)) | >= 0.9x \(throughputRatio >= 0.9 ? "— met" : "— missed") |\n"
 table += "| p99 latency | \(String(format: "%.2fx", p99Ratio)) | <= 1.2x \(p99Ratio <= 1.2 ? "— met" : "— missed") |\n"
+if let tealCPU = teal.cpuPerRequest, let nginxCPU = nginx.cpuPerRequest, nginxCPU > 0 {
+    table += "| proxy CPU per request (no goal) | \(String(format: "%.2fx", tealCPU / nginxCPU)) | — |\n"
+}
 table += "| failed requests during 100 switches | \(switched.failures) | 0 \(switched.failures == 0 ? "— met" : "— missed") |\n"
 table += "\nRequests per color during the switch run: "
     + counters.keys.sorted().map { "\($0) \(counters[$0]!.requests)" }.joined(separator: ", ") + ".\n"

@@ -39,7 +39,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         var pending: [ByteBuffer] = []
         /// Bytes written to the upstream connection and not flushed yet.
         var unflushed = false
-        var requestEnded = false
+        var requestEnded: Bool
         var responseStarted = false
         var closeAfterResponse = false
         var attempts = 0
@@ -53,6 +53,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             clientMinorVersion = head.minorVersion
             clientKeepAlive = head.keepAlive
             hasBody = head.body != .none
+            requestEnded = !hasBody
         }
 
         var target: ProxyTarget? {
@@ -92,6 +93,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private var inputClosed = false
     /// The last response is being written; nothing more is read or answered.
     private var closing = false
+    /// The response head, and the small body bytes that came with it, not written yet: they go out as
+    /// one buffer at the end of the upstream's read burst.
+    private var responseOut: ByteBuffer?
+    private static let coalescedBodyBytes = 4096
 
     /// Call on the event loop of the client channel: `pool` is that loop's pool.
     init(app: String, slot: RouteSlot, pool: UpstreamPool) {
@@ -157,6 +162,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         exchange = nil
         inbound = nil
+        responseOut = nil
         closing = true
         context.fireChannelInactive()
     }
@@ -196,9 +202,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                     reject(error, context: context)
                     return
                 case .complete(let head):
-                    buffer.withUnsafeReadableBytes { begin(head, bytes: $0, context: context) }
-                    buffer.moveReaderIndex(forwardBy: head.length)
+                    let headBytes = buffer.readSlice(length: head.length)!
                     inbound = buffer.readableBytes > 0 ? buffer : nil
+                    headBytes.withUnsafeReadableBytes { begin(head, bytes: $0, context: context) }
                     switch head.body {
                     case .none, .untilClose: requestEnded()
                     case .length(let length): body = .length(length)
@@ -309,6 +315,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.reusedConnection = reused
         connection.delegate = self
         connection.begin(requestIsHEAD: exchange.isHEAD, dechunk: exchange.clientMinorVersion == 0)
+        if exchange.requestEnded && exchange.pending.isEmpty && inbound == nil, let head = exchange.upstreamHead {
+            // The whole request is this head and nothing else is waiting: one write with its flush.
+            connection.sendAndFlush(head)
+            exchange.unflushed = false
+            resumeReading()
+            return
+        }
         if let head = exchange.upstreamHead { connection.send(head) }
         for slice in exchange.pending { connection.send(slice) }
         exchange.pending.removeAll()
@@ -332,18 +345,33 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         // Bodies without length end with the connection; an HTTP/1.0 client gets a chunked body de-chunked.
         let keepAlive = exchange.clientKeepAlive && !inputClosed && framing != .untilClose && !(http10 && framing == .chunked)
         exchange.closeAfterResponse = !keepAlive
-        var out = context.channel.allocator.buffer(capacity: head.length + 32)
+        var capacity = head.length + 32
+        if case .length(let length) = framing, length <= Self.coalescedBodyBytes { capacity += length }
+        var out = context.channel.allocator.buffer(capacity: capacity)
         HeadWriter.clientResponse(head, bytes: bytes, fields: fields, clientMinorVersion: exchange.clientMinorVersion,
                                   keepAlive: keepAlive, passesChunked: framing == .chunked && !http10, into: &out)
-        context.write(wrapOutboundOut(out), promise: nil)
+        responseOut = out
     }
 
     func upstreamResponseBody(_ buffer: ByteBuffer) {
+        if responseOut != nil && buffer.readableBytes <= Self.coalescedBodyBytes {
+            var buffer = buffer
+            responseOut!.writeBuffer(&buffer)
+            return
+        }
+        writeResponseOut()
         context?.write(wrapOutboundOut(buffer), promise: nil)
     }
 
     func upstreamReadComplete() {
+        writeResponseOut()
         context?.flush()
+    }
+
+    private func writeResponseOut() {
+        guard let out = responseOut else { return }
+        responseOut = nil
+        context?.write(wrapOutboundOut(out), promise: nil)
     }
 
     func upstreamResponseEnd(reusable: Bool) {
@@ -359,10 +387,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         finish(exchange, failed: false)
         self.exchange = nil
         if exchange.closeAfterResponse || (inputClosed && inbound == nil) {
+            writeResponseOut()
             closeAfter(nil, context: context)
             return
         }
-        context.flush()
+        if let out = responseOut {
+            responseOut = nil
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        } else {
+            context.flush()
+        }
         let wasBatching = batching
         batching = true
         process()
@@ -377,6 +411,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if exchange.responseStarted {
             finish(exchange, failed: true)
             self.exchange = nil
+            responseOut = nil
             closing = true
             inbound = nil
             context.close(promise: nil)

@@ -81,6 +81,10 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     func flush() { context?.flush() }
 
+    func sendAndFlush(_ buffer: ByteBuffer) {
+        context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
     func setReading(_ enabled: Bool) {
         guard let channel = context?.channel else { return }
         try? channel.syncOptions?.setOption(.autoRead, value: enabled)
