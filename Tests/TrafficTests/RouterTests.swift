@@ -127,7 +127,7 @@ struct RouterTests {
 }
 
 /// Sends `request` bytes as they are (optionally shutting the sending side), then reads until the router closes.
-private func rawExchange(port: Int, _ request: String, shutdownWrite: Bool = false) throws -> String {
+func rawExchange(port: Int, _ request: String, shutdownWrite: Bool = false) throws -> String {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var tv = timeval(tv_sec: 5, tv_usec: 0)

@@ -44,6 +44,26 @@ struct PythonUpstream {
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         def do_GET(self):
+            if self.path == "/chunked":
+                self.send_response(200)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for part in [b"hello", b", ", b"world"]:
+                    self.wfile.write(b"%x\\r\\n%s\\r\\n" % (len(part), part))
+                    self.wfile.flush()
+                self.wfile.write(b"0\\r\\nX-Checksum: 42\\r\\n\\r\\n")
+                return
+            if self.path == "/close":
+                self.send_response(200)
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(b"until the end")
+                self.close_connection = True
+                return
+            if self.path == "/nocontent":
+                self.send_response(204)
+                self.end_headers()
+                return
             if self.path == "/headers":
                 body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
             else:
@@ -52,10 +72,22 @@ struct PythonUpstream {
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Keep-Alive", "timeout=5")
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        do_HEAD = do_GET
         def do_POST(self):
-            n = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(n)
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                body = b""
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\\r\\n", b""):
+                            pass
+                        break
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+            else:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -1,0 +1,180 @@
+import NIOCore
+import Testing
+@testable import Traffic
+
+/// The router's HTTP/1.1 reading and writing, without sockets.
+struct HTTPHeadTests {
+    private func request(_ text: String) -> HeadParser.Outcome<RequestHead> {
+        var fields: [HeadField] = []
+        return Array(text.utf8).withUnsafeBytes { HeadParser.request($0, fields: &fields) }
+    }
+
+    private func response(_ text: String) -> HeadParser.Outcome<ResponseHead> {
+        var fields: [HeadField] = []
+        return Array(text.utf8).withUnsafeBytes { HeadParser.response($0, fields: &fields) }
+    }
+
+    private func requestHead(_ text: String) throws -> RequestHead {
+        guard case .complete(let head) = request(text) else { throw TestFailure("not a complete head: \(request(text))") }
+        return head
+    }
+
+    @Test func readsARequestHeadAndItsFraming() throws {
+        let text = "\r\nPOST /orders?x=1 HTTP/1.1\r\nHost: shop\r\nContent-Length: 12\r\n\r\nhello, world"
+        let head = try requestHead(text)
+        let bytes = Array(text.utf8)
+        #expect(String(decoding: bytes[head.method], as: UTF8.self) == "POST")
+        #expect(String(decoding: bytes[head.target], as: UTF8.self) == "/orders?x=1")
+        #expect(head.minorVersion == 1 && head.keepAlive && head.hasHost && !head.isHEAD)
+        #expect(head.body == .length(12))
+        #expect(head.length == text.utf8.count - 12)
+
+        #expect(try requestHead("GET / HTTP/1.0\r\n\r\n").keepAlive == false)
+        #expect(try requestHead("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keepAlive == true)
+        #expect(try requestHead("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keepAlive == false)
+        #expect(try requestHead("HEAD / HTTP/1.1\r\n\r\n").isHEAD)
+        #expect(try requestHead("PUT / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").body == .chunked)
+        #expect(try requestHead("PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n").expectsContinue)
+        #expect(try requestHead("GET / HTTP/1.1\r\nConnection: close, X-Secret\r\n\r\n").connectionNamesFields)
+    }
+
+    @Test func waitsForTheWholeHeadAtEverySplit() throws {
+        let text = "GET /a HTTP/1.1\r\nHost: shop\r\nAccept: */*\r\n\r\n"
+        for cut in 0..<text.utf8.count {
+            let prefix = String(decoding: Array(text.utf8)[0..<cut], as: UTF8.self)
+            guard case .incomplete = request(prefix) else {
+                Issue.record("\(cut) bytes should be incomplete, got \(request(prefix))")
+                continue
+            }
+        }
+        #expect(try requestHead(text).length == text.utf8.count)
+    }
+
+    @Test(arguments: [
+        ("GET / HTTP/1.1\nHost: a\r\n\r\n", 400, "CRLF"),
+        ("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400, "folded"),
+        ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400, "field name"),
+        ("GET / HTTP/1.1\r\n: a\r\n\r\n", 400, "field name"),
+        ("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "both"),
+        ("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400, "conflicting"),
+        ("POST / HTTP/1.1\r\nContent-Length: -3\r\n\r\n", 400, "Content-Length"),
+        ("POST / HTTP/1.1\r\nContent-Length: 3 3\r\n\r\n", 400, "Content-Length"),
+        ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400, "chunked last"),
+        ("GET / HTTP/2.0\r\n\r\n", 505, "HTTP/1.0"),
+        ("GET / HTTP/1.1\r\nX: a\u{01}b\r\n\r\n", 400, "control character"),
+        ("GET  / HTTP/1.1\r\n\r\n", 400, "request line"),
+        ("GET /\r\n\r\n", 400, "request line"),
+        ("G(T / HTTP/1.1\r\n\r\n", 400, "request line"),
+    ])
+    func refusesAmbiguousOrMalformedRequests(text: String, status: Int, reason: String) {
+        guard case .failed(let error) = request(text) else {
+            Issue.record("accepted: \(text.debugDescription) -> \(request(text))")
+            return
+        }
+        #expect(error.status == status)
+        #expect(error.reason.contains(reason), "\(error.reason)")
+    }
+
+    @Test func refusesAHeadLargerThanTheLimit() {
+        let big = "GET / HTTP/1.1\r\nX-Big: \(String(repeating: "a", count: HeadParser.maxHeadBytes))\r\n\r\n"
+        guard case .failed(let error) = request(big) else {
+            Issue.record("accepted a head of \(big.utf8.count) bytes")
+            return
+        }
+        #expect(error.status == 431)
+        // An unfinished head is refused as soon as it passes the limit, not when it ends.
+        guard case .failed(let early) = request(String(big.prefix(HeadParser.maxHeadBytes + 100))) else {
+            Issue.record("an unfinished head over the limit was not refused")
+            return
+        }
+        #expect(early.status == 431)
+    }
+
+    @Test func decidesHowAResponseBodyEnds() throws {
+        func framing(_ text: String, head: Bool = false) throws -> BodyFraming {
+            guard case .complete(let parsed) = response(text) else { throw TestFailure("not parsed: \(text)") }
+            return parsed.framing(requestWasHEAD: head)
+        }
+        #expect(try framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n") == .length(5))
+        #expect(try framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", head: true) == .none)
+        #expect(try framing("HTTP/1.1 204 No Content\r\n\r\n") == .none)
+        #expect(try framing("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n") == .none)
+        #expect(try framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n") == .chunked)
+        #expect(try framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n") == .untilClose)
+        #expect(try framing("HTTP/1.0 200 OK\r\n\r\n") == .untilClose)
+        #expect(try framing("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n") == .none)
+        guard case .complete(let closing) = response("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n"),
+              case .complete(let old) = response("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n")
+        else { throw TestFailure("not parsed") }
+        #expect(!closing.keepAlive && old.keepAlive)
+        guard case .failed(let error) = response("HTTP/1.1 2OO OK\r\n\r\n") else { throw TestFailure("bad status accepted") }
+        #expect(error.status == 502)
+    }
+
+    @Test func findsTheEndOfAChunkedBodyAtEverySplit() throws {
+        let body = "5;name=value\r\nhello\r\n7\r\n, world\r\n0\r\nExpires: never\r\n\r\n"
+        let after = "GET /next HTTP/1.1\r\n\r\n"
+        let bytes = Array((body + after).utf8)
+        for cut in 0...bytes.count {
+            var scanner = ChunkedBodyScanner()
+            var data: [UInt8] = []
+            var consumed = 0
+            for part in [Array(bytes[0..<cut]), Array(bytes[cut...])] where !scanner.isDone {
+                let used = try part.withUnsafeBytes { raw in
+                    try scanner.scan(raw) { range in data += part[range] }
+                }
+                consumed += used
+            }
+            #expect(scanner.isDone, "split at \(cut)")
+            #expect(consumed == body.utf8.count, "split at \(cut)")
+            #expect(String(decoding: data, as: UTF8.self) == "hello, world", "split at \(cut)")
+        }
+    }
+
+    @Test(arguments: ["x\r\n", "5\r\nhello!\r\n0\r\n\r\n", "5\r\nhello\n0\r\n\r\n", "5\nhello\r\n", "\r\n",
+                      "fffffffffffffffff\r\n", "0\r\nTrailer: x\n\r\n"])
+    func refusesMalformedChunkedBodies(body: String) {
+        var scanner = ChunkedBodyScanner()
+        #expect(throws: HeadError.self, "\(body.debugDescription)") {
+            _ = try Array(body.utf8).withUnsafeBytes { try scanner.scan($0) }
+        }
+    }
+
+    @Test func writesTheUpstreamHeadWithoutHopByHopFields() throws {
+        let text = "POST /p HTTP/1.0\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\n"
+            + "X-Forwarded-For: 10.0.0.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nTE: trailers\r\n"
+            + "Upgrade: websocket\r\nAccept: */*\r\n\r\n"
+        var fields: [HeadField] = []
+        let bytes = Array(text.utf8)
+        let outcome = bytes.withUnsafeBytes { HeadParser.request($0, fields: &fields) }
+        guard case .complete(let head) = outcome else { throw TestFailure("not parsed: \(outcome)") }
+        var out = ByteBuffer()
+        bytes.withUnsafeBytes {
+            HeadWriter.upstreamRequest(head, bytes: $0, fields: fields, clientAddress: "127.0.0.2", host: "127.0.0.1:9000", into: &out)
+        }
+        let written = String(buffer: out)
+        #expect(written == "POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nAccept: */*\r\n"
+            + "X-Forwarded-For: 10.0.0.1, 127.0.0.2\r\nHost: 127.0.0.1:9000\r\n\r\n", "\(written.debugDescription)")
+    }
+
+    @Test func writesTheClientHeadForItsVersion() throws {
+        let text = "HTTP/1.1 201 Created\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n"
+            + "Content-Length: 3\r\nX-App: shop\r\n\r\n"
+        var fields: [HeadField] = []
+        let bytes = Array(text.utf8)
+        let outcome = bytes.withUnsafeBytes { HeadParser.response($0, fields: &fields) }
+        guard case .complete(let head) = outcome else { throw TestFailure("not parsed: \(outcome)") }
+        func write(minor: Int, keepAlive: Bool, chunked: Bool) -> String {
+            var out = ByteBuffer()
+            bytes.withUnsafeBytes {
+                HeadWriter.clientResponse(head, bytes: $0, fields: fields, clientMinorVersion: minor, keepAlive: keepAlive,
+                                          passesChunked: chunked, into: &out)
+            }
+            return String(buffer: out)
+        }
+        #expect(write(minor: 1, keepAlive: true, chunked: true)
+            == "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-App: shop\r\n\r\n")
+        #expect(write(minor: 0, keepAlive: false, chunked: false)
+            == "HTTP/1.0 201 Created\r\nX-App: shop\r\nConnection: close\r\n\r\n")
+    }
+}
