@@ -19,7 +19,9 @@ struct BenchmarkError: Error, CustomStringConvertible {
     var description: String
 }
 
-let duration = Int(ProcessInfo.processInfo.environment["TEAL_BENCH_SECONDS"] ?? "") ?? 10
+let duration = Int(ProcessInfo.processInfo.environment["TEAL_BENCH_SECONDS"] ?? "") ?? 8
+/// nginx and teal are measured this many times each, alternately, and compared on their medians.
+let rounds = max(1, Int(ProcessInfo.processInfo.environment["TEAL_BENCH_ROUNDS"] ?? "") ?? 3)
 let connections = Int(ProcessInfo.processInfo.environment["TEAL_BENCH_CONNECTIONS"] ?? "") ?? 64
 /// Worker processes of the nginx proxy and event loops of teal's router: always the same number for both.
 let workers = max(1, Int(ProcessInfo.processInfo.environment["TEAL_BENCH_WORKERS"] ?? "") ?? 1)
@@ -206,8 +208,36 @@ _ = try wrk("warm-up", port: routerPort, seconds: 2)
 _ = try wrk("warm-up", port: nginxProxyPort, seconds: 2)
 rows.append(try wrk("(a) upstream direct", port: bluePort, seconds: duration))
 let nginxWorkers = children(of: proxy.masterPid)
-rows.append(try wrk("(b) nginx proxy", port: nginxProxyPort, seconds: duration) { cpuSeconds(of: nginxWorkers) })
-rows.append(try wrk("(c) teal router", port: routerPort, seconds: duration) { cpuSeconds(of: [getpid()]) })
+var nginxRounds: [Measurement] = []
+var tealRounds: [Measurement] = []
+// Alternating, and in the other order every second round, so drifting load on the machine hits both alike.
+for round in 1...rounds {
+    let measureNginx = { try wrk("(b) nginx proxy, round \(round)", port: nginxProxyPort, seconds: duration) { cpuSeconds(of: nginxWorkers) } }
+    let measureTeal = { try wrk("(c) teal router, round \(round)", port: routerPort, seconds: duration) { cpuSeconds(of: [getpid()]) } }
+    if round % 2 == 1 {
+        nginxRounds.append(try measureNginx())
+        tealRounds.append(try measureTeal())
+    } else {
+        tealRounds.append(try measureTeal())
+        nginxRounds.append(try measureNginx())
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+func medianRow(_ name: String, _ rounds: [Measurement]) -> Measurement {
+    let cpus = rounds.compactMap(\.cpuPerRequest)
+    return Measurement(name: name, requestsPerSecond: median(rounds.map(\.requestsPerSecond)), p50: median(rounds.map(\.p50)),
+                       p99: median(rounds.map(\.p99)), failures: rounds.reduce(0) { $0 + $1.failures },
+                       requests: rounds.reduce(0) { $0 + $1.requests }, cpuPerRequest: cpus.isEmpty ? nil : median(cpus))
+}
+for round in 0..<rounds { rows.append(nginxRounds[round]); rows.append(tealRounds[round]) }
+let nginx = medianRow("(b) nginx proxy, median of \(rounds)", nginxRounds)
+let teal = medianRow("(c) teal router, median of \(rounds)", tealRounds)
+rows += [nginx, teal]
 
 let switchDuration = 12
 let switchTask = Task {
@@ -226,8 +256,6 @@ proxy.stop()
 upstream.stop()
 
 func format(_ value: Double) -> String { String(format: "%.2f ms", value * 1000) }
-let nginx = rows[1]
-let teal = rows[2]
 var table = "| target | requests/s | p50 | p99 | failed | proxy CPU per request |\n|---|---|---|---|---|---|\n"
 for row in rows + [switched] {
     let cpu = row.cpuPerRequest.map { String(format: "%.1f µs", $0 * 1e6) } ?? "—"
@@ -235,18 +263,22 @@ for row in rows + [switched] {
 }
 let throughputRatio = teal.requestsPerSecond / nginx.requestsPerSecond
 let p99Ratio = teal.p99 / nginx.p99
-table += "\n| ratio teal / nginx | value | goal |\n|---|---|---|\n"
+table += "\n| ratio teal / nginx (medians) | value | goal |\n|---|---|---|\n"
 table += "| throughput | \(String(format: "%.2fx", throughputRatio)) | >= 0.9x \(throughputRatio >= 0.9 ? "— met" : "— missed") |\n"
 table += "| p99 latency | \(String(format: "%.2fx", p99Ratio)) | <= 1.2x \(p99Ratio <= 1.2 ? "— met" : "— missed") |\n"
 if let tealCPU = teal.cpuPerRequest, let nginxCPU = nginx.cpuPerRequest, nginxCPU > 0 {
     table += "| proxy CPU per request (no goal) | \(String(format: "%.2fx", tealCPU / nginxCPU)) | — |\n"
 }
 table += "| failed requests during 100 switches | \(switched.failures) | 0 \(switched.failures == 0 ? "— met" : "— missed") |\n"
+table += "\nPer round, teal / nginx: " + (0..<rounds).map { round in
+    String(format: "throughput %.2fx, p99 %.2fx", tealRounds[round].requestsPerSecond / nginxRounds[round].requestsPerSecond,
+           tealRounds[round].p99 / nginxRounds[round].p99)
+}.joined(separator: "; ") + ".\n"
 table += "\nRequests per color during the switch run: "
     + counters.keys.sorted().map { "\($0) \(counters[$0]!.requests)" }.joined(separator: ", ") + ".\n"
 let placement = pinned
     ? "proxy (nginx workers / router event loops): \(workers) on CPUs \(proxyCPUs); wrk -t\(wrkThreads) and the upstream on CPUs \(loadCPUs)"
     : "proxy (nginx workers / router event loops): \(workers); nothing pinned; wrk -t\(wrkThreads)"
-print("\(placement); \(connections) connections, \(duration) s per target\n")
+print("\(placement); \(connections) connections, \(duration) s per target and round\n")
 print(table)
 try? FileManager.default.removeItem(atPath: work)

@@ -45,9 +45,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         var attempts = 0
         /// Its counters are settled.
         var finished = false
+        /// The sweep tick when the request ended: the answer is due from then.
+        var waitingSince: Int
 
-        init(kind: Kind, upstreamHead: ByteBuffer?, head: RequestHead) {
+        init(kind: Kind, upstreamHead: ByteBuffer?, head: RequestHead, tick: Int) {
             self.kind = kind
+            waitingSince = tick
             self.upstreamHead = upstreamHead
             isHEAD = head.isHEAD
             clientMinorVersion = head.minorVersion
@@ -75,6 +78,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private let app: String
     private let slot: RouteSlot
     private let pool: UpstreamPool
+    private let sweeper: ConnectionSweeper
+    /// Sweep ticks of the last client read or finished response, and of the first byte of an unfinished head.
+    private var lastActivity = 0
+    private var headStarted: Int?
     private var context: ChannelHandlerContext?
     private var clientAddress: String?
     /// Client bytes not handled yet: a partial head, or a pipelined request waiting for its turn.
@@ -103,20 +110,27 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         self.app = app
         self.slot = slot
         self.pool = pool
+        sweeper = pool.sweeper
         fields.reserveCapacity(16)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         clientAddress = context.channel.remoteAddress?.ipAddress
+        lastActivity = sweeper.tick
+        sweeper.register(self)
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        sweeper.unregister(self)
+    }
 
     // MARK: Client side
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
+        lastActivity = sweeper.tick
         var buffer = unwrapInboundIn(data)
         if inbound != nil {
             inbound!.writeBuffer(&buffer)
@@ -164,6 +178,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         inbound = nil
         responseOut = nil
         closing = true
+        sweeper.unregister(self)
         context.fireChannelInactive()
     }
 
@@ -197,11 +212,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 let outcome = buffer.withUnsafeReadableBytes { HeadParser.request($0, fields: &fields) }
                 switch outcome {
                 case .incomplete:
+                    if headStarted == nil { headStarted = sweeper.tick }
                     return
                 case .failed(let error):
                     reject(error, context: context)
                     return
                 case .complete(let head):
+                    headStarted = nil
                     let headBytes = buffer.readSlice(length: head.length)!
                     inbound = buffer.readableBytes > 0 ? buffer : nil
                     headBytes.withUnsafeReadableBytes { begin(head, bytes: $0, context: context) }
@@ -251,7 +268,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         guard let target = slot.select() else {
             exchange = Exchange(kind: .answer(status: 503, message: "no healthy color is routed for \(app)\n"),
-                                upstreamHead: nil, head: head)
+                                upstreamHead: nil, head: head, tick: sweeper.tick)
             return
         }
         target.stats.requests.add(1, ordering: .relaxed)
@@ -259,7 +276,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         var upstreamHead = context.channel.allocator.buffer(capacity: head.length + 64)
         HeadWriter.upstreamRequest(head, bytes: bytes, fields: fields, clientAddress: clientAddress,
                                    host: head.hasHost ? "" : "\(target.key.host):\(target.key.port)", into: &upstreamHead)
-        let exchange = Exchange(kind: .forward(target), upstreamHead: upstreamHead, head: head)
+        let exchange = Exchange(kind: .forward(target), upstreamHead: upstreamHead, head: head, tick: sweeper.tick)
         self.exchange = exchange
         acquireConnection(for: exchange, context: context)
     }
@@ -280,6 +297,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func requestEnded() {
         guard let exchange else { return }
         exchange.requestEnded = true
+        exchange.waitingSince = sweeper.tick
         if case .answer(let status, let message) = exchange.kind {
             self.exchange = nil
             respond(status, message, to: exchange)
@@ -305,7 +323,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 attach(connection, to: exchange, reused: false)
             case .failure:
                 guard self.exchange === exchange, !exchange.finished else { return }
-                answerFailure(of: exchange)
+                answerFailure(of: exchange, status: 502, message: "color \(exchange.target?.color ?? "?") of \(app) is unreachable\n")
             }
         }
     }
@@ -386,6 +404,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         finish(exchange, failed: false)
         self.exchange = nil
+        lastActivity = sweeper.tick
         if exchange.closeAfterResponse || (inputClosed && inbound == nil) {
             writeResponseOut()
             closeAfter(nil, context: context)
@@ -421,7 +440,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             acquireConnection(for: exchange, context: context)
             return
         }
-        answerFailure(of: exchange)
+        answerFailure(of: exchange, status: 502, message: "color \(exchange.target?.color ?? "?") of \(app) is unreachable\n")
     }
 
     func upstreamWritabilityChanged(writable: Bool) {
@@ -431,17 +450,50 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     // MARK: Answers of the router itself
 
-    private func answerFailure(of exchange: Exchange) {
-        let color = exchange.target?.color ?? "?"
+    private func answerFailure(of exchange: Exchange, status: Int, message: String) {
         finish(exchange, failed: true)
         exchange.pending.removeAll()
-        exchange.kind = .answer(status: 502, message: "color \(color) of \(app) is unreachable\n")
+        exchange.kind = .answer(status: status, message: message)
         if exchange.requestEnded {
             self.exchange = nil
-            respond(502, "color \(color) of \(app) is unreachable\n", to: exchange)
+            respond(status, message, to: exchange)
             process()
         }
         resumeReading()
+    }
+
+    // MARK: Timeouts
+
+    /// Called by the loop's sweeper: a color that does not answer gets 504, a client that does not finish
+    /// its head gets 408, an idle keep-alive connection is closed.
+    func checkDeadlines(tick: Int) {
+        guard let context, !closing else { return }
+        let ticks = sweeper.ticks
+        if let exchange {
+            guard let target = exchange.target, exchange.requestEnded, !exchange.responseStarted,
+                  tick - exchange.waitingSince >= ticks.upstreamResponse else { return }
+            exchange.connection?.close()
+            exchange.connection = nil
+            answerFailure(of: exchange, status: 504, message: "color \(target.color) of \(app) did not answer within "
+                + "\(Self.seconds(sweeper.timeouts.upstreamResponse)) seconds\n")
+            return
+        }
+        if let headStarted, inbound != nil, body == .none {
+            if tick - headStarted >= ticks.requestHead {
+                reject(HeadError(status: 408, reason: "request head not received within "
+                    + "\(Self.seconds(sweeper.timeouts.requestHead)) seconds"), context: context)
+            }
+            return
+        }
+        if tick - lastActivity >= ticks.idleClient {
+            closing = true
+            context.close(promise: nil)
+        }
+    }
+
+    private static func seconds(_ amount: TimeAmount) -> String {
+        let value = Double(amount.nanoseconds) / 1e9
+        return value == value.rounded() ? String(Int(value)) : String(value)
     }
 
     private func finish(_ exchange: Exchange, failed: Bool) {

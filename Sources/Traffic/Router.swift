@@ -27,11 +27,11 @@ public actor Router {
 
     /// A router for `dataDir` on `group`, or else on a group of its own with `eventLoops` threads (default: one per core).
     public init(dataDir: String, group: MultiThreadedEventLoopGroup? = nil, eventLoops: Int? = nil,
-                logger: Logger = Logger(label: "teal.router")) {
+                timeouts: RouterTimeouts = RouterTimeouts(), logger: Logger = Logger(label: "teal.router")) {
         paths = RouterPaths(dataDir: dataDir)
         self.group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, eventLoops ?? System.coreCount))
         ownsGroup = group == nil
-        pools = UpstreamPools(group: self.group)
+        pools = UpstreamPools(group: self.group, timeouts: timeouts)
         self.logger = logger
     }
 

@@ -246,15 +246,18 @@ final class UpstreamPool {
     private let eventLoop: any EventLoop
     private var idle: [UpstreamKey: IdleList] = [:]
     private let maxIdlePerKey: Int
+    /// The timeouts of the client connections of this loop.
+    let sweeper: ConnectionSweeper
 
-    init(eventLoop: any EventLoop, maxIdlePerKey: Int = 256) {
+    init(eventLoop: any EventLoop, timeouts: RouterTimeouts, maxIdlePerKey: Int = 256) {
         self.eventLoop = eventLoop
         self.maxIdlePerKey = maxIdlePerKey
+        sweeper = ConnectionSweeper(eventLoop: eventLoop, timeouts: timeouts)
     }
 
     /// An idle, still open connection to `key`, if there is one.
     func take(_ key: UpstreamKey) -> UpstreamConnection? {
-        guard let list = idle[key] else { return nil }
+        guard let list = list(for: key) else { return nil }
         while let connection = list.connections.popLast() {
             if connection.isUsable { return connection }
         }
@@ -265,7 +268,7 @@ final class UpstreamPool {
     func put(_ connection: UpstreamConnection) {
         guard connection.isUsable else { return }
         let list: IdleList
-        if let existing = idle[connection.key] {
+        if let existing = self.list(for: connection.key) {
             list = existing
         } else {
             list = IdleList()
@@ -279,6 +282,17 @@ final class UpstreamPool {
             }
         }
         list.connections.append(connection)
+    }
+
+    /// The idle list of the key used last is kept at hand: most requests of a loop go to one color, and
+    /// comparing two keys is cheaper than hashing one.
+    private var recent: (key: UpstreamKey, list: IdleList)?
+
+    private func list(for key: UpstreamKey) -> IdleList? {
+        if let recent, recent.key == key { return recent.list }
+        guard let list = idle[key] else { return nil }
+        recent = (key, list)
+        return list
     }
 
     /// Opens a new connection on this pool's event loop; the channel's last handler is its `UpstreamConnection`.
@@ -299,14 +313,17 @@ final class UpstreamPool {
             for connection in list.connections { connection.close() }
         }
         idle.removeAll()
+        recent = nil
     }
 }
 
 /// One `UpstreamPool` per event loop of the router's group, created on first use on that loop.
 final class UpstreamPools: Sendable {
     private let pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool?>]
+    private let timeouts: RouterTimeouts
 
-    init(group: MultiThreadedEventLoopGroup) {
+    init(group: MultiThreadedEventLoopGroup, timeouts: RouterTimeouts) {
+        self.timeouts = timeouts
         var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool?>] = [:]
         for loop in group.makeIterator() {
             pools[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeEmptyBox(valueType: UpstreamPool.self, eventLoop: loop)
@@ -318,7 +335,7 @@ final class UpstreamPools: Sendable {
     func pool(for eventLoop: any EventLoop) -> UpstreamPool {
         let box = pools[ObjectIdentifier(eventLoop)]!
         if let pool = box.value { return pool }
-        let pool = UpstreamPool(eventLoop: eventLoop)
+        let pool = UpstreamPool(eventLoop: eventLoop, timeouts: timeouts)
         box.value = pool
         return pool
     }

@@ -12,10 +12,10 @@ struct RouterProtocolTests {
         let router: Router
         let listen: Int
 
-        static func start() async throws -> Setup {
+        static func start(timeouts: RouterTimeouts = RouterTimeouts()) async throws -> Setup {
             let dir = try TempDir()
             let blue = try PythonUpstream.start(name: "blue", in: dir.path)
-            let router = Router(dataDir: dir.path)
+            let router = Router(dataDir: dir.path, timeouts: timeouts)
             try await router.start()
             let listen = freePort()
             try await router.set(app: "shop", route: AppRoute(
@@ -119,6 +119,29 @@ struct RouterProtocolTests {
         if status != "400" || !reason.contains("chunk") {
             #expect(await setup.requestsSeen() == 0)
         }
+        await setup.stop()
+    }
+
+    @Test func timesOutSilentColorsSlowHeadsAndIdleClients() async throws {
+        let setup = try await Setup.start(timeouts: RouterTimeouts(
+            requestHead: .milliseconds(300), idleClient: .milliseconds(600), upstreamResponse: .milliseconds(400)))
+        var started = Date()
+        let slow = try await setup.send("GET /slow HTTP/1.1\r\n\(Self.host)Connection: close\r\n\r\n")
+        #expect(slow.hasPrefix("HTTP/1.1 504"), "\(slow.debugDescription)")
+        #expect(slow.contains("did not answer within 0.4 seconds"), "\(slow.debugDescription)")
+        #expect(Date().timeIntervalSince(started) < 1.5)
+
+        started = Date()
+        let unfinished = try await setup.send("GET / HTTP/1.1\r\n\(Self.host)")
+        #expect(unfinished.hasPrefix("HTTP/1.1 408"), "\(unfinished.debugDescription)")
+        #expect(Date().timeIntervalSince(started) < 1.5)
+
+        // A keep-alive client that goes quiet after its answer: the router closes, so the read ends.
+        started = Date()
+        let idle = try await setup.send("GET / HTTP/1.1\r\n\(Self.host)\r\n")
+        let waited = Date().timeIntervalSince(started)
+        #expect(idle.hasPrefix("HTTP/1.1 200") && idle.hasSuffix("blue"), "\(idle.debugDescription)")
+        #expect(waited >= 0.5 && waited < 3, "closed after \(waited) s")
         await setup.stop()
     }
 }

@@ -40,7 +40,7 @@ struct PythonUpstream {
     let port: Int
 
     static let script = """
-    import http.server, os, sys, json
+    import http.server, os, sys, json, time
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         def do_GET(self):
@@ -60,6 +60,8 @@ struct PythonUpstream {
                 self.wfile.write(b"until the end")
                 self.close_connection = True
                 return
+            if self.path == "/slow":
+                time.sleep(2)
             if self.path == "/nocontent":
                 self.send_response(204)
                 self.end_headers()

@@ -268,11 +268,12 @@ enum HeadParser {
 
     private static func parseFields(_ bytes: UnsafeRawBufferPointer, lines: HeadLines, into fields: inout [HeadField],
                                     summary: inout FieldSummary) -> HeadError? {
+        guard let base = bytes.baseAddress else { return nil }
         var lineStart = lines.fieldsStart
         let headEnd = lines.end - 2
         while lineStart < headEnd {
-            var lineEnd = lineStart
-            while bytes[lineEnd] != cr { lineEnd += 1 }
+            // Every line of the head ends in CRLF (checked by `headLines`), so a CR is found before `headEnd`.
+            let lineEnd = base.distance(to: UnsafeRawPointer(memchr(base + lineStart, Int32(cr), headEnd - lineStart + 1)!))
             if bytes[lineStart] == space || bytes[lineStart] == tab {
                 return HeadError(status: 400, reason: "folded header line")
             }
