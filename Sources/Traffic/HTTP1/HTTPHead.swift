@@ -31,7 +31,8 @@ enum FieldKind: UInt8, Sendable {
     }
 }
 
-/// One header field: offsets from the first byte of the parsed bytes.
+/// One header field the router acts on (every kind but `other`): offsets from the first byte of the parsed
+/// bytes. Other fields are validated but not listed; writers copy the lines between listed fields in bulk.
 struct HeadField: Equatable, Sendable {
     var kind: FieldKind
     var name: Range<Int>
@@ -59,6 +60,8 @@ struct HeadError: Error, Equatable, Sendable {
 struct RequestHead: Equatable, Sendable {
     /// Bytes of the head from the parsed bytes' start, final empty line included.
     var length: Int
+    /// Where the field lines start and end (the final empty line excluded).
+    var fieldLines: Range<Int>
     var method: Range<Int>
     var target: Range<Int>
     var minorVersion: Int
@@ -73,6 +76,7 @@ struct RequestHead: Equatable, Sendable {
 
 struct ResponseHead: Equatable, Sendable {
     var length: Int
+    var fieldLines: Range<Int>
     var status: Int
     /// From the status code to the end of the status line (CRLF excluded).
     var statusText: Range<Int>
@@ -173,7 +177,7 @@ enum HeadParser {
         }
         let isHEAD = method.count == 4 && matches(bytes, method.lowerBound, "HEAD")
         return .complete(RequestHead(
-            length: lines.end, method: method, target: target, minorVersion: minor, isHEAD: isHEAD, body: body,
+            length: lines.end, fieldLines: lines.fieldsStart..<(lines.end - 2), method: method, target: target, minorVersion: minor, isHEAD: isHEAD, body: body,
             keepAlive: minor == 1 ? !summary.close : (summary.keepAlive && !summary.close),
             expectsContinue: summary.expectsContinue && minor == 1, hasHost: summary.host,
             connectionNamesFields: summary.connectionNamesFields))
@@ -208,7 +212,7 @@ enum HeadParser {
             return .failed(HeadError(status: 502, reason: "conflicting Content-Length values from the upstream"))
         }
         return .complete(ResponseHead(
-            length: lines.end, status: status, statusText: 9..<statusLine.upperBound, minorVersion: minor,
+            length: lines.end, fieldLines: lines.fieldsStart..<(lines.end - 2), status: status, statusText: 9..<statusLine.upperBound, minorVersion: minor,
             keepAlive: minor == 1 ? !summary.close : (summary.keepAlive && !summary.close),
             chunked: summary.transferEncoding && summary.chunkedLast,
             otherTransferCoding: summary.transferEncoding && !summary.chunkedLast,
@@ -297,7 +301,7 @@ enum HeadParser {
             }
             let value = valueStart..<valueEnd
             let kind = classify(bytes, name)
-            fields.append(HeadField(kind: kind, name: name, value: value, line: lineStart..<(lineEnd + 2)))
+            if kind != .other { fields.append(HeadField(kind: kind, name: name, value: value, line: lineStart..<(lineEnd + 2))) }
             switch kind {
             case .contentLength:
                 guard let length = decimal(bytes, value) else {

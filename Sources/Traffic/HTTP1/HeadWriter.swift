@@ -11,8 +11,11 @@ enum HeadWriter {
         out.writeInteger(UInt8(ascii: " "))
         out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
         out.writeStaticString(" HTTP/1.1\r\n")
+        var cursor = head.fieldLines.lowerBound
         var forwardedFor = 0
         for field in fields {
+            copyLines(cursor..<field.line.lowerBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
+            cursor = field.line.upperBound
             switch field.kind {
             case .transferEncoding:
                 // The body is forwarded with its chunked framing, so its coding stays.
@@ -26,9 +29,10 @@ enum HeadWriter {
             default:
                 if field.kind.isHopByHop { continue }
             }
-            if head.connectionNamesFields && namedByConnection(field, bytes: bytes, fields: fields) { continue }
+            if head.connectionNamesFields && namedByConnection(field.name, bytes: bytes, fields: fields) { continue }
             out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
         }
+        copyLines(cursor..<head.fieldLines.upperBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
         if forwardedFor > 0 || clientAddress != nil {
             out.writeStaticString("X-Forwarded-For: ")
             var first = true
@@ -58,7 +62,10 @@ enum HeadWriter {
         out.writeStaticString(clientMinorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.statusText]))
         out.writeStaticString("\r\n")
+        var cursor = head.fieldLines.lowerBound
         for field in fields {
+            copyLines(cursor..<field.line.lowerBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
+            cursor = field.line.upperBound
             switch field.kind {
             case .transferEncoding:
                 if passesChunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
@@ -68,15 +75,40 @@ enum HeadWriter {
             default:
                 if field.kind.isHopByHop { continue }
             }
-            if head.connectionNamesFields && namedByConnection(field, bytes: bytes, fields: fields) { continue }
+            if head.connectionNamesFields && namedByConnection(field.name, bytes: bytes, fields: fields) { continue }
             out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
         }
+        copyLines(cursor..<head.fieldLines.upperBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
         if !keepAlive {
             out.writeStaticString("Connection: close\r\n")
         } else if clientMinorVersion == 0 {
             out.writeStaticString("Connection: keep-alive\r\n")
         }
         out.writeStaticString("\r\n")
+    }
+
+    /// Copies whole field lines the router does not act on: in one piece, or, when a `Connection` field
+    /// names fields to drop, line by line without those.
+    private static func copyLines(_ range: Range<Int>, bytes: UnsafeRawBufferPointer, fields: [HeadField], filter: Bool,
+                                  into out: inout ByteBuffer) {
+        guard !range.isEmpty else { return }
+        guard filter else {
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[range]))
+            return
+        }
+        // The parser checked these lines: each is `name:value` and ends in CRLF.
+        var lineStart = range.lowerBound
+        while lineStart < range.upperBound {
+            var colon = lineStart
+            while bytes[colon] != UInt8(ascii: ":") { colon += 1 }
+            var lineEnd = colon
+            while bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+            let line = lineStart..<(lineEnd + 1)
+            if !namedByConnection(lineStart..<colon, bytes: bytes, fields: fields) {
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[line]))
+            }
+            lineStart = line.upperBound
+        }
     }
 
     /// A whole response of the router itself (an error page in plain text).
@@ -107,12 +139,12 @@ enum HeadWriter {
         }
     }
 
-    /// Whether a `Connection` field of this head names `field` (RFC 9110 §7.6.1).
-    private static func namedByConnection(_ field: HeadField, bytes: UnsafeRawBufferPointer, fields: [HeadField]) -> Bool {
+    /// Whether a `Connection` field of this head names the field called `name` (RFC 9110 §7.6.1).
+    private static func namedByConnection(_ name: Range<Int>, bytes: UnsafeRawBufferPointer, fields: [HeadField]) -> Bool {
         var named = false
         for connection in fields where connection.kind == .connection {
             HeadParser.forEachToken(bytes, connection.value) { token in
-                if HeadParser.equalsIgnoringCase(bytes, token, field.name) { named = true }
+                if HeadParser.equalsIgnoringCase(bytes, token, name) { named = true }
             }
         }
         return named
