@@ -3,8 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-swift build -c release --product teal
-install -m 0755 .build/release/teal /usr/local/bin/teal
+# Link-time optimisation makes the router about 5% cheaper per request (Benchmarks/RESULTS.md); a toolchain
+# that cannot do it still gets a plain release build.
+swift build -c release --experimental-lto-mode=full --product teal \
+    || swift build -c release --product teal
+install -m 0755 "$(swift build -c release --show-bin-path)/teal" /usr/local/bin/teal
 mkdir -p /usr/local/share/teal
 rm -rf /usr/local/share/teal/manifests
 cp -r manifests /usr/local/share/teal/manifests

@@ -51,7 +51,7 @@ public struct Materializer {
         let files = try Self.files(in: tree, under: root)
         let staging = "\(target).partial-\(getpid())"
         let fm = FileManager.default
-        try? makeWritable(staging)
+        try? Self.makeWritable(staging)
         try? fm.removeItem(atPath: staging)
         try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
         var directories = [staging]
@@ -86,7 +86,7 @@ public struct Materializer {
                 throw RuntimeError("\(root)/\(path): symlink to \(destinationPath) leaves the app folder")
             }
         } catch {
-            try? makeWritable(staging)
+            try? Self.makeWritable(staging)
             try? fm.removeItem(atPath: staging)
             throw error
         }
@@ -94,7 +94,7 @@ public struct Materializer {
         do {
             try fm.moveItem(atPath: staging, toPath: target)
         } catch where fm.fileExists(atPath: target) {
-            try? makeWritable(staging)
+            try? Self.makeWritable(staging)
             try? fm.removeItem(atPath: staging)
         }
         return target
@@ -149,9 +149,27 @@ public struct Materializer {
         return true
     }
 
+    /// Removes the working copies (`apps/<app>/<commit>`) that no color in `keeping` runs from. Returns the
+    /// folders removed. Folders still being written (`.partial-*`) and anything not named by a commit id stay.
+    @discardableResult
+    public static func prune(dataDir: String, keeping: Set<String>) -> [String] {
+        let fm = FileManager.default
+        let root = "\(dataDir)/apps"
+        var removed: [String] = []
+        for app in (try? fm.contentsOfDirectory(atPath: root)) ?? [] {
+            for name in (try? fm.contentsOfDirectory(atPath: "\(root)/\(app)")) ?? [] where ObjectID(hex: name) != nil {
+                let folder = "\(root)/\(app)/\(name)"
+                guard !keeping.contains(folder) else { continue }
+                try? makeWritable(folder)
+                if (try? fm.removeItem(atPath: folder)) != nil { removed.append(folder) }
+            }
+        }
+        return removed
+    }
+
     /// Makes a folder tree writable so it can be removed. chmod follows symlinks, so they are skipped: a
     /// link may point anywhere on the host.
-    private func makeWritable(_ path: String) throws {
+    private static func makeWritable(_ path: String) throws {
         var info = stat()
         guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return }
         chmod(path, 0o755)

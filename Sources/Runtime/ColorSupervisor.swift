@@ -39,6 +39,8 @@ public actor ColorSupervisor {
     public var maximumDelay: Duration = .seconds(30)
     /// How long a replacement that failed has between SIGTERM and SIGKILL.
     public var stopGrace: Duration = .seconds(5)
+    /// A running color's log is rotated when it grows past this many bytes.
+    public var logLimit = LogRotation.defaultLimit
 
     /// `settings` gives a color's health check, database and desired spec (from the desired state), nil when
     /// the app or the color is not desired.
@@ -58,6 +60,10 @@ public actor ColorSupervisor {
     public func checkOnce() async -> [String] {
         var restarted: [String] = []
         let records = (try? store.colors()) ?? []
+        let paths = RuntimePaths(dataDir: dataDir)
+        for record in records where record.identity?.isAlive == true {
+            LogRotation.rotateIfNeeded(paths.log(app: record.app, color: record.color), limit: logLimit)
+        }
         for record in records where record.identity?.isAlive != true {
             let key = "\(record.app)/\(record.color)"
             let client = self.client
@@ -88,6 +94,8 @@ public actor ColorSupervisor {
     }
 
     public func setMinimumDelay(_ delay: Duration) { minimumDelay = delay }
+
+    public func setLogLimit(_ bytes: Int) { logLimit = bytes }
 
     /// Calls `checkOnce` every `interval` until cancelled.
     public func run(interval: Duration = .seconds(1)) async {

@@ -163,9 +163,13 @@ public enum LogRotation {
     public static let defaultLimit = 10 * 1024 * 1024
 
     /// Moves the content of `path` to `path.1` (older ones to `.2`…`.keep`) when it exceeds `limit` bytes.
+    /// Safe while the color runs: its output descriptor appends, so after the copy and the truncation its next
+    /// line lands at the start of the emptied file. The size is read with one `stat`, cheap enough for every
+    /// supervisor pass.
     public static func rotateIfNeeded(_ path: String, limit: Int = defaultLimit, keep: Int = 3) {
+        var info = stat()
+        guard stat(path, &info) == 0, Int(info.st_size) > limit else { return }
         let fm = FileManager.default
-        guard let size = (try? fm.attributesOfItem(atPath: path))?[.size] as? Int, size > limit else { return }
         for index in stride(from: keep - 1, through: 1, by: -1) where fm.fileExists(atPath: "\(path).\(index)") {
             try? fm.removeItem(atPath: "\(path).\(index + 1)")
             try? fm.moveItem(atPath: "\(path).\(index)", toPath: "\(path).\(index + 1)")

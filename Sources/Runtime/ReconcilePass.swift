@@ -105,6 +105,13 @@ public final class ReconcilePass {
             }
         }
         if !report.skipped.isEmpty && report.outcome == .applied { report.outcome = .superseded }
+        if !report.results.isEmpty, let colors = try? store.colors() {
+            // Working copies of releases no color runs any more (a stopped color, a replaced spec) go.
+            let paths = RuntimePaths(dataDir: dataDir)
+            let removed = Materializer.prune(dataDir: dataDir,
+                                             keeping: Set(colors.map { paths.appFolder(app: $0.app, commit: $0.specCommit) }))
+            if !removed.isEmpty { logger.info("removed \(removed.count) unused working copies") }
+        }
         report.finishedAt = Date()
         return report
     }

@@ -148,4 +148,28 @@ extension RuntimeTests {
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: "\(dataDir)/apps/shop")
         #expect(leftovers == [good], "\(leftovers)")
     }
+
+    @Test func workingCopiesNoColorRunsArePrunedWithTheirReadOnlyFiles() throws {
+        let repo = try TreeRepo()
+        let dataDir = try scratch()
+        defer {
+            removeReadOnly(dataDir)
+            try? FileManager.default.removeItem(atPath: repo.dir)
+        }
+        let materializer = Materializer(repository: try Repository(path: repo.dir), dataDir: dataDir)
+        let script = try repo.blob("#!/bin/sh\necho ok\n")
+        let sub = try repo.tree([("100755", "run.sh", script)])
+        let old = try materializer.folder(app: "shop", commit: try repo.commit(shop: [("40000", "sub", sub)]))
+        let current = try materializer.folder(app: "shop", commit: try repo.commit(shop: [("100644", "app.py", script)]))
+        let other = try materializer.folder(app: "blog", commit: try repo.commit(shop: [("100644", "app.py", script)]))
+        let partial = "\(dataDir)/apps/shop/\(URL(fileURLWithPath: current).lastPathComponent).partial-99"
+        try FileManager.default.createDirectory(atPath: partial, withIntermediateDirectories: true)
+
+        let removed = Materializer.prune(dataDir: dataDir, keeping: [current, other])
+        #expect(removed == [old])
+        #expect(!FileManager.default.fileExists(atPath: old))
+        #expect(FileManager.default.fileExists(atPath: "\(current)/app.py"))
+        #expect(FileManager.default.fileExists(atPath: other))
+        #expect(FileManager.default.fileExists(atPath: partial))
+    }
 }

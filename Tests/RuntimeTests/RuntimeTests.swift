@@ -112,4 +112,24 @@ struct RuntimeTests {
         #expect(await sandbox.router.counters(app: "shop")["shop"]?["blue"]?.failures == 0)
         await sandbox.tearDown()
     }
+
+    @Test func aRunningColorsLogIsRotatedWithoutLosingItsNextLine() async throws {
+        let sandbox = try await Sandbox.make()
+        let listen = try FreePort.pick()
+        _ = try await sandbox.reconciler().reconcile(desiredShop(listen: listen, live: .blue, colors: [.blue: [:]]))
+        let record = try #require(try sandbox.store.colors().first)
+        let port = try #require(record.port)
+        let log = RuntimePaths(dataDir: sandbox.dir).log(app: "shop", color: .blue)
+        #expect(await get(port: port, path: "/say/3000")?.body == "said")
+        let supervisor = ColorSupervisor(dataDir: sandbox.dir, store: sandbox.store, settings: { _, _ in nil })
+        await supervisor.setLogLimit(1024)
+        await supervisor.checkOnce()
+        let rotated = try String(contentsOfFile: "\(log).1", encoding: .utf8)
+        #expect(rotated.contains(String(repeating: "x", count: 3000)))
+        #expect(await get(port: port, path: "/say/5")?.body == "said")
+        // The color kept its descriptor and appends: its next line starts the emptied file, with no hole before it.
+        #expect(try String(contentsOfFile: log, encoding: .utf8) == "xxxxx\n")
+        #expect(try sandbox.store.colors().first?.pid == record.pid)
+        await sandbox.tearDown()
+    }
 }

@@ -14,7 +14,7 @@ struct Sandbox {
     let router: Router
 
     static let app = """
-    import http.server, json, os, time
+    import http.server, json, os, sys, time
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         def do_GET(self):
@@ -26,6 +26,10 @@ struct Sandbox {
             elif self.path.startswith("/slow/"):
                 time.sleep(float(self.path[len("/slow/"):]))
                 body = os.environ["TEAL_COLOR"].encode()
+            elif self.path.startswith("/say/"):
+                sys.stderr.write("x" * int(self.path[len("/say/"):]) + "\\n")
+                sys.stderr.flush()
+                body = b"said"
             elif self.path == "/env":
                 body = json.dumps(dict(os.environ, CWD=os.getcwd())).encode()
             else:
