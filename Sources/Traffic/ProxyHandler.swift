@@ -33,6 +33,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         let clientMinorVersion: Int
         let clientKeepAlive: Bool
         let hasBody: Bool
+        let isIdempotent: Bool
         var connection: UpstreamConnection?
         var reusedConnection = false
         /// Body bytes received before an upstream connection was ready.
@@ -56,6 +57,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             clientMinorVersion = head.minorVersion
             clientKeepAlive = head.keepAlive
             hasBody = head.body != .none
+            isIdempotent = head.isIdempotent
             requestEnded = !hasBody
         }
 
@@ -82,6 +84,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Sweep ticks of the last client read or finished response, and of the first byte of an unfinished head.
     private var lastActivity = 0
     private var headStarted: Int?
+    /// Where the search for the end of an unfinished head goes on.
+    private var headScan = 0
     private var context: ChannelHandlerContext?
     private var clientAddress: String?
     /// Client bytes not handled yet: a partial head, or a pipelined request waiting for its turn.
@@ -158,13 +162,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
             inputClosed = true
-            if exchange == nil && !closing { context.close(promise: nil) }
+            if exchange == nil && !closing { closeAfter(nil, context: context) }
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         exchange?.connection?.setReading(context.channel.isWritable)
+        resumeReading()
         context.fireChannelWritabilityChanged()
     }
 
@@ -186,9 +191,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         context.close(promise: nil)
     }
 
-    /// A request waits for the one before it, the upstream is full, or body bytes have nowhere to go yet.
+    /// Not while a request waits for the one before it, the upstream or the client is full, or body bytes
+    /// have nowhere to go yet.
     private var canRead: Bool {
-        if upstreamBlocked { return false }
+        if upstreamBlocked || context?.channel.isWritable == false { return false }
         guard let exchange else { return true }
         if body == .none { return inbound == nil }
         return exchange.connection != nil || exchange.target == nil
@@ -209,7 +215,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             switch body {
             case .none:
                 if exchange != nil { return }
-                let outcome = buffer.withUnsafeReadableBytes { HeadParser.request($0, fields: &fields) }
+                let outcome = buffer.withUnsafeReadableBytes { HeadParser.request($0, fields: &fields, resume: &headScan) }
                 switch outcome {
                 case .incomplete:
                     if headStarted == nil { headStarted = sweeper.tick }
@@ -219,6 +225,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                     return
                 case .complete(let head):
                     headStarted = nil
+                    headScan = 0
                     let headBytes = buffer.readSlice(length: head.length)!
                     inbound = buffer.readableBytes > 0 ? buffer : nil
                     headBytes.withUnsafeReadableBytes { begin(head, bytes: $0, context: context) }
@@ -258,7 +265,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 }
             }
         }
-        if inputClosed && exchange == nil && !closing, let context { context.close(promise: nil) }
+        if inputClosed && exchange == nil && !closing, let context { closeAfter(nil, context: context) }
     }
 
     private func begin(_ head: RequestHead, bytes: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
@@ -333,6 +340,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.reusedConnection = reused
         connection.delegate = self
         connection.begin(requestIsHEAD: exchange.isHEAD, dechunk: exchange.clientMinorVersion == 0)
+        if context?.channel.isWritable == false { connection.setReading(false) }
         if exchange.requestEnded && exchange.pending.isEmpty && inbound == nil, let head = exchange.upstreamHead {
             // The whole request is this head and nothing else is waiting: one write with its flush.
             connection.sendAndFlush(head)
@@ -359,19 +367,23 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func upstreamResponseHead(_ head: ResponseHead, bytes: UnsafeRawBufferPointer, fields: [HeadField], framing: BodyFraming) {
         guard let context, let exchange else { return }
         exchange.responseStarted = true
+        lastActivity = sweeper.tick
         let http10 = exchange.clientMinorVersion == 0
         // Bodies without length end with the connection; an HTTP/1.0 client gets a chunked body de-chunked.
-        let keepAlive = exchange.clientKeepAlive && !inputClosed && framing != .untilClose && !(http10 && framing == .chunked)
+        // (A client that shut its sending side still gets the answers to requests it sent before.)
+        let keepAlive = exchange.clientKeepAlive && framing != .untilClose && !(http10 && framing == .chunked)
         exchange.closeAfterResponse = !keepAlive
         var capacity = head.length + 32
         if case .length(let length) = framing, length <= Self.coalescedBodyBytes { capacity += length }
         var out = context.channel.allocator.buffer(capacity: capacity)
         HeadWriter.clientResponse(head, bytes: bytes, fields: fields, clientMinorVersion: exchange.clientMinorVersion,
-                                  keepAlive: keepAlive, passesChunked: framing == .chunked && !http10, into: &out)
+                                  keepAlive: keepAlive,
+                                  passesTransferCoding: !http10 && (framing == .chunked || framing == .untilClose), into: &out)
         responseOut = out
     }
 
     func upstreamResponseBody(_ buffer: ByteBuffer) {
+        lastActivity = sweeper.tick
         if responseOut != nil && buffer.readableBytes <= Self.coalescedBodyBytes {
             var buffer = buffer
             responseOut!.writeBuffer(&buffer)
@@ -436,7 +448,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             context.close(promise: nil)
             return
         }
-        if exchange.reusedConnection && !exchange.hasBody && exchange.attempts < Self.maxAttempts {
+        // A kept-alive connection the color closed just as the request went out: sent again on a new one, but
+        // only a request that is safe to repeat (the color may have run it before the connection broke).
+        if exchange.reusedConnection && !exchange.hasBody && exchange.isIdempotent && exchange.attempts < Self.maxAttempts {
             acquireConnection(for: exchange, context: context)
             return
         }
@@ -465,17 +479,33 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     // MARK: Timeouts
 
     /// Called by the loop's sweeper: a color that does not answer gets 504, a client that does not finish
-    /// its head gets 408, an idle keep-alive connection is closed.
+    /// its head gets 408, an exchange where nothing moved for the upstream timeout (a body that stopped
+    /// coming from either side, a client that stopped reading) is cut, an idle keep-alive connection is closed.
     func checkDeadlines(tick: Int) {
-        guard let context, !closing else { return }
+        guard let context else { return }
         let ticks = sweeper.ticks
+        if closing {
+            // The last bytes never left (the client does not read): close without them.
+            if tick - lastActivity >= ticks.idleClient { context.close(promise: nil) }
+            return
+        }
         if let exchange {
-            guard let target = exchange.target, exchange.requestEnded, !exchange.responseStarted,
-                  tick - exchange.waitingSince >= ticks.upstreamResponse else { return }
-            exchange.connection?.close()
-            exchange.connection = nil
-            answerFailure(of: exchange, status: 504, message: "color \(target.color) of \(app) did not answer within "
-                + "\(Self.seconds(sweeper.timeouts.upstreamResponse)) seconds\n")
+            if let target = exchange.target, exchange.requestEnded, !exchange.responseStarted {
+                guard tick - exchange.waitingSince >= ticks.upstreamResponse else { return }
+                exchange.connection?.close()
+                exchange.connection = nil
+                answerFailure(of: exchange, status: 504, message: "color \(target.color) of \(app) did not answer within "
+                    + "\(Self.seconds(sweeper.timeouts.upstreamResponse)) seconds\n")
+            } else if tick - lastActivity >= ticks.upstreamResponse {
+                exchange.connection?.close()
+                exchange.connection = nil
+                finish(exchange, failed: true)
+                self.exchange = nil
+                closing = true
+                inbound = nil
+                responseOut = nil
+                context.close(promise: nil)
+            }
             return
         }
         if let headStarted, inbound != nil, body == .none {
@@ -528,7 +558,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     private func respond(_ status: Int, _ message: String, to exchange: Exchange) {
         guard let context else { return }
-        let keepAlive = exchange.clientKeepAlive && !inputClosed
+        let keepAlive = exchange.clientKeepAlive
         var out = context.channel.allocator.buffer(capacity: 256)
         HeadWriter.answer(status: status, message: message, minorVersion: exchange.clientMinorVersion, keepAlive: keepAlive,
                           includeBody: !exchange.isHEAD, into: &out)
@@ -542,6 +572,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Writes the last bytes (if any), then closes the connection.
     private func closeAfter(_ last: ByteBuffer?, context: ChannelHandlerContext) {
         closing = true
+        lastActivity = sweeper.tick
         inbound = nil
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(last ?? context.channel.allocator.buffer(capacity: 0)), promise: promise)

@@ -57,6 +57,8 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var dechunk = false
     private var responseKeepAlive = true
     private var scanner = ChunkedBodyScanner()
+    private var reading = true
+    private var headScan = 0
 
     init(key: UpstreamKey) {
         self.key = key
@@ -72,6 +74,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         requestWasHEAD = requestIsHEAD
         self.dechunk = dechunk
         state = .head
+        headScan = 0
     }
 
     /// Writes request bytes; nothing reaches the socket before `flush()`.
@@ -85,8 +88,10 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
+    /// Pauses or resumes reading the response (while the client cannot take more).
     func setReading(_ enabled: Bool) {
-        guard let channel = context?.channel else { return }
+        guard enabled != reading, let channel = context?.channel else { return }
+        reading = enabled
         try? channel.syncOptions?.setOption(.autoRead, value: enabled)
     }
 
@@ -117,7 +122,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
                 close()
                 return
             case .head:
-                let outcome = buffer.withUnsafeReadableBytes { HeadParser.response($0, fields: &fields) }
+                let outcome = buffer.withUnsafeReadableBytes { HeadParser.response($0, fields: &fields, resume: &headScan) }
                 switch outcome {
                 case .incomplete:
                     return
@@ -134,6 +139,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
                         }
                         buffer.moveReaderIndex(forwardBy: head.length)
                         inbound = buffer
+                        headScan = 0
                         continue
                     }
                     let framing = head.framing(requestWasHEAD: requestWasHEAD)
@@ -267,6 +273,8 @@ final class UpstreamPool {
     /// Keeps a connection whose exchange finished cleanly for the next request.
     func put(_ connection: UpstreamConnection) {
         guard connection.isUsable else { return }
+        // Reading may have been paused for a slow client; an idle connection must notice when the color closes it.
+        connection.setReading(true)
         let list: IdleList
         if let existing = self.list(for: connection.key) {
             list = existing

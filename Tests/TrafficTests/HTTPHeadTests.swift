@@ -31,11 +31,16 @@ struct HTTPHeadTests {
 
         #expect(try requestHead("GET / HTTP/1.0\r\n\r\n").keepAlive == false)
         #expect(try requestHead("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keepAlive == true)
-        #expect(try requestHead("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keepAlive == false)
-        #expect(try requestHead("HEAD / HTTP/1.1\r\n\r\n").isHEAD)
-        #expect(try requestHead("PUT / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").body == .chunked)
-        #expect(try requestHead("PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n").expectsContinue)
-        #expect(try requestHead("GET / HTTP/1.1\r\nConnection: close, X-Secret\r\n\r\n").connectionNamesFields)
+        #expect(try requestHead("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").keepAlive == false)
+        #expect(try requestHead("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n").isHEAD)
+        #expect(try requestHead("PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").body == .chunked)
+        #expect(try requestHead("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n").expectsContinue)
+        #expect(try requestHead("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Secret\r\n\r\n").connectionNamesFields)
+        // Only requests safe to repeat are sent again when a kept-alive connection breaks under them.
+        #expect(try requestHead("GET / HTTP/1.1\r\nHost: a\r\n\r\n").isIdempotent)
+        #expect(try requestHead("DELETE /x HTTP/1.1\r\nHost: a\r\n\r\n").isIdempotent)
+        #expect(try !requestHead("POST / HTTP/1.1\r\nHost: a\r\n\r\n").isIdempotent)
+        #expect(try !requestHead("PATCH / HTTP/1.1\r\nHost: a\r\n\r\n").isIdempotent)
     }
 
     @Test func waitsForTheWholeHeadAtEverySplit() throws {
@@ -48,6 +53,21 @@ struct HTTPHeadTests {
             }
         }
         #expect(try requestHead(text).length == text.utf8.count)
+
+        // The same head arriving a byte at a time, the search resuming where it stopped.
+        let bytes = Array(text.utf8)
+        var fields: [HeadField] = []
+        var resume = 0
+        for cut in 1..<bytes.count {
+            let outcome = bytes[0..<cut].withUnsafeBytes { HeadParser.request($0, fields: &fields, resume: &resume) }
+            guard case .incomplete = outcome else {
+                Issue.record("\(cut) bytes with resume \(resume): \(outcome)")
+                break
+            }
+        }
+        let whole = bytes.withUnsafeBytes { HeadParser.request($0, fields: &fields, resume: &resume) }
+        guard case .complete(let head) = whole else { throw TestFailure("not complete: \(whole)") }
+        #expect(head == (try requestHead(text)))
     }
 
     @Test(arguments: [
@@ -65,6 +85,11 @@ struct HTTPHeadTests {
         ("GET  / HTTP/1.1\r\n\r\n", 400, "request line"),
         ("GET /\r\n\r\n", 400, "request line"),
         ("G(T / HTTP/1.1\r\n\r\n", 400, "request line"),
+        // A CR without LF is a line end to some parsers and a space to others.
+        ("POST / HTTP/1.1\r\nHost: a\r\nX: y\rZContent-Length: 4\r\n\r\n", 400, "CR without LF"),
+        ("POST / HTTP/1.1\r\nHost: a\r\nX: y\rContent-Length: 4\r\n\r\n", 400, "CR without LF"),
+        ("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400, "without Host"),
+        ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host"),
     ])
     func refusesAmbiguousOrMalformedRequests(text: String, status: Int, reason: String) {
         guard case .failed(let error) = request(text) else {
@@ -88,6 +113,12 @@ struct HTTPHeadTests {
             return
         }
         #expect(early.status == 431)
+        // Empty lines before a head count too: an endless run of them is refused, not buffered.
+        guard case .failed(let blank) = request(String(repeating: "\r\n", count: HeadParser.maxHeadBytes / 2 + 1)) else {
+            Issue.record("an endless run of empty lines was not refused")
+            return
+        }
+        #expect(blank.status == 431)
     }
 
     @Test func decidesHowAResponseBodyEnds() throws {
@@ -141,7 +172,7 @@ struct HTTPHeadTests {
     }
 
     @Test func writesTheUpstreamHeadWithoutHopByHopFields() throws {
-        let text = "POST /p HTTP/1.0\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\n"
+        let text = "POST /p HTTP/1.0\r\nConnection: keep-alive, X-Secret, Content-Length\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\n"
             + "X-Forwarded-For: 10.0.0.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nTE: trailers\r\n"
             + "Upgrade: websocket\r\nAccept: */*\r\n\r\n"
         var fields: [HeadField] = []
@@ -153,12 +184,24 @@ struct HTTPHeadTests {
             HeadWriter.upstreamRequest(head, bytes: $0, fields: fields, clientAddress: "127.0.0.2", host: "127.0.0.1:9000", into: &out)
         }
         let written = String(buffer: out)
+        // `Connection` may not remove the field that frames the body (Transfer-Encoding here).
         #expect(written == "POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nAccept: */*\r\n"
             + "X-Forwarded-For: 10.0.0.1, 127.0.0.2\r\nHost: 127.0.0.1:9000\r\n\r\n", "\(written.debugDescription)")
+
+        // Nor Content-Length: the router forwards the body it measures, so the upstream must see it too.
+        let named = Array("POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length, Host\r\nContent-Length: 4\r\n\r\n".utf8)
+        guard case .complete(let namedHead) = named.withUnsafeBytes({ HeadParser.request($0, fields: &fields) }) else {
+            throw TestFailure("not parsed")
+        }
+        var namedOut = ByteBuffer()
+        named.withUnsafeBytes {
+            HeadWriter.upstreamRequest(namedHead, bytes: $0, fields: fields, clientAddress: nil, host: "", into: &namedOut)
+        }
+        #expect(String(buffer: namedOut) == "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n")
     }
 
     @Test func writesTheClientHeadForItsVersion() throws {
-        let text = "HTTP/1.1 201 Created\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n"
+        let text = "HTTP/1.1 201 Created\r\nConnection: keep-alive, Content-Length\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: gzip, chunked\r\n"
             + "Content-Length: 3\r\nX-App: shop\r\n\r\n"
         var fields: [HeadField] = []
         let bytes = Array(text.utf8)
@@ -168,12 +211,12 @@ struct HTTPHeadTests {
             var out = ByteBuffer()
             bytes.withUnsafeBytes {
                 HeadWriter.clientResponse(head, bytes: $0, fields: fields, clientMinorVersion: minor, keepAlive: keepAlive,
-                                          passesChunked: chunked, into: &out)
+                                          passesTransferCoding: chunked, into: &out)
             }
             return String(buffer: out)
         }
         #expect(write(minor: 1, keepAlive: true, chunked: true)
-            == "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-App: shop\r\n\r\n")
+            == "HTTP/1.1 201 Created\r\nTransfer-Encoding: gzip, chunked\r\nX-App: shop\r\n\r\n")
         #expect(write(minor: 0, keepAlive: false, chunked: false)
             == "HTTP/1.0 201 Created\r\nX-App: shop\r\nConnection: close\r\n\r\n")
     }

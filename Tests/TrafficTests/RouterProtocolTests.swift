@@ -102,6 +102,28 @@ struct RouterProtocolTests {
         await setup.stop()
     }
 
+    @Test func aBodyTheClientTriedToHideBehindConnectionReachesTheColorAsABody() async throws {
+        let setup = try await Setup.start()
+        let hidden = "GET /headers HTTP/1.1\r\nHost: a\r\n\r\n"
+        let answer = try await setup.send("POST /echo HTTP/1.1\r\n\(Self.host)Connection: Content-Length, close\r\n"
+            + "Content-Length: \(hidden.utf8.count)\r\n\r\n\(hidden)")
+        #expect(answer.hasPrefix("HTTP/1.1 200") && answer.hasSuffix("\r\n\r\n\(hidden)"), "\(answer.debugDescription)")
+        #expect(answer.components(separatedBy: "HTTP/1.1 ").count == 2, "\(answer.debugDescription)")
+        #expect(await setup.requestsSeen() == 1)
+        await setup.stop()
+    }
+
+    @Test func aHalfClosedClientGetsEveryAnswerItAskedFor() async throws {
+        let setup = try await Setup.start()
+        let answers = try await blocking { [listen = setup.listen] in
+            try rawExchange(port: listen, "GET /headers HTTP/1.1\r\n\(Self.host)\r\nGET / HTTP/1.1\r\n\(Self.host)\r\n",
+                            shutdownWrite: true)
+        }
+        #expect(answers.components(separatedBy: "HTTP/1.1 200").count == 3, "\(answers.debugDescription)")
+        #expect(answers.hasSuffix("\r\n\r\nblue"), "\(answers.debugDescription)")
+        await setup.stop()
+    }
+
     @Test(arguments: [
         // Content-Length beside Transfer-Encoding: the classic way to hide a second request inside the first.
         ("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /headers HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -142,6 +164,13 @@ struct RouterProtocolTests {
         let waited = Date().timeIntervalSince(started)
         #expect(idle.hasPrefix("HTTP/1.1 200") && idle.hasSuffix("blue"), "\(idle.debugDescription)")
         #expect(waited >= 0.5 && waited < 3, "closed after \(waited) s")
+
+        // A body that stops coming: the exchange is cut once nothing moved for the upstream timeout.
+        started = Date()
+        let stalled = try await setup.send("POST /echo HTTP/1.1\r\n\(Self.host)Content-Length: 10\r\n\r\nabc")
+        let stalledFor = Date().timeIntervalSince(started)
+        #expect(!stalled.contains("HTTP/1.1 200"), "\(stalled.debugDescription)")
+        #expect(stalledFor < 3, "closed after \(stalledFor) s")
         await setup.stop()
     }
 }

@@ -70,6 +70,8 @@ struct RequestHead: Equatable, Sendable {
     var keepAlive: Bool
     var expectsContinue: Bool
     var hasHost: Bool
+    /// Safe to send again after a connection broke (RFC 9110 §9.2.2): GET, HEAD, OPTIONS, TRACE, PUT, DELETE.
+    var isIdempotent: Bool
     /// `Connection` names fields besides `close` and `keep-alive`: those are dropped too.
     var connectionNamesFields: Bool
 }
@@ -121,11 +123,19 @@ enum HeadParser {
     /// Parses the request head at the start of `bytes`. Empty lines before it (RFC 9112 §2.2) belong to the
     /// head's `length` and are skipped.
     static func request(_ bytes: UnsafeRawBufferPointer, fields: inout [HeadField]) -> Outcome<RequestHead> {
+        var resume = 0
+        return request(bytes, fields: &fields, resume: &resume)
+    }
+
+    /// As above, for bytes that arrive in pieces: `resume` (0 at first) keeps where the search for the head's
+    /// end goes on when more bytes arrive, so a head sent a byte at a time is not read from its start every time.
+    static func request(_ bytes: UnsafeRawBufferPointer, fields: inout [HeadField], resume: inout Int) -> Outcome<RequestHead> {
         fields.removeAll(keepingCapacity: true)
         var start = 0
         while start + 1 < bytes.count && bytes[start] == cr && bytes[start + 1] == lf { start += 2 }
         let lines: HeadLines
-        switch headLines(bytes, from: start, tooLarge: HeadError(status: 431, reason: "request head larger than 64 KiB")) {
+        switch headLines(bytes, from: start, resume: &resume,
+                         tooLarge: HeadError(status: 431, reason: "request head larger than 64 KiB")) {
         case .incomplete: return .incomplete
         case .failed(let error): return .failed(error)
         case .complete(let found): lines = found
@@ -175,11 +185,14 @@ enum HeadParser {
         } else {
             body = .none
         }
+        if summary.hosts > 1 { return .failed(HeadError(status: 400, reason: "more than one Host field")) }
+        if minor == 1 && summary.hosts == 0 { return .failed(HeadError(status: 400, reason: "HTTP/1.1 request without Host")) }
         let isHEAD = method.count == 4 && matches(bytes, method.lowerBound, "HEAD")
         return .complete(RequestHead(
             length: lines.end, fieldLines: lines.fieldsStart..<(lines.end - 2), method: method, target: target, minorVersion: minor, isHEAD: isHEAD, body: body,
             keepAlive: minor == 1 ? !summary.close : (summary.keepAlive && !summary.close),
-            expectsContinue: summary.expectsContinue && minor == 1, hasHost: summary.host,
+            expectsContinue: summary.expectsContinue && minor == 1, hasHost: summary.hosts > 0,
+            isIdempotent: isHEAD || isIdempotent(bytes, method),
             connectionNamesFields: summary.connectionNamesFields))
     }
 
@@ -187,9 +200,15 @@ enum HeadParser {
 
     /// Parses the response head at the start of `bytes`.
     static func response(_ bytes: UnsafeRawBufferPointer, fields: inout [HeadField]) -> Outcome<ResponseHead> {
+        var resume = 0
+        return response(bytes, fields: &fields, resume: &resume)
+    }
+
+    static func response(_ bytes: UnsafeRawBufferPointer, fields: inout [HeadField], resume: inout Int) -> Outcome<ResponseHead> {
         fields.removeAll(keepingCapacity: true)
         let lines: HeadLines
-        switch headLines(bytes, from: 0, tooLarge: HeadError(status: 502, reason: "response head larger than 64 KiB")) {
+        switch headLines(bytes, from: 0, resume: &resume,
+                         tooLarge: HeadError(status: 502, reason: "response head larger than 64 KiB")) {
         case .incomplete: return .incomplete
         case .failed(var error):
             error.status = 502
@@ -201,6 +220,9 @@ enum HeadParser {
               let status = threeDigits(bytes, 9), statusLine.count == 12 || bytes[12] == space
         else {
             return .failed(HeadError(status: 502, reason: "malformed status line from the upstream"))
+        }
+        for index in 9..<statusLine.upperBound where bytes[index] < space && bytes[index] != tab || bytes[index] == 0x7F {
+            return .failed(HeadError(status: 502, reason: "control character in the status line from the upstream"))
         }
         var summary = FieldSummary()
         if var error = parseFields(bytes, lines: lines, into: &fields, summary: &summary) {
@@ -231,22 +253,34 @@ enum HeadParser {
         var end: Int
     }
 
-    /// Finds the end of the head: the first empty line. Every line must end in CRLF.
-    private static func headLines(_ bytes: UnsafeRawBufferPointer, from start: Int, tooLarge: HeadError)
+    /// Finds the end of the head: the first empty line. Every line must end in CRLF, and no CR may stand
+    /// anywhere else (a bare CR is a line end to some parsers and a space to others). Empty lines before the
+    /// head count towards its size limit.
+    private static func headLines(_ bytes: UnsafeRawBufferPointer, from start: Int, resume: inout Int, tooLarge: HeadError)
         -> Outcome<HeadLines> {
         guard let base = bytes.baseAddress else { return .incomplete }
-        var lineStart = start
+        var lineStart = max(start, resume)
         var firstLineEnd = -1
+        if lineStart > start, let found = memchr(base + start, Int32(lf), lineStart - start) {
+            // The start line was complete when these bytes were last looked at.
+            firstLineEnd = base.distance(to: UnsafeRawPointer(found)) - 1
+        } else {
+            lineStart = start
+        }
         while true {
             let remaining = bytes.count - lineStart
             guard remaining > 0, let found = memchr(base + lineStart, Int32(lf), remaining) else {
-                return bytes.count - start > maxHeadBytes ? .failed(tooLarge) : .incomplete
+                resume = lineStart
+                return bytes.count > maxHeadBytes ? .failed(tooLarge) : .incomplete
             }
             let newline = base.distance(to: UnsafeRawPointer(found))
             guard newline > lineStart, bytes[newline - 1] == cr else {
                 return .failed(HeadError(status: 400, reason: "line not ended by CRLF"))
             }
-            if newline - start + 1 > maxHeadBytes { return .failed(tooLarge) }
+            if newline - 1 > lineStart && memchr(base + lineStart, Int32(cr), newline - 1 - lineStart) != nil {
+                return .failed(HeadError(status: 400, reason: "CR without LF inside a line"))
+            }
+            if newline + 1 > maxHeadBytes { return .failed(tooLarge) }
             if firstLineEnd < 0 {
                 guard newline - 1 > lineStart else { return .failed(HeadError(status: 400, reason: "empty start line")) }
                 firstLineEnd = newline - 1
@@ -267,7 +301,7 @@ enum HeadParser {
         var keepAlive = false
         var connectionNamesFields = false
         var expectsContinue = false
-        var host = false
+        var hosts = 0
     }
 
     private static func parseFields(_ bytes: UnsafeRawBufferPointer, lines: HeadLines, into fields: inout [HeadField],
@@ -328,7 +362,7 @@ enum HeadParser {
             case .expect:
                 if equalsIgnoringCase(bytes, value, "100-continue") { summary.expectsContinue = true }
             case .host:
-                summary.host = true
+                summary.hosts += 1
             default:
                 break
             }
@@ -338,6 +372,16 @@ enum HeadParser {
     }
 
     // MARK: Small readers
+
+    private static func isIdempotent(_ bytes: UnsafeRawBufferPointer, _ method: Range<Int>) -> Bool {
+        switch method.count {
+        case 3: return matches(bytes, method.lowerBound, "GET") || matches(bytes, method.lowerBound, "PUT")
+        case 5: return matches(bytes, method.lowerBound, "TRACE")
+        case 6: return matches(bytes, method.lowerBound, "DELETE")
+        case 7: return matches(bytes, method.lowerBound, "OPTIONS")
+        default: return false
+        }
+    }
 
     /// `HTTP/1.0` or `HTTP/1.1` exactly filling `range`: the minor version.
     private static func version(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {

@@ -29,7 +29,9 @@ enum HeadWriter {
             default:
                 if field.kind.isHopByHop { continue }
             }
-            if head.connectionNamesFields && namedByConnection(field.name, bytes: bytes, fields: fields) { continue }
+            if head.connectionNamesFields && mayBeNamed(field.kind) && namedByConnection(field.name, bytes: bytes, fields: fields) {
+                continue
+            }
             out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
         }
         copyLines(cursor..<head.fieldLines.upperBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
@@ -55,10 +57,12 @@ enum HeadWriter {
         out.writeStaticString("\r\n")
     }
 
-    /// The response head for the client: the client's HTTP version, hop-by-hop fields dropped (the chunked
-    /// coding kept when the body passes through chunked), and `Connection` as the router decided.
+    /// The response head for the client: the client's HTTP version, hop-by-hop fields dropped (the
+    /// `Transfer-Encoding` lines kept when the body passes through with its codings), and `Connection` as the
+    /// router decided.
     static func clientResponse(_ head: ResponseHead, bytes: UnsafeRawBufferPointer, fields: [HeadField],
-                               clientMinorVersion: Int, keepAlive: Bool, passesChunked: Bool, into out: inout ByteBuffer) {
+                               clientMinorVersion: Int, keepAlive: Bool, passesTransferCoding: Bool,
+                               into out: inout ByteBuffer) {
         out.writeStaticString(clientMinorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.statusText]))
         out.writeStaticString("\r\n")
@@ -68,14 +72,16 @@ enum HeadWriter {
             cursor = field.line.upperBound
             switch field.kind {
             case .transferEncoding:
-                if passesChunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
+                if passesTransferCoding { out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line])) }
                 continue
             case .contentLength where head.chunked || head.otherTransferCoding:
                 continue
             default:
                 if field.kind.isHopByHop { continue }
             }
-            if head.connectionNamesFields && namedByConnection(field.name, bytes: bytes, fields: fields) { continue }
+            if head.connectionNamesFields && mayBeNamed(field.kind) && namedByConnection(field.name, bytes: bytes, fields: fields) {
+                continue
+            }
             out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
         }
         copyLines(cursor..<head.fieldLines.upperBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
@@ -137,6 +143,12 @@ enum HeadWriter {
         case 505: "HTTP Version Not Supported"
         default: "Error"
         }
+    }
+
+    /// Fields that frame or address the message are never removed because `Connection` names them: dropping
+    /// `Content-Length` while forwarding the body it measures would let a second message hide in the first.
+    private static func mayBeNamed(_ kind: FieldKind) -> Bool {
+        kind != .contentLength && kind != .transferEncoding && kind != .host
     }
 
     /// Whether a `Connection` field of this head names the field called `name` (RFC 9110 §7.6.1).
