@@ -100,6 +100,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// A `read()` was held back.
     private var readPending = false
     private var upstreamBlocked = false
+    /// The client channel's writability, as its last change said.
+    private var clientWritable = true
     /// The client shut its sending side; the connection closes once nothing is left to answer.
     private var inputClosed = false
     /// The last response is being written; nothing more is read or answered.
@@ -168,7 +170,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        exchange?.connection?.setReading(context.channel.isWritable)
+        clientWritable = context.channel.isWritable
+        exchange?.connection?.setReading(clientWritable)
         resumeReading()
         context.fireChannelWritabilityChanged()
     }
@@ -194,7 +197,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Not while a request waits for the one before it, the upstream or the client is full, or body bytes
     /// have nowhere to go yet.
     private var canRead: Bool {
-        if upstreamBlocked || context?.channel.isWritable == false { return false }
+        if upstreamBlocked || !clientWritable { return false }
         guard let exchange else { return true }
         if body == .none { return inbound == nil }
         return exchange.connection != nil || exchange.target == nil
@@ -340,7 +343,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.reusedConnection = reused
         connection.delegate = self
         connection.begin(requestIsHEAD: exchange.isHEAD, dechunk: exchange.clientMinorVersion == 0)
-        if context?.channel.isWritable == false { connection.setReading(false) }
+        if !clientWritable { connection.setReading(false) }
         if exchange.requestEnded && exchange.pending.isEmpty && inbound == nil, let head = exchange.upstreamHead {
             // The whole request is this head and nothing else is waiting: one write with its flush.
             connection.sendAndFlush(head)

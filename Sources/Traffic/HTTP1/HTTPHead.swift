@@ -253,9 +253,9 @@ enum HeadParser {
         var end: Int
     }
 
-    /// Finds the end of the head: the first empty line. Every line must end in CRLF, and no CR may stand
-    /// anywhere else (a bare CR is a line end to some parsers and a space to others). Empty lines before the
-    /// head count towards its size limit.
+    /// Finds the end of the head: the first empty line. Every line must end in CRLF (a CR anywhere else, a line
+    /// end to some parsers and a space to others, is refused by the line checks). Empty lines before the head
+    /// count towards its size limit.
     private static func headLines(_ bytes: UnsafeRawBufferPointer, from start: Int, resume: inout Int, tooLarge: HeadError)
         -> Outcome<HeadLines> {
         guard let base = bytes.baseAddress else { return .incomplete }
@@ -276,9 +276,6 @@ enum HeadParser {
             let newline = base.distance(to: UnsafeRawPointer(found))
             guard newline > lineStart, bytes[newline - 1] == cr else {
                 return .failed(HeadError(status: 400, reason: "line not ended by CRLF"))
-            }
-            if newline - 1 > lineStart && memchr(base + lineStart, Int32(cr), newline - 1 - lineStart) != nil {
-                return .failed(HeadError(status: 400, reason: "CR without LF inside a line"))
             }
             if newline + 1 > maxHeadBytes { return .failed(tooLarge) }
             if firstLineEnd < 0 {
@@ -310,8 +307,9 @@ enum HeadParser {
         var lineStart = lines.fieldsStart
         let headEnd = lines.end - 2
         while lineStart < headEnd {
-            // Every line of the head ends in CRLF (checked by `headLines`), so a CR is found before `headEnd`.
-            let lineEnd = base.distance(to: UnsafeRawPointer(memchr(base + lineStart, Int32(cr), headEnd - lineStart + 1)!))
+            // Every LF of the head follows a CR (checked by `headLines`). Searching for the LF, not the CR, leaves
+            // a CR inside the line to the checks below.
+            let lineEnd = base.distance(to: UnsafeRawPointer(memchr(base + lineStart, Int32(lf), headEnd - lineStart + 2)!)) - 1
             if bytes[lineStart] == space || bytes[lineStart] == tab {
                 return HeadError(status: 400, reason: "folded header line")
             }
@@ -328,7 +326,8 @@ enum HeadParser {
             while index < lineEnd {
                 let byte = bytes[index]
                 if byte < space && byte != tab || byte == 0x7F {
-                    return HeadError(status: 400, reason: "control character in a header field value")
+                    return HeadError(status: 400, reason: byte == cr ? "CR without LF inside a line"
+                                                                     : "control character in a header field value")
                 }
                 index += 1
                 if byte != space && byte != tab { valueEnd = index }
