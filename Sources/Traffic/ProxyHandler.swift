@@ -443,12 +443,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard let context, let exchange, !exchange.finished else { return }
         exchange.connection = nil
         if exchange.responseStarted {
-            finish(exchange, failed: true)
-            self.exchange = nil
-            responseOut = nil
-            closing = true
-            inbound = nil
-            context.close(promise: nil)
+            abort(context: context)
             return
         }
         // A kept-alive connection the color closed just as the request went out: sent again on a new one, but
@@ -500,14 +495,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 answerFailure(of: exchange, status: 504, message: "color \(target.color) of \(app) did not answer within "
                     + "\(Self.seconds(sweeper.timeouts.upstreamResponse)) seconds\n")
             } else if tick - lastActivity >= ticks.upstreamResponse {
-                exchange.connection?.close()
-                exchange.connection = nil
-                finish(exchange, failed: true)
-                self.exchange = nil
-                closing = true
-                inbound = nil
-                responseOut = nil
-                context.close(promise: nil)
+                abort(context: context)
             }
             return
         }
@@ -538,18 +526,31 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if failed { target.stats.failures.add(1, ordering: .relaxed) }
     }
 
+    /// Ends the current exchange as failed and closes its upstream connection. Returns whether part of its
+    /// response already went to the client.
+    private func dropExchange() -> Bool {
+        guard let exchange else { return false }
+        exchange.connection?.close()
+        exchange.connection = nil
+        finish(exchange, failed: true)
+        self.exchange = nil
+        return exchange.responseStarted
+    }
+
+    /// Closes the client connection at once with nothing more to write: a response broke midway, or
+    /// nothing moved for too long.
+    private func abort(context: ChannelHandlerContext) {
+        _ = dropExchange()
+        closing = true
+        inbound = nil
+        responseOut = nil
+        context.close(promise: nil)
+    }
+
     /// A request the router cannot read: answered (when nothing of a response went out yet) and the
     /// connection closed, since where the next request would start is unknown.
     private func reject(_ error: HeadError, context: ChannelHandlerContext) {
-        var responseStarted = false
-        if let exchange {
-            responseStarted = exchange.responseStarted
-            exchange.connection?.close()
-            exchange.connection = nil
-            finish(exchange, failed: true)
-            self.exchange = nil
-        }
-        guard !responseStarted else {
+        guard !dropExchange() else {
             closeAfter(nil, context: context)
             return
         }
