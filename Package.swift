@@ -33,10 +33,10 @@ let package = Package(
         // The desired state of a commit, read through Git.
         .target(name: "Desired", dependencies: ["Git", "Manifest"]),
         // Desired × observed → ordered steps, pure.
-        .target(name: "Planner", dependencies: ["Manifest"]),
-        // teal's own SQLite state store: what runs, the journal, outcomes.
+        .target(name: "Planning", dependencies: ["Manifest"]),
+        // teal's own SQLite state store: what runs, the journal, audit records.
         .target(name: "State", dependencies: [
-            "Planner",
+            "Planning",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // Expand/contract migrations on the app database.
@@ -45,10 +45,10 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Colors as OS processes, health checks.
+        // Colors as OS processes, their working copies and health checks.
         .target(name: "Runtime", dependencies: [
-            "Manifest", "Planner", "State", "Git", "Schema", "Traffic",
-            .product(name: "Logging", package: "swift-log"),
+            "Manifest", "Git",
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // The HTTP router process and its admin channel.
         .target(name: "Traffic", dependencies: [
@@ -57,9 +57,21 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
-        // The reconcile loop: journal, audit notes, watch.
+        // One reconcile pass as ordered stages, over four seams (Source, SchemaBackend, TrafficDriver,
+        // ColorRuntime); typed failures. No implementation of a seam lives here.
+        .target(name: "Reconcile", dependencies: [
+            "Manifest", "Planning", "State",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The seams' real implementations: local repository, SQLite, teal's router, OS processes.
+        .target(name: "Drivers", dependencies: [
+            "Reconcile", "Git", "Desired", "Manifest", "Planning", "State", "Schema", "Runtime", "Traffic",
+        ]),
+        // The agent: built from one configuration; watch loop, color supervisor, admin endpoint, metrics, status.
         .target(name: "Agent", dependencies: [
-            "Git", "Manifest", "Desired", "Planner", "State", "Runtime",
+            "Reconcile", "Drivers", "Manifest", "Planning", "State",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -67,13 +79,11 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        // The command line, as a library so tests can drive it.
+        // The command line: parses arguments into configuration and calls the library.
         .target(name: "TealCLI", dependencies: [
-            "Git", "Manifest", "Desired", "Planner", "State", "Agent", "Schema", "Runtime", "Traffic",
+            "Git", "Manifest", "Desired", "Planning", "State", "Reconcile", "Drivers", "Agent", "Schema", "Runtime", "Traffic",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "teal", dependencies: ["TealCLI"]),
 
@@ -81,12 +91,13 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Runtime"], path: "Tests/Support"),
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "Desired", "Git", "TestSupport"]),
-        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifest"]),
-        .testTarget(name: "StateTests", dependencies: ["State"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Git", "Manifest", "Planner", "State", "Traffic", "TestSupport"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planning", "Manifest"]),
+        .testTarget(name: "StateTests", dependencies: ["State", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "PipelineTests", dependencies: ["Reconcile", "Planning", "Manifest", "State"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Reconcile", "Drivers", "Git", "Manifest", "Planning", "State", "Traffic", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TealCLI", "Git", "TestSupport", "teal"]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Manifest", "Planner", "State", "Traffic"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Reconcile", "Drivers", "Agent", "Manifest", "Planning", "State", "Traffic", "Git", "TestSupport"]),
         .testTarget(name: "TrafficTests", dependencies: ["Traffic"]),
 
         // Benchmarks: `swift run -c release <name>` prints a table.

@@ -1,41 +1,69 @@
 import Foundation
+import Manifest
 import Metrics
 import Prometheus
+import Reconcile
+import State
+import Synchronization
 
-/// The agent's metrics, through swift-metrics with a Prometheus registry behind them.
-public final class AgentMetrics: Sendable {
+/// The agent's metrics, through swift-metrics with a Prometheus registry behind them. The pipeline and the
+/// color supervisor record them as they go, so a scrape shows the last pass whoever asked for status.
+public final class AgentMetrics: ReconcileMetrics, Sendable {
     public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    /// Per app, the commit series now exposed (replaced, never accumulated).
+    private let commits = Mutex<[String: (commit: String, gauge: Metrics.Gauge)]>([:])
+    /// Per app and color, the router's request total last seen (the counter grows by the difference).
+    private let requestTotals = Mutex<[String: Int]>([:])
 
-    /// Creates the registry and makes it the process's metrics backend (once per process).
+    /// A registry of its own; the metrics go to it whatever the process's global metrics backend is.
     public init() {
         registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        factory = PrometheusMetricsFactory(registry: registry)
     }
 
-    public func reconciled(outcome: String, seconds: Double) {
-        Counter(label: "teal_reconciles_total", dimensions: [("outcome", outcome)]).increment()
-        Metrics.Timer(label: "teal_reconcile_duration_seconds", dimensions: [("outcome", outcome)])
+    public func reconciled(outcome: Outcome, seconds: Double) {
+        Metrics.Counter(label: "teal_reconciles_total", dimensions: [("outcome", outcome.rawValue)], factory: factory).increment()
+        Metrics.Timer(label: "teal_reconcile_duration_seconds", dimensions: [("outcome", outcome.rawValue)], factory: factory)
             .recordNanoseconds(Int64(seconds * 1_000_000_000))
     }
 
-    public func currentCommit(app: String, commit: String, previous: String?) {
-        if let previous, previous != commit {
-            Gauge(label: "teal_app_commit_info", dimensions: [("app", app), ("commit", previous)]).record(0)
+    public func retried(failure: ReconcileFailure) {
+        Metrics.Counter(label: "teal_reconcile_retries_total", factory: factory).increment()
+    }
+
+    public func currentCommit(app: String, commit: String) {
+        commits.withLock { current in
+            if let old = current[app] {
+                if old.commit == commit { return }
+                old.gauge.destroy()
+            }
+            let gauge = Metrics.Gauge(label: "teal_app_commit_info", dimensions: [("app", app), ("commit", commit)], factory: factory)
+            gauge.record(1)
+            current[app] = (commit, gauge)
         }
-        Gauge(label: "teal_app_commit_info", dimensions: [("app", app), ("commit", commit)]).record(1)
     }
 
-    public func colorHealth(app: String, color: String, healthy: Bool) {
-        Gauge(label: "teal_color_healthy", dimensions: [("app", app), ("color", color)]).record(healthy ? 1 : 0)
+    public func colorHealth(app: String, color: ColorName, healthy: Bool) {
+        Metrics.Gauge(label: "teal_color_healthy", dimensions: [("app", app), ("color", color.rawValue)], factory: factory).record(healthy ? 1 : 0)
     }
 
-    public func routerRequests(app: String, color: String, total: Int) {
-        Gauge(label: "teal_router_requests", dimensions: [("app", app), ("color", color)]).record(Double(total))
+    public func requests(app: String, color: ColorName, total: Int) {
+        let key = "\(app)/\(color)"
+        let delta = requestTotals.withLock { totals -> Int in
+            let previous = totals[key] ?? 0
+            totals[key] = total
+            // A router that restarted counts from zero again: everything it counted since is new.
+            return total >= previous ? total - previous : total
+        }
+        let counter = Metrics.Counter(label: "teal_router_requests_total", dimensions: [("app", app), ("color", color.rawValue)], factory: factory)
+        if delta > 0 { counter.increment(by: delta) }
     }
 
     public func backfill(app: String, migration: String, done: Int, total: Int) {
-        Gauge(label: "teal_backfill_rows_done", dimensions: [("app", app), ("migration", migration)]).record(Double(done))
-        Gauge(label: "teal_backfill_rows_total", dimensions: [("app", app), ("migration", migration)]).record(Double(total))
+        let dimensions = [("app", app), ("migration", migration)]
+        Metrics.Gauge(label: "teal_backfill_rows_done", dimensions: dimensions, factory: factory).record(Double(done))
+        Metrics.Gauge(label: "teal_backfill_rows_total", dimensions: dimensions, factory: factory).record(Double(total))
     }
 
     /// The Prometheus text exposition.

@@ -1,3 +1,4 @@
+import GRDB
 import Manifest
 
 /// Why a schema operation failed: names the migration, the operation (index and kind) and the cause.
@@ -10,6 +11,8 @@ public struct SchemaError: Error, Sendable, CustomStringConvertible {
     public var operationKind: String?
     /// What went wrong, in words.
     public var message: String
+    /// The database was busy or locked by another connection: trying again later may succeed.
+    public var isTransient = false
 
     /// Makes an error; the operation fields are optional.
     public init(migration: String? = nil, operationIndex: Int? = nil, operationKind: String? = nil, _ message: String) {
@@ -44,6 +47,8 @@ extension SchemaError {
             return migration.map { schemaError.located(migration: $0, index: index, kind: kind) } ?? schemaError
         }
         let cause = SQLiteMessage.of(error)
-        return SchemaError(migration: migration, operationIndex: index, operationKind: kind, doing.map { "\($0): \(cause)" } ?? cause)
+        var wrapped = SchemaError(migration: migration, operationIndex: index, operationKind: kind, doing.map { "\($0): \(cause)" } ?? cause)
+        if let code = (error as? DatabaseError)?.resultCode, code == .SQLITE_BUSY || code == .SQLITE_LOCKED { wrapped.isTransient = true }
+        return wrapped
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import Manifest
-import Planner
+import Planning
 
 /// teal's own SQLite database (`<data-dir>/state.db`, WAL): what teal knows is running, the
 /// reconcile journal and each commit's outcome. It has its own schema versions (GRDB migrations).
@@ -15,14 +15,44 @@ public final class StateStore: Sendable {
         // Owner-only: the data dir holds the router's admin socket, logs and materialised apps.
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
+        db = try DatabaseQueue(path: Self.path(dataDir), configuration: Self.configuration)
+        try Self.migrator.migrate(db)
+    }
+
+    /// Opens the store of an existing data dir for a command that only reads: nothing is created. nil when the
+    /// data dir has no store yet.
+    public init?(existingDataDir dataDir: String) throws {
+        guard FileManager.default.fileExists(atPath: Self.path(dataDir)) else { return nil }
+        self.dataDir = dataDir
+        var configuration = Self.configuration
+        configuration.readonly = true
+        db = try DatabaseQueue(path: Self.path(dataDir), configuration: configuration)
+        guard try db.read({ try Self.migrator.hasCompletedMigrations($0) }) else {
+            throw StateStoreError("the state store in \(dataDir) was written by another version of teal; run teal apply or watch once to upgrade it")
+        }
+    }
+
+    /// A store that lives in memory only (pure tests of the reconcile pipeline).
+    public static func inMemory() throws -> StateStore { try StateStore(memory: ()) }
+
+    private init(memory: Void) throws {
+        dataDir = ""
+        db = try DatabaseQueue()
+        try Self.migrator.migrate(db)
+    }
+
+    private static func path(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("state.db") }
+
+    private static var configuration: Configuration {
         var config = Configuration()
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA journal_mode = WAL")
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
         }
-        db = try DatabaseQueue(path: (dataDir as NSString).appendingPathComponent("state.db"), configuration: config)
-        try Self.migrator.migrate(db)
+        return config
     }
 
     /// The store's own schema history. Append new versions; never edit a shipped one.
@@ -55,6 +85,18 @@ public final class StateStore: Sendable {
         m.registerMigration("v2") { db in
             try db.execute(sql: "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         }
+        m.registerMigration("v3") { db in
+            // A color's process is named by an opaque handle its runtime understands (for OS processes, pid and
+            // kernel start time), and the color keeps the health check it was started with.
+            try db.execute(sql: """
+                ALTER TABLE colors ADD COLUMN handle TEXT;
+                ALTER TABLE colors ADD COLUMN health TEXT;
+                UPDATE colors SET handle = json_object('runtime', 'process', 'id', pid || ':' || process_start_time)
+                    WHERE pid IS NOT NULL AND process_start_time IS NOT NULL;
+                ALTER TABLE colors DROP COLUMN pid;
+                ALTER TABLE colors DROP COLUMN process_start_time;
+                """)
+        }
         return m
     }
 
@@ -73,42 +115,56 @@ public final class StateStore: Sendable {
     }
 }
 
-/// A color process teal started.
+/// What names a running color to the runtime that started it; opaque to everything else. For an OS process it
+/// is the pid and the kernel's start time, so a recycled pid is never taken for the color.
+public struct ColorHandle: Codable, Hashable, Sendable, CustomStringConvertible {
+    /// Which runtime understands `id` (`process`).
+    public var runtime: String
+    public var id: String
+
+    public init(runtime: String, id: String) {
+        self.runtime = runtime
+        self.id = id
+    }
+
+    public var description: String { "\(runtime):\(id)" }
+}
+
+/// A color teal started.
 public struct ColorRecord: Codable, Hashable, Sendable {
     public var app: String
     public var color: ColorName
     public var spec: ColorSpec
     public var specCommit: String
-    public var pid: Int32?
-    /// Kernel start time of `pid` (/proc/<pid>/stat field 22), so a recycled pid is never taken for the color.
-    public var processStartTime: UInt64?
+    /// nil when the color was recorded without a running instance.
+    public var handle: ColorHandle?
     public var port: Int?
     public var startedAt: Date
+    /// The health check it was started with (status probes it without reading the repository).
+    public var health: HealthCheck?
 
-    public init(app: String, color: ColorName, spec: ColorSpec, specCommit: String, pid: Int32?, processStartTime: UInt64?,
-                port: Int?, startedAt: Date = Date()) {
+    public init(app: String, color: ColorName, spec: ColorSpec, specCommit: String, handle: ColorHandle?, port: Int?,
+                startedAt: Date = Date(), health: HealthCheck? = nil) {
         self.app = app
         self.color = color
         self.spec = spec
         self.specCommit = specCommit
-        self.pid = pid
-        self.processStartTime = processStartTime
+        self.handle = handle
         self.port = port
         self.startedAt = startedAt
+        self.health = health
     }
+}
+
+/// An error of the state store itself.
+public struct StateStoreError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// How one commit's reconcile ended.
 public enum Outcome: String, Codable, Sendable, CaseIterable {
     case applied, failed, refused, superseded
-}
-
-public struct ReconcileRecord: Codable, Hashable, Sendable {
-    public var commit: String
-    public var outcome: Outcome
-    public var detail: String
-    public var startedAt: Date
-    public var finishedAt: Date?
 }
 
 /// A journaled step.
@@ -137,10 +193,10 @@ extension StateStore {
     public func saveColor(_ r: ColorRecord) throws {
         try db.write { db in
             try db.execute(sql: """
-                INSERT OR REPLACE INTO colors (app, color, spec, spec_commit, pid, process_start_time, port, started_at)
+                INSERT OR REPLACE INTO colors (app, color, spec, spec_commit, handle, port, started_at, health)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [r.app, r.color.rawValue, try json(r.spec), r.specCommit, r.pid.map { Int64($0) },
-                                 r.processStartTime.map { Int64(bitPattern: $0) }, r.port, r.startedAt.timeIntervalSince1970])
+                """, arguments: [r.app, r.color.rawValue, try json(r.spec), r.specCommit, try r.handle.map(json), r.port,
+                                 r.startedAt.timeIntervalSince1970, try r.health.map(json)])
         }
     }
 
@@ -153,9 +209,9 @@ extension StateStore {
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM colors WHERE ?1 IS NULL OR app = ?1 ORDER BY app, color", arguments: [app])
             return try rows.map { row in
                 ColorRecord(app: row["app"], color: ColorName(rawValue: row["color"]) ?? .blue, spec: try decode(ColorSpec.self, row["spec"]),
-                            specCommit: row["spec_commit"], pid: (row["pid"] as Int64?).map { Int32($0) },
-                            processStartTime: (row["process_start_time"] as Int64?).map { UInt64(bitPattern: $0) },
-                            port: row["port"], startedAt: Date(timeIntervalSince1970: row["started_at"]))
+                            specCommit: row["spec_commit"], handle: try (row["handle"] as String?).map { try decode(ColorHandle.self, $0) },
+                            port: row["port"], startedAt: Date(timeIntervalSince1970: row["started_at"]),
+                            health: try (row["health"] as String?).map { try decode(HealthCheck.self, $0) })
             }
         }
     }
@@ -213,7 +269,7 @@ extension StateStore {
         for app in Set(schemas.keys).union(routes.keys).union(colors.map(\.app)) {
             var observed = ObservedApp(route: routes[app]?.route ?? .none, schema: schemas[app] ?? ObservedSchema())
             for c in colors where c.app == app {
-                observed.colors[c.color] = ObservedColor(spec: c.spec, specCommit: c.specCommit, running: c.pid != nil, healthy: c.pid != nil)
+                observed.colors[c.color] = ObservedColor(spec: c.spec, specCommit: c.specCommit, running: c.handle != nil, healthy: c.handle != nil)
             }
             state.apps[app] = observed
         }
@@ -268,21 +324,26 @@ extension StateStore {
 
     // MARK: Outcomes
 
-    public func recordOutcome(commit: String, outcome: Outcome, detail: String, startedAt: Date, finishedAt: Date = Date()) throws {
+    /// Records how a commit's reconcile ended (its audit record, with the note text as written to git).
+    public func record(_ audit: AuditRecord) throws {
         try db.write { db in
             try db.execute(sql: """
                 INSERT OR REPLACE INTO reconciles (commit_id, outcome, detail, started_at, finished_at) VALUES (?, ?, ?, ?, ?)
-                """, arguments: [commit, outcome.rawValue, detail, startedAt.timeIntervalSince1970, finishedAt.timeIntervalSince1970])
+                """, arguments: [audit.commit, audit.outcome.rawValue, audit.note, audit.startedAt.timeIntervalSince1970,
+                                 audit.finishedAt.timeIntervalSince1970])
         }
     }
 
-    public func outcome(commit: String) throws -> ReconcileRecord? {
+    /// How a commit's reconcile ended, nil when it has not ended yet.
+    public func outcome(commit: String) throws -> Outcome? {
         try db.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM reconciles WHERE commit_id = ?", arguments: [commit]).map { row in
-                ReconcileRecord(commit: row["commit_id"], outcome: Outcome(rawValue: row["outcome"]) ?? .failed, detail: row["detail"],
-                                startedAt: Date(timeIntervalSince1970: row["started_at"]),
-                                finishedAt: (row["finished_at"] as Double?).map { Date(timeIntervalSince1970: $0) })
-            }
+            try String.fetchOne(db, sql: "SELECT outcome FROM reconciles WHERE commit_id = ?", arguments: [commit])
+                .map { Outcome(rawValue: $0) ?? .failed }
         }
+    }
+
+    /// The note text recorded for a commit.
+    public func auditNote(commit: String) throws -> String? {
+        try db.read { try String.fetchOne($0, sql: "SELECT detail FROM reconciles WHERE commit_id = ?", arguments: [commit]) }
     }
 }

@@ -1,7 +1,6 @@
 import Agent
 import ArgumentParser
 import Foundation
-import Logging
 
 /// `teal apply`: reconcile once, then exit, leaving colors and the router running.
 struct ApplyCommand: AsyncParsableCommand {
@@ -10,7 +9,9 @@ struct ApplyCommand: AsyncParsableCommand {
         abstract: "Reconcile once: run migrations, start and stop colors, switch traffic; then exit.",
         discussion: """
             The outcome is written as a git note under refs/notes/teal on the reconciled commit, as the agent does. \
-            Colors and the router keep running after apply exits. Exit status 1 when a step fails or a plan is refused.
+            Colors and the router keep running after apply exits. A transient failure (a locked database, a router \
+            not answering) is retried with backoff and is never written as the commit's outcome. Exit status 1 when \
+            a step fails, a plan is refused, or transient failures outlast the retries.
             """)
 
     @OptionGroup var repo: RepoOptions
@@ -21,24 +22,26 @@ struct ApplyCommand: AsyncParsableCommand {
         _ = try repo.open()
         let lock: DataDirLock
         do { lock = try DataDirLock(dataDir: data.path) } catch { throw CLIError("\(error)") }
-        defer { withExtendedLifetime(lock) {} }
-        var logger = Logger(label: "teal.apply")
-        logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
-        let reconciler = Reconciler(configuration: .init(repository: repo.repo, branch: repo.branch), dataDir: data.path,
-                                    store: try StateStore(dataDir: data.path), logger: logger)
-        let report = try await reconciler.pass(progress: { step in
+        let agent = try Agent(configuration: AgentConfiguration(repository: repo.path, branch: repo.branch, dataDir: data.path, admin: nil),
+                              lock: lock, logger: logger("teal.apply", level: .warning))
+        let report = await agent.reconcileOnce(progress: { step in
             print("  → \(step.step.summary)")
             print("    because \(step.reason)")
             fflush(nil)
         })
-        guard let record = report.record else {
+        switch report.result {
+        case .nothingToDo, .repairedDrift:
             print("\(report.commit?.prefix(8) ?? "?"): nothing to do: the observed state matches")
-            return
+        case .ended(let record):
+            for error in record.errors { Console.error(error) }
+            print("\(record.commit.prefix(8)): outcome: \(record.outcome.rawValue)")
+            if record.outcome != .applied { throw ExitCode(1) }
+        case .willRetry(let failure):
+            throw CLIError("\(failure) (a transient failure; no outcome was recorded, run apply again)")
+        case .stopped:
+            throw CLIError("stopped before the plan finished; no outcome was recorded")
+        case .notReconciled(let failure):
+            throw CLIError("\(failure)")
         }
-        for error in record.errors { Console.error(error) }
-        print("\(record.commit.prefix(8)): outcome: \(record.outcome.rawValue)")
-        if record.outcome != .applied { throw ExitCode(1) }
     }
 }
-
-import State

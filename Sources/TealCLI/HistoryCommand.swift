@@ -27,7 +27,7 @@ struct HistoryCommand: ParsableCommand {
 
     func run() throws {
         let repository = try repo.open()
-        guard let tip = try repository.branchTip(repo.branch) else { throw CLIError("branch '\(repo.branch)' does not exist in \(repo.repo)") }
+        guard let tip = try repository.branchTip(repo.branch) else { throw CLIError("branch '\(repo.branch)' does not exist in \(repo.path)") }
         let entries = try repository.log(from: tip, touching: "apps", limit: limit).map { info -> Entry in
             let note = try repository.note(for: info.id)
             return Entry(commit: info.id.hex, author: "\(info.authorName) <\(info.authorEmail)>", date: info.date, subject: info.subject,

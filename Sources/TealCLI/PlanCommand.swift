@@ -1,15 +1,17 @@
+import Agent
 import ArgumentParser
 import Foundation
 import Manifest
-import Planner
+import Reconcile
 import State
 
 /// `teal plan`: what reconcile would do now, and why.
-struct PlanCommand: ParsableCommand {
+struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Show the steps reconcile would run now, with the reason for each.",
-        discussion: "Compares the branch tip with the state recorded in --data-dir (empty on a fresh dir). Exit status 1 when the plan is refused.")
+        discussion: "Observes what runs (processes, health, router, databases) exactly as apply does, and changes nothing; "
+            + "a data dir that does not exist yet is planned from nothing running. Exit status 1 when the plan is refused.")
 
     @OptionGroup var repo: RepoOptions
     @OptionGroup var data: DataDirOption
@@ -17,17 +19,26 @@ struct PlanCommand: ParsableCommand {
     @Flag(help: "Print the plan as JSON.")
     var json = false
 
-    func run() throws {
-        let repository = try repo.open()
-        let desired = try DesiredInput.read(repository, revision: repo.branch)
-        let observed = try StateStore(dataDir: data.path).recordedState()
-        let plan = Planner.plan(desired: desired, observed: observed)
+    func run() async throws {
+        _ = try repo.open()
+        let drivers = ReconcileDrivers.standard(repository: repo.path, branch: repo.branch, dataDir: data.path)
+        let store = try data.existingStore() ?? StateStore.inMemory()
+        let pipeline = ReconcilePipeline(drivers: drivers, store: store)
+        let commit: String, plan: Planning.Plan
+        do {
+            (commit, plan) = try await pipeline.plan()
+        } catch let errors as ManifestErrors {
+            DesiredInput.report(errors, revision: repo.branch)
+            throw ExitCode(1)
+        } catch let failure as ReconcileFailure {
+            throw CLIError(failure.description)
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(plan), as: UTF8.self))
         } else {
-            print("Plan for \(desired.commit.prefix(8)) (\(repo.branch)):")
+            print("Plan for \(commit.prefix(8)) (\(repo.branch)):")
             if plan.steps.isEmpty && plan.refusals.isEmpty { print("  nothing to do: the observed state matches") }
             for (i, step) in plan.steps.enumerated() {
                 print("  \(i + 1). \(step.step.summary)")
@@ -38,3 +49,5 @@ struct PlanCommand: ParsableCommand {
         if !plan.refusals.isEmpty { throw ExitCode(1) }
     }
 }
+
+import Planning

@@ -26,7 +26,8 @@ struct SchemaCommand: ParsableCommand {
         @Option(name: .customLong("batch-size"), help: "Rows per backfill transaction.")
         var batchSize: Int = 1000
 
-        func engine() throws -> SchemaEngine {
+        /// `mustExist`: a command that only reads never creates the database.
+        func engine(mustExist: Bool = false) throws -> SchemaEngine {
             let path: String
             switch DatabaseLocation.parse(database) {
             case .failure(let error): throw SchemaError(error.message)
@@ -35,6 +36,9 @@ struct SchemaCommand: ParsableCommand {
             case .success(.sqliteAbsolute(let p)): path = p
             case .success(.sqliteRelative(let p)):
                 path = URL(fileURLWithPath: dataDir).appendingPathComponent(p).path
+            }
+            if mustExist && !FileManager.default.fileExists(atPath: path) {
+                throw SchemaError("no database at \(path)")
             }
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             var logger = Logger(label: "teal.schema")
@@ -76,12 +80,13 @@ struct SchemaCommand: ParsableCommand {
     }
 
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show applied, in-flight and pending migrations.")
+        static let configuration = CommandConfiguration(abstract: "Show applied, in-flight and pending migrations.",
+                                                        discussion: "Reads only: a database that does not exist is an error (exit 1), never created.")
         @OptionGroup var options: Options
 
         func run() throws {
             do {
-                let engine = try options.engine()
+                let engine = try options.engine(mustExist: true)
                 let files = try options.migrations(required: false)
                 try engine.verifyChecksums(files)
                 let status = try engine.status()

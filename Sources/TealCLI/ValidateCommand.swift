@@ -29,11 +29,16 @@ enum DesiredInput {
         do {
             return try DesiredStateReader(repository: repository).read(revision: revision)
         } catch let errors as ManifestErrors {
-            for d in errors.diagnostics { Console.error(d.description) }
-            Console.error("\(errors.diagnostics.count) error\(errors.diagnostics.count == 1 ? "" : "s") at \(revision)")
+            report(errors, revision: revision)
             throw ExitCode(1)
         } catch let error as GitError {
             throw CLIError(error.description)
         }
+    }
+
+    /// Prints every diagnostic as file:line, then the count.
+    static func report(_ errors: ManifestErrors, revision: String) {
+        for d in errors.diagnostics { Console.error(d.description) }
+        Console.error("\(errors.diagnostics.count) error\(errors.diagnostics.count == 1 ? "" : "s") at \(revision)")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Agent
+import State
 
 @Suite struct AuditNoteTests {
     @Test func noteStartsWithTheOutcomeThenOneLinePerStep() {

@@ -1,6 +1,6 @@
 import Manifest
 import Testing
-@testable import Planner
+@testable import Planning
 
 // Fixtures: an app "shop" with two migrations, described compactly.
 

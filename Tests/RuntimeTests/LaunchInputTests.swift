@@ -1,3 +1,5 @@
+import Agent
+import Drivers
 import Foundation
 import Git
 import Manifest

@@ -1,6 +1,8 @@
+import Agent
+import Drivers
 import Foundation
 import Manifest
-import Planner
+import Planning
 import Runtime
 import State
 import Testing
@@ -73,8 +75,7 @@ struct RuntimeTests {
         kill(original.pid!, SIGKILL)
         _ = await original.identity!.waitForExit(within: .seconds(5))
         let health = desired.apps["shop"]!.environment
-        let supervisor = ColorSupervisor(dataDir: sandbox.dir, store: sandbox.store,
-                                         settings: { _, _ in ColorSupervisor.Settings(health: health.health, database: health.database) })
+        let supervisor = sandbox.supervisor(settings: { _, _ in ColorSupervisor.Settings(health: health.health, database: health.database) })
         await supervisor.setMinimumDelay(.seconds(1))
         await supervisor.checkOnce()
 
@@ -105,7 +106,7 @@ struct RuntimeTests {
         let record = try #require(try sandbox.store.colors().first)
         kill(record.pid!, SIGKILL)
         _ = await record.identity!.waitForExit(within: .seconds(5))
-        let supervisor = ColorSupervisor(dataDir: sandbox.dir, store: sandbox.store, settings: { _, _ in nil })
+        let supervisor = sandbox.supervisor(settings: { _, _ in nil })
         await supervisor.checkOnce()
         #expect(await sandbox.router.routes["shop"]?.upstreams["blue"]?.up == false)
         #expect(await get(port: listen)?.status == 503)
@@ -121,8 +122,7 @@ struct RuntimeTests {
         let port = try #require(record.port)
         let log = RuntimePaths(dataDir: sandbox.dir).log(app: "shop", color: .blue)
         #expect(await get(port: port, path: "/say/3000")?.body == "said")
-        let supervisor = ColorSupervisor(dataDir: sandbox.dir, store: sandbox.store, settings: { _, _ in nil })
-        await supervisor.setLogLimit(1024)
+        let supervisor = sandbox.supervisor(logLimit: 1024, settings: { _, _ in nil })
         await supervisor.checkOnce()
         let rotated = try String(contentsOfFile: "\(log).1", encoding: .utf8)
         #expect(rotated.contains(String(repeating: "x", count: 3000)))

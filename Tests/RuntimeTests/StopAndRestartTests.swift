@@ -1,6 +1,8 @@
+import Agent
+import Drivers
 import Foundation
 import Manifest
-import Planner
+import Planning
 import Runtime
 import State
 import Testing
@@ -83,7 +85,7 @@ extension RuntimeTests {
         kill(original.pid!, SIGKILL)
         _ = await original.identity!.waitForExit(within: .seconds(5))
         let environment = desired.apps["shop"]!.environment
-        let supervisor = ColorSupervisor(dataDir: sandbox.dir, store: sandbox.store, settings: { _, color in
+        let supervisor = sandbox.supervisor(settings: { _, color in
             ColorSupervisor.Settings(health: environment.health, database: environment.database, spec: environment.colors[color])
         })
         await supervisor.setMinimumDelay(.milliseconds(100))
@@ -119,15 +121,15 @@ extension RuntimeTests {
         var changed = original.spec
         changed.release = "2.0"
         let newer = changed
-        let outdated = ColorSupervisor(dataDir: sandbox.dir, store: sandbox.store, settings: { _, _ in
+        let outdated = sandbox.supervisor(settings: { _, _ in
             ColorSupervisor.Settings(health: environment.health, database: environment.database, spec: newer)
         })
         #expect(await outdated.checkOnce().isEmpty)
-        let undesired = ColorSupervisor(dataDir: sandbox.dir, store: sandbox.store, settings: { _, _ in nil })
+        let undesired = sandbox.supervisor(settings: { _, _ in nil })
         #expect(await undesired.checkOnce().isEmpty)
         #expect(try record(sandbox, .blue)?.pid == original.pid)
 
-        let current = ColorSupervisor(dataDir: sandbox.dir, store: sandbox.store, settings: { _, _ in
+        let current = sandbox.supervisor(settings: { _, _ in
             ColorSupervisor.Settings(health: environment.health, database: environment.database, spec: original.spec)
         })
         #expect(await current.checkOnce() == ["shop/blue"])
@@ -163,7 +165,7 @@ extension RuntimeTests {
         try sandbox.failColorWrites()
 
         let environment = desired.apps["shop"]!.environment
-        let supervisor = ColorSupervisor(dataDir: sandbox.dir, store: sandbox.store, settings: { _, _ in
+        let supervisor = sandbox.supervisor(settings: { _, _ in
             ColorSupervisor.Settings(health: environment.health, database: environment.database)
         })
         #expect(await supervisor.checkOnce().isEmpty)

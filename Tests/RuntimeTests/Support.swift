@@ -2,9 +2,14 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Agent
+import Drivers
 import Manifest
+import Planning
+import Reconcile
 import Runtime
 import State
+import Synchronization
 import Traffic
 
 /// A temporary data dir with an in-process router and a state store, for one test.
@@ -66,14 +71,22 @@ struct Sandbox {
         return folder
     }
 
-    func reconciler() -> ReconcilePass {
-        ReconcilePass(dataDir: dir, store: store, router: RouterLauncher(dataDir: dir, command: ["/bin/false"]),
-                   materialize: { app, commit in try materialize(app: app, commit: commit) })
+    /// The real drivers of this data dir, with `desired` as the only commit (no git).
+    func drivers(_ desired: DesiredState, logLimit: Int = LogRotation.defaultLimit) -> ReconcileDrivers {
+        ReconcileDrivers(source: SandboxSource(desired: desired, sandbox: self), schemas: SchemaBackendCatalog(dataDir: dir),
+                         traffic: RouterTrafficDriver(dataDir: dir, command: ["/bin/false"]),
+                         runtime: ProcessColorRuntime(dataDir: dir, logLimit: logLimit))
     }
 
-    func executor(_ desired: DesiredState) -> StepExecutor {
-        StepExecutor(dataDir: dir, store: store, desired: desired, router: RouterLauncher(dataDir: dir, command: ["/bin/false"]),
-                     materialize: { app, commit in try materialize(app: app, commit: commit) })
+    func reconciler() -> SandboxPass { SandboxPass(sandbox: self) }
+
+    func executor(_ desired: DesiredState) -> StepRunner {
+        StepRunner(drivers: drivers(desired), store: store, desired: desired)
+    }
+
+    func supervisor(desired: DesiredState = desiredShop(listen: 1, live: nil, colors: [:]), logLimit: Int = LogRotation.defaultLimit,
+                    settings: @escaping @Sendable (String, ColorName) -> ColorSupervisor.Settings?) -> ColorSupervisor {
+        ColorSupervisor(drivers: drivers(desired, logLimit: logLimit), store: store, settings: { settings($0, $1) })
     }
 
     /// Makes every later write of a color record fail, as a full disk or a broken state database would.
@@ -96,6 +109,69 @@ struct Sandbox {
             while let item = items.nextObject() as? String { chmod("\(folder)/\(item)", 0o755) }
         }
         try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+/// A source serving one desired state and the test app as every working copy: these tests are about colors
+/// and traffic, not git.
+struct SandboxSource: Source {
+    let desired: DesiredState
+    let sandbox: Sandbox
+    private let notes = Notes()
+
+    final class Notes: Sendable {
+        let value = Mutex<[String: String]>([:])
+        func withLock<T>(_ body: (inout [String: String]) -> T) -> T { value.withLock { body(&$0) } }
+    }
+
+    init(desired: DesiredState, sandbox: Sandbox) {
+        self.desired = desired
+        self.sandbox = sandbox
+    }
+
+    var description: String { "sandbox" }
+    func tip() async throws -> String { desired.commit }
+    func desiredState(at commit: String) async throws -> DesiredState { desired }
+    func commits(after ancestor: String, before tip: String) async throws -> [String] { [] }
+    func note(for commit: String) async throws -> String? { notes.withLock { $0[commit] } }
+    func setNote(_ text: String, for commit: String) async throws { notes.withLock { $0[commit] = text } }
+    func workingCopy(app: String, commit: String) async throws -> String { try sandbox.materialize(app: app, commit: commit) }
+    func pruneWorkingCopies(keeping: [(app: String, commit: String)]) async -> Int { 0 }
+}
+
+/// One pass over a desired state, reported as these tests look at it.
+struct SandboxPass {
+    struct Report {
+        var plan: Plan
+        var outcome: Outcome
+        var steps: [AuditRecord.StepRecord]
+        /// The step that failed and why.
+        var failure: (step: PlannedStep, error: String)?
+        var completed: [PlannedStep]
+    }
+
+    let sandbox: Sandbox
+
+    func plan(_ desired: DesiredState) async throws -> Plan {
+        try await ReconcilePipeline(drivers: sandbox.drivers(desired), store: sandbox.store).plan().plan
+    }
+
+    func reconcile(_ desired: DesiredState) async throws -> Report {
+        let report = await ReconcilePipeline(drivers: sandbox.drivers(desired), store: sandbox.store).pass()
+        let audit: AuditRecord?
+        switch report.result {
+        case .ended(let record), .repairedDrift(let record): audit = record
+        case .nothingToDo: audit = nil
+        case .willRetry(let failure), .notReconciled(let failure): throw failure
+        case .stopped: throw RuntimeError("stopped")
+        }
+        let steps = audit?.steps ?? []
+        var failure: (step: PlannedStep, error: String)?
+        var completed: [PlannedStep] = []
+        for (planned, step) in zip(report.plan.steps, steps) where !step.superseded {
+            if let error = step.error { failure = (planned, error) } else { completed.append(planned) }
+        }
+        return Report(plan: report.plan, outcome: audit?.outcome ?? .applied, steps: steps, failure: failure, completed: completed)
     }
 }
 

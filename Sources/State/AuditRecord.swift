@@ -1,8 +1,7 @@
 import Foundation
-import Planner
-import State
 
-/// What one reconcile of one commit did, as written to `refs/notes/teal` and the state store.
+/// How one commit's reconcile ended and what it did: the audit record, written as a git note under
+/// `refs/notes/teal` and to the state store.
 public struct AuditRecord: Sendable, Equatable {
     public struct StepRecord: Sendable, Equatable {
         public var summary: String
@@ -39,11 +38,10 @@ public struct AuditRecord: Sendable, Equatable {
 
     /// The note text: `outcome: X` first, then a line per step with its duration, then errors.
     public var note: String {
-        let iso = ISO8601DateFormatter()
         var lines = ["outcome: \(outcome.rawValue)"]
         lines.append("host: \(host)")
-        lines.append("started: \(iso.string(from: startedAt))")
-        lines.append("finished: \(iso.string(from: finishedAt)) (\(String(format: "%.2f", finishedAt.timeIntervalSince(startedAt)))s)")
+        lines.append("started: \(startedAt.formatted(.iso8601))")
+        lines.append("finished: \(finishedAt.formatted(.iso8601)) (\(String(format: "%.2f", finishedAt.timeIntervalSince(startedAt)))s)")
         if let supersededBy { lines.append("superseded by: \(supersededBy)") }
         for (i, step) in steps.enumerated() {
             let status = step.superseded ? "superseded" : step.error == nil ? "ok" : "failed"

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 import Traffic
 
 /// Makes sure a data dir's router runs, starting `teal router` detached when it does not answer.

@@ -1,0 +1,112 @@
+import Drivers
+import Foundation
+import Hummingbird
+import Logging
+import Manifest
+import Planning
+import Reconcile
+import ServiceLifecycle
+import State
+
+/// The agent: the reconcile pipeline over the real drivers, the color supervisor, the admin endpoint and the
+/// watch loop, built from one `AgentConfiguration`. `teal apply` calls `reconcileOnce`, `teal watch` calls
+/// `run`.
+public final class Agent: Sendable {
+    public let configuration: AgentConfiguration
+    public let drivers: ReconcileDrivers
+    public let store: StateStore
+    public let pipeline: ReconcilePipeline
+    public let supervisor: ColorSupervisor
+    public let metrics: AgentMetrics
+    /// The data dir's agent lock, when this agent holds it.
+    public let lock: DataDirLock?
+    let logger: Logger
+
+    /// Builds an agent; `drivers` default to the local repository, SQLite, teal's router and OS processes.
+    public init(configuration: AgentConfiguration, drivers: ReconcileDrivers? = nil, store: StateStore? = nil,
+                lock: DataDirLock? = nil, logger: Logger = Logger(label: "teal.agent")) throws {
+        self.configuration = configuration
+        self.lock = lock
+        let drivers = drivers ?? ReconcileDrivers.standard(repository: configuration.repository, branch: configuration.branch,
+                                                           dataDir: configuration.dataDir, routerCommand: configuration.routerCommand)
+        self.drivers = drivers
+        let store = try store ?? StateStore(dataDir: configuration.dataDir)
+        self.store = store
+        let metrics = AgentMetrics()
+        self.metrics = metrics
+        self.logger = logger
+        let pipeline = ReconcilePipeline(drivers: drivers, store: store,
+                                         configuration: .init(host: configuration.host), metrics: metrics, logger: logger)
+        self.pipeline = pipeline
+        supervisor = ColorSupervisor(drivers: drivers, store: store, settings: { app, color in
+            guard let environment = await pipeline.lastDesired?.apps[app]?.environment, let spec = environment.colors[color] else {
+                return nil
+            }
+            return ColorSupervisor.Settings(health: environment.health, database: environment.database, spec: spec)
+        }, metrics: metrics, logger: logger)
+    }
+
+    /// Reconciles the branch tip until its reconcile ends: transient failures are retried with backoff (at most
+    /// `applyAttempts` in a row), and a commit that arrives meanwhile is reconciled in turn.
+    public func reconcileOnce(progress: @escaping @Sendable (PlannedStep) -> Void = { _ in }) async -> PassReport {
+        var backoff = configuration.retry
+        while true {
+            let report = await pipeline.pass(progress: progress)
+            if let failure = report.retry {
+                guard backoff.failures + 1 < configuration.applyAttempts, !Task.isCancelled else { return report }
+                let delay = backoff.next()
+                logger.notice("retrying in \(delay): \(failure)")
+                try? await Task.sleep(for: delay)
+                continue
+            }
+            if report.audit?.outcome == .superseded { continue }
+            return report
+        }
+    }
+
+    /// The status of what runs, with live probes (also `GET /status`).
+    public func status() async throws -> StatusReport {
+        try await StatusReport.gather(store: store, drivers: drivers, metrics: metrics)
+    }
+
+    /// The agent in the foreground until SIGTERM or SIGINT: the admin endpoint is bound first (an address that
+    /// cannot be bound ends the agent before anything is reconciled), then the watch loop runs.
+    public func run() async throws {
+        let ready = ReadyGate()
+        let watch = WatchService(agent: self, ready: ready)
+        guard let admin = configuration.admin else {
+            ready.open()
+            try await ServiceGroup(services: [watch], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+            return
+        }
+        if !["127.0.0.1", "::1", "localhost"].contains(admin.host) {
+            logger.warning("the admin endpoint listens on \(admin.host), not loopback\(admin.webhookSecret == nil ? ", and POST /hooks/git has no secret" : "")")
+        }
+        let router = AdminServer.router(status: { [self] in try await status().json() }, metrics: metrics,
+                                        webhookSecret: admin.webhookSecret, trigger: { watch.trigger.fire() })
+        let app = Application(router: router, configuration: .init(address: .hostname(admin.host, port: admin.port)),
+                              services: [watch], onServerRunning: { _ in ready.open() }, logger: logger)
+        do {
+            try await app.runService()
+        } catch where !ready.isOpen {
+            throw AgentError("cannot listen on \(admin.host):\(admin.port) for the admin endpoint (\(error)); "
+                + "choose another address with --admin HOST:PORT, or --admin off")
+        }
+    }
+}
+
+/// An agent that cannot run as configured.
+public struct AgentError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension ReconcileDrivers {
+    /// The drivers a host runs with: a local repository, SQLite databases, teal's router, OS processes.
+    public static func standard(repository: String, branch: String, dataDir: String, routerCommand: [String]? = nil) -> ReconcileDrivers {
+        ReconcileDrivers(source: LocalRepositorySource(path: repository, branch: branch, dataDir: dataDir),
+                         schemas: SchemaBackendCatalog(dataDir: dataDir),
+                         traffic: RouterTrafficDriver(dataDir: dataDir, command: routerCommand),
+                         runtime: ProcessColorRuntime(dataDir: dataDir))
+    }
+}

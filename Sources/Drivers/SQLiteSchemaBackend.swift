@@ -1,0 +1,129 @@
+import Foundation
+import Manifest
+import Planning
+import Reconcile
+import Runtime
+import Schema
+import Synchronization
+
+/// Migrations on an SQLite app database, through the schema engine.
+public struct SQLiteSchemaBackend: SchemaBackend {
+    public let path: String
+    public let options: SchemaEngineOptions
+
+    /// The agent waits at most `busyTimeout` for another connection's write lock, then retries the step later
+    /// with backoff rather than holding a pass (and its commit) on a locked database.
+    public init(path: String, options: SchemaEngineOptions = SchemaEngineOptions(busyTimeout: 1)) {
+        self.path = path
+        self.options = options
+    }
+
+    public var description: String { path }
+
+    public func observe() async throws -> ObservedSchema? {
+        let path = path
+        return try await offThePool(throwing: { try SchemaHistoryCache.shared.schema(of: path) })
+    }
+
+    public func start(_ migration: Migration, progress: @escaping @Sendable (Int, Int) -> Void) async throws {
+        let engine = try engine()
+        try await run { try engine.start(migration, progress: progress) }
+    }
+
+    public func complete(_ name: String) async throws {
+        let engine = try engine()
+        try await run { try engine.complete(name) }
+    }
+
+    public func rollback(_ name: String) async throws {
+        let engine = try engine()
+        try await run { try engine.rollback(name) }
+    }
+
+    private func engine() throws -> SchemaEngine {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        do {
+            return try SchemaEngine(path: path, options: options)
+        } catch let error as SchemaError {
+            throw Self.failure(error)
+        }
+    }
+
+    private func run(_ work: @escaping @Sendable () throws -> Void) async throws {
+        do {
+            try await offThePool(throwing: work)
+        } catch let error as SchemaError {
+            throw Self.failure(error)
+        }
+    }
+
+    static func failure(_ error: SchemaError) -> ReconcileFailure {
+        error.isTransient ? .transient("\(error)") : .permanent("\(error)")
+    }
+}
+
+/// Picks a schema backend from an app's `database:` URL: SQLite files under the data dir or at an absolute
+/// path. PostgreSQL is refused until its backend exists.
+public struct SchemaBackendCatalog: SchemaBackends {
+    public let paths: RuntimePaths
+
+    public init(dataDir: String) { paths = RuntimePaths(dataDir: dataDir) }
+
+    public func backend(for database: DatabaseLocation) throws -> any SchemaBackend {
+        guard let file = paths.databaseFile(database) else {
+            throw ReconcileFailure.permanent("migrations on PostgreSQL (\(database)) are not supported by this schema engine yet")
+        }
+        return SQLiteSchemaBackend(path: file)
+    }
+}
+
+/// The migration history of SQLite app databases, read again only when the database file or its WAL changed
+/// (size, modification time, inode), so an idle agent does not open every database each pass. A database that
+/// does not exist is not created.
+final class SchemaHistoryCache: Sendable {
+    static let shared = SchemaHistoryCache()
+
+    private struct Stamp: Equatable {
+        var database: [Int64]
+        var wal: [Int64]
+    }
+
+    private let entries = Mutex<[String: (Stamp, ObservedSchema)]>([:])
+
+    private static func stamp(_ path: String) -> [Int64] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return [] }
+        return [Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec), Int64(info.st_ino)]
+    }
+
+    /// nil when there is no database file yet.
+    func schema(of path: String) throws -> ObservedSchema? {
+        let current = Stamp(database: Self.stamp(path), wal: Self.stamp(path + "-wal"))
+        guard !current.database.isEmpty else { return nil }
+        if let (stamp, schema) = entries.withLock({ $0[path] }), stamp == current { return schema }
+        let status: SchemaStatus
+        do {
+            status = try SchemaEngine(path: path, options: SchemaEngineOptions(busyTimeout: 1)).status()
+        } catch let error as SchemaError where error.isTransient {
+            throw SQLiteSchemaBackend.failure(error)
+        } catch {
+            // Unreadable for good (not a database, say): observed as empty, so the migration step reports why.
+            return nil
+        }
+        let schema = ObservedSchema(status)
+        // Opening the database may itself touch the WAL: remember the stamp as it is now.
+        let after = Stamp(database: Self.stamp(path), wal: Self.stamp(path + "-wal"))
+        entries.withLock { $0[path] = (after, schema) }
+        return schema
+    }
+}
+
+extension ObservedSchema {
+    /// The planner's view of the engine's history.
+    init(_ status: SchemaStatus) {
+        self.init(completed: status.migrations.filter { $0.state == .completed }
+                      .map { Planning.AppliedMigration(name: $0.name, checksum: $0.checksum) },
+                  inFlight: status.inFlight.map { Planning.AppliedMigration(name: $0.name, checksum: $0.checksum) },
+                  inFlightBackfilling: status.inFlight?.state == .backfilling)
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+import Manifest
+import Planning
+import ServiceLifecycle
+import State
+
+/// The four seams a pass works through.
+public struct ReconcileDrivers: Sendable {
+    public var source: any Source
+    public var schemas: any SchemaBackends
+    public var traffic: any TrafficDriver
+    public var runtime: any ColorRuntime
+
+    public init(source: any Source, schemas: any SchemaBackends, traffic: any TrafficDriver, runtime: any ColorRuntime) {
+        self.source = source
+        self.schemas = schemas
+        self.traffic = traffic
+        self.runtime = runtime
+    }
+}
+
+/// One reconcile pass, as an ordered list of stages:
+///
+/// 1. resolve the source revision (the branch tip, and which commit to aim at),
+/// 2. load the desired state of that commit,
+/// 3. observe what runs (state store refined by live probes),
+/// 4. plan (pure),
+/// 5. execute the steps, each journaled before it runs,
+/// 6. record the outcome (state store and git note).
+///
+/// `teal plan` stops after stage 4; `teal apply` and `teal watch` run all six. Each stage lives in its own file
+/// under `Stages/`.
+public actor ReconcilePipeline {
+    public struct Configuration: Sendable {
+        /// The host named in notes.
+        public var host: String
+        /// How long a stopping color has between SIGTERM and SIGKILL.
+        public var stopGrace: Duration
+        /// Test hook: exit hard just before step N (1-based) of this process's passes (`TEAL_CRASH_BEFORE_STEP`).
+        public var crashBeforeStep: Int?
+
+        public init(host: String = ProcessInfo.processInfo.hostName, stopGrace: Duration = .seconds(10),
+                    crashBeforeStep: Int? = ProcessInfo.processInfo.environment["TEAL_CRASH_BEFORE_STEP"].flatMap(Int.init)) {
+            self.host = host
+            self.stopGrace = stopGrace
+            self.crashBeforeStep = crashBeforeStep
+        }
+    }
+
+    let drivers: ReconcileDrivers
+    let store: StateStore
+    let configuration: Configuration
+    let metrics: any ReconcileMetrics
+    let logger: Logger
+    /// The desired state of the last commit that loaded (a commit's desired state never changes).
+    public internal(set) var lastDesired: DesiredState?
+    var stepsRun = 0
+
+    public init(drivers: ReconcileDrivers, store: StateStore, configuration: Configuration = Configuration(),
+                metrics: any ReconcileMetrics = NoMetrics(), logger: Logger = Logger(label: "teal.reconcile")) {
+        self.drivers = drivers
+        self.store = store
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Runs one pass. `progress` hears each step just before it runs.
+    public func pass(progress: @Sendable (PlannedStep) -> Void = { _ in }) async -> PassReport {
+        let started = Date()
+        var tip: String?
+        do {
+            // 1. Resolve the source revision.
+            let revision = try await resolveRevision()
+            tip = revision.tip
+            guard let target = revision.target else { return PassReport(commit: revision.tip, result: .nothingToDo) }
+
+            // 2. Load the desired state.
+            let desired: DesiredState
+            switch try await loadDesiredState(commit: target) {
+            case .loaded(let loaded):
+                desired = loaded
+            case .invalid(let errors):
+                guard revision.isNew else { return PassReport(commit: revision.tip, result: .nothingToDo) }
+                var audit = AuditRecord(commit: revision.tip, outcome: .failed, host: configuration.host, startedAt: started,
+                                        finishedAt: started)
+                audit.errors = errors.diagnostics.map(\.description)
+                return try await record(audit, revision: revision, plan: Plan())
+            }
+
+            // 3. Observe.
+            let observed = try await observe(desired)
+
+            // 4. Plan.
+            let plan = Planner.plan(desired: desired, observed: observed)
+            if plan.isEmpty && !revision.isNew { return PassReport(commit: revision.tip, plan: plan, result: .nothingToDo) }
+
+            // 5. Execute, journaled.
+            try supersedeInterruptedSteps()
+            let execution = try await execute(plan, desired: desired, tip: revision.tip, progress: progress)
+            if execution.stoppedForShutdown { return PassReport(commit: revision.tip, plan: plan, result: .stopped) }
+            if let failure = execution.failure, failure.error.isTransient {
+                logger.warning("\(failure.step.step.summary): \(failure.error); will retry")
+                metrics.retried(failure: failure.error)
+                return PassReport(commit: revision.tip, plan: plan, result: .willRetry(failure.error))
+            }
+
+            // 6. Record.
+            var audit = AuditRecord(commit: revision.tip, outcome: execution.outcome(refused: !plan.refusals.isEmpty),
+                                    host: configuration.host, startedAt: started, finishedAt: started)
+            audit.errors = plan.refusals.map(\.description) + (execution.failure.map { ["\($0.step.step.summary): \($0.error)"] } ?? [])
+            audit.steps = execution.steps
+            if !revision.isNew {
+                logger.notice("drift repair toward \(target.prefix(8)): \(audit.outcome.rawValue)", metadata: ["steps": "\(audit.steps.count)"])
+                return PassReport(commit: revision.tip, plan: plan, result: .repairedDrift(audit))
+            }
+            return try await record(audit, revision: revision, plan: plan)
+        } catch {
+            let failure = ReconcileFailure.classify(error)
+            if failure.isTransient {
+                logger.warning("reconcile pass: \(failure); will retry")
+                metrics.retried(failure: failure)
+                return PassReport(commit: tip, result: .willRetry(failure))
+            }
+            logger.error("reconcile pass: \(failure)")
+            return PassReport(commit: tip, result: .notReconciled(failure))
+        }
+    }
+
+    /// Stages 1–4 only, from the same live observation a pass makes: what a pass would run now.
+    public func plan() async throws -> (commit: String, plan: Plan) {
+        let tip = try await drivers.source.tip()
+        switch try await loadDesiredState(commit: tip) {
+        case .loaded(let desired):
+            return (tip, Planner.plan(desired: desired, observed: try await observe(desired)))
+        case .invalid(let errors):
+            throw errors
+        }
+    }
+}

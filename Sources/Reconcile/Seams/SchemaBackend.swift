@@ -1,0 +1,23 @@
+import Manifest
+import Planning
+
+/// Expand/contract migrations on one app database. One implementation per database kind, chosen from the
+/// app's `database:` URL by a `SchemaBackends`.
+public protocol SchemaBackend: Sendable {
+    /// The database, for messages.
+    var description: String { get }
+    /// The migration history stored in the database; nil when the database does not exist yet (nothing is created).
+    func observe() async throws -> ObservedSchema?
+    /// Expands `migration` and backfills; `progress` hears rows done and total while the backfill runs.
+    func start(_ migration: Migration, progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void) async throws
+    /// Contracts the in-flight migration `name`.
+    func complete(_ name: String) async throws
+    /// Undoes the started migration `name`, from the definition stored in the database.
+    func rollback(_ name: String) async throws
+}
+
+/// Picks the schema backend for a database URL.
+public protocol SchemaBackends: Sendable {
+    /// Throws a permanent `ReconcileFailure` when no backend serves that kind of database.
+    func backend(for database: DatabaseLocation) throws -> any SchemaBackend
+}

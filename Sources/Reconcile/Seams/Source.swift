@@ -1,0 +1,23 @@
+import Manifest
+
+/// Where the desired state comes from: the branch tip, each commit's manifests and app folders, and where the
+/// audit notes go. Today a local repository; a fetched mirror of a remote one fits the same shape.
+public protocol Source: Sendable {
+    /// Where it reads from, for messages (`main@/srv/desired`).
+    var description: String { get }
+    /// The commit id the followed branch points at now. Throws when the branch does not exist.
+    func tip() async throws -> String
+    /// The validated desired state of `commit`; throws `ManifestErrors` when it does not load.
+    func desiredState(at commit: String) async throws -> DesiredState
+    /// First-parent commits after `ancestor` and before `tip` (newest first); empty when `ancestor` is not a
+    /// first-parent ancestor of `tip`.
+    func commits(after ancestor: String, before tip: String) async throws -> [String]
+    /// The audit note on a commit, if any.
+    func note(for commit: String) async throws -> String?
+    /// Writes (replaces) the audit note on a commit.
+    func setNote(_ text: String, for commit: String) async throws
+    /// A read-only folder holding `apps/<app>/` as of `commit`, for a color to run from.
+    func workingCopy(app: String, commit: String) async throws -> String
+    /// Removes the working copies no color in `keeping` runs from; returns how many went.
+    func pruneWorkingCopies(keeping: [(app: String, commit: String)]) async -> Int
+}

@@ -1,0 +1,114 @@
+import Foundation
+import Manifest
+import Planning
+import ServiceLifecycle
+import State
+
+/// What stage 5 did with a plan.
+struct Execution: Sendable {
+    var steps: [AuditRecord.StepRecord] = []
+    /// The step that failed and why; later steps did not run.
+    var failure: (step: PlannedStep, error: ReconcileFailure)?
+    /// Steps left for a later pass because a newer commit arrived.
+    var superseded = 0
+    var stoppedForShutdown = false
+    var ranAny = false
+
+    func outcome(refused: Bool) -> Outcome {
+        if failure != nil { return .failed }
+        if superseded > 0 { return .superseded }
+        return refused ? .refused : .applied
+    }
+}
+
+/// Why a running plan stops between steps.
+enum Interruption {
+    /// A newer commit arrived: the rest of the plan is superseded.
+    case newCommit
+    /// The agent is stopping: the next agent re-plans and finishes.
+    case shutdown
+}
+
+extension ReconcilePipeline {
+    /// Steps an earlier agent journaled and never finished: the level-based plan redoes what is still needed.
+    func supersedeInterruptedSteps() throws {
+        for entry in try store.unfinishedSteps() {
+            try store.markStep(entry.id, .superseded, error: "interrupted; re-planned from the observed state")
+        }
+    }
+
+    /// Stage 5: journals every step, then runs them in order. Between steps it stops for a newer commit or the
+    /// agent's shutdown; after a failure the remaining steps are not run.
+    func execute(_ plan: Plan, desired: DesiredState, tip: String,
+                 progress: @Sendable (PlannedStep) -> Void) async throws -> Execution {
+        var execution = Execution()
+        let runner = StepRunner(drivers: drivers, store: store, desired: desired, stopGrace: configuration.stopGrace,
+                                metrics: metrics, logger: logger)
+        let ids = try store.journal(commit: desired.commit, steps: plan.steps)
+        for (index, (id, planned)) in zip(ids, plan.steps).enumerated() {
+            if execution.failure != nil {
+                try store.markStep(id, .superseded, error: "not run: an earlier step failed")
+                continue
+            }
+            if execution.stoppedForShutdown || execution.superseded > 0 {
+                try store.markStep(id, .superseded, error: "interrupted between steps")
+                if !execution.stoppedForShutdown { execution.superseded += 1 }
+                execution.steps.append(.init(summary: planned.step.summary, seconds: 0, superseded: true))
+                continue
+            }
+            switch await interruption(tip: tip) {
+            case .shutdown?:
+                execution.stoppedForShutdown = true
+                try store.markStep(id, .superseded, error: "the agent stopped between steps")
+                continue
+            case .newCommit?:
+                execution.superseded += 1
+                try store.markStep(id, .superseded, error: "a newer commit arrived")
+                execution.steps.append(.init(summary: planned.step.summary, seconds: 0, superseded: true))
+                continue
+            case nil:
+                break
+            }
+            stepsRun += 1
+            if configuration.crashBeforeStep == stepsRun {
+                logger.critical("exiting hard before step \(stepsRun) (TEAL_CRASH_BEFORE_STEP)")
+                _exit(137)
+            }
+            progress(planned)
+            logger.info("step \(index + 1)/\(plan.steps.count): \(planned.step.summary)", metadata: ["reason": "\(planned.reason)"])
+            try store.markStep(id, .running)
+            let clock = ContinuousClock()
+            let stepStart = clock.now
+            execution.ranAny = true
+            do {
+                try await runner.run(planned.step)
+                try store.markStep(id, .done)
+                execution.steps.append(.init(summary: planned.step.summary, seconds: seconds(stepStart.duration(to: clock.now))))
+            } catch {
+                let failure = ReconcileFailure.classify(error)
+                try store.markStep(id, .failed, error: failure.isTransient ? "transient, will retry: \(failure)" : "\(failure)")
+                execution.steps.append(.init(summary: planned.step.summary, seconds: seconds(stepStart.duration(to: clock.now)),
+                                             error: failure.message))
+                execution.failure = (planned, failure)
+                if !failure.isTransient { logger.error("step failed: \(planned.step.summary): \(failure)") }
+            }
+        }
+        if execution.ranAny, let colors = try? store.colors() {
+            // Working copies of releases no color runs any more (a stopped color, a replaced spec) go.
+            let removed = await drivers.source.pruneWorkingCopies(keeping: colors.map { (app: $0.app, commit: $0.specCommit) })
+            if removed > 0 { logger.info("removed \(removed) unused working copies") }
+        }
+        return execution
+    }
+
+    /// Asked between steps.
+    func interruption(tip: String) async -> Interruption? {
+        if Task.isShuttingDownGracefully || Task.isCancelled { return .shutdown }
+        guard let now = try? await drivers.source.tip() else { return nil }
+        return now != tip ? .newCommit : nil
+    }
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}

@@ -1,0 +1,22 @@
+import Manifest
+
+/// Stage 2's answer: the desired state, or why the commit's manifests do not load.
+enum LoadedDesiredState: Sendable {
+    case loaded(DesiredState)
+    case invalid(ManifestErrors)
+}
+
+extension ReconcilePipeline {
+    /// Reads and validates the desired state of `commit`; a commit's desired state never changes, so the last
+    /// one is kept.
+    func loadDesiredState(commit: String) async throws -> LoadedDesiredState {
+        if let cached = lastDesired, cached.commit == commit { return .loaded(cached) }
+        do {
+            let desired = try await drivers.source.desiredState(at: commit)
+            lastDesired = desired
+            return .loaded(desired)
+        } catch let errors as ManifestErrors {
+            return .invalid(errors)
+        }
+    }
+}

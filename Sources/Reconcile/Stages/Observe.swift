@@ -1,0 +1,44 @@
+import Manifest
+import Planning
+import State
+
+extension ReconcilePipeline {
+    /// Stage 3: the state store's record of what teal started, refined by live probes: is each color's instance
+    /// alive and healthy, what the traffic driver serves, each app database's migration history. Color health
+    /// and request counters go to the metrics on every pass.
+    func observe(_ desired: DesiredState) async throws -> ObservedState {
+        var observed = try store.recordedState()
+        for record in try store.colors() {
+            guard var color = observed.apps[record.app]?.colors[record.color] else { continue }
+            let alive = record.handle.map(drivers.runtime.isAlive) ?? false
+            color.running = alive
+            if alive {
+                let health = desired.apps[record.app]?.environment.health ?? record.health ?? HealthCheck()
+                color.healthy = await drivers.runtime.probe(record, health: health)
+            } else {
+                color.healthy = false
+            }
+            metrics.colorHealth(app: record.app, color: record.color, healthy: color.healthy)
+            observed.apps[record.app]?.colors[record.color] = color
+        }
+        if let served = try? await drivers.traffic.routes() {
+            for app in Set(observed.apps.keys).union(served.keys) {
+                observed.apps[app, default: ObservedApp()].route = served[app]?.effective ?? .none
+                observed.apps[app]?.listen = served[app]?.listen
+            }
+            if let counters = try? await drivers.traffic.counters() {
+                for (app, colors) in counters {
+                    for (color, counter) in colors { metrics.requests(app: app, color: color, total: counter.requests) }
+                }
+            }
+        } else {
+            for app in observed.apps.keys { observed.apps[app]?.route = .none }
+        }
+        for (app, manifest) in desired.apps {
+            let backend = try drivers.schemas.backend(for: manifest.environment.database)
+            guard let schema = try await backend.observe() else { continue }
+            observed.apps[app, default: ObservedApp()].schema = schema
+        }
+        return observed
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import Planning
+import State
+
+extension ReconcilePipeline {
+    /// Stage 6: the commit's audit record goes to the state store and as a note on the commit; commits skipped
+    /// since the last reconciled one get `superseded` notes.
+    func record(_ audit: AuditRecord, revision: Revision, plan: Plan) async throws -> PassReport {
+        var audit = audit
+        audit.finishedAt = Date()
+        try store.record(audit)
+        do {
+            try await drivers.source.setNote(audit.note, for: audit.commit)
+            if let last = revision.lastReconciled {
+                for skipped in try await drivers.source.commits(after: last, before: audit.commit)
+                where try await drivers.source.note(for: skipped) == nil {
+                    var note = AuditRecord(commit: skipped, outcome: .superseded, host: configuration.host,
+                                           startedAt: audit.startedAt, finishedAt: audit.startedAt)
+                    note.supersededBy = audit.commit
+                    try await drivers.source.setNote(note.note, for: skipped)
+                    try store.record(note)
+                }
+            }
+        } catch {
+            logger.error("could not write the git note: \(error)")
+        }
+        if audit.outcome != .superseded { try store.setMeta("last_reconciled_commit", audit.commit) }
+        if audit.outcome == .applied { try store.setMeta("last_applied_commit", audit.commit) }
+        metrics.reconciled(outcome: audit.outcome, seconds: audit.finishedAt.timeIntervalSince(audit.startedAt))
+        if audit.outcome == .applied {
+            for app in lastDesired?.apps.keys.sorted() ?? [] { metrics.currentCommit(app: app, commit: audit.commit) }
+        }
+        let why = audit.errors.isEmpty ? "" : ": " + audit.errors.joined(separator: "; ")
+        logger.info("\(audit.commit.prefix(8)): \(audit.outcome.rawValue)\(why)")
+        return PassReport(commit: audit.commit, plan: plan, result: .ended(audit))
+    }
+}

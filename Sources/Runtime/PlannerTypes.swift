@@ -1,4 +1,0 @@
-import Planner
-
-/// The planner's record of a migration (the schema engine has a richer type of the same name).
-typealias PlannerMigration = AppliedMigration
