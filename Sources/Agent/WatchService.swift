@@ -22,9 +22,11 @@ final class ReadyGate: Sendable {
 
     var isOpen: Bool { state.withLock { $0.open } }
 
-    func open() {
+    func open() { release(opening: true) }
+
+    private func release(opening: Bool) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.open = true
+            if opening { state.open = true }
             defer { state.waiters = [] }
             return state.waiters
         }
@@ -43,7 +45,7 @@ final class ReadyGate: Sendable {
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            self.open()
+            self.release(opening: false)
         }
     }
 }
