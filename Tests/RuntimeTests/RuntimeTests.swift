@@ -133,3 +133,20 @@ struct RuntimeTests {
         await sandbox.tearDown()
     }
 }
+
+@Suite struct StatusReportTests {
+    /// Status probes each color with its app's own health check, not a fixed path.
+    @Test func statusProbesTheAppsOwnHealthPath() async throws {
+        let sandbox = try await Sandbox.make()
+        // With UNHEALTHY set the test app fails /healthz but answers 200 on any other path.
+        var desired = desiredShop(listen: try FreePort.pick(), live: .blue, colors: [.blue: ["UNHEALTHY": "1"]])
+        desired.apps["shop"]!.environment.health.path = "/ready"
+        let report = try await sandbox.reconciler().reconcile(desired)
+        #expect(report.outcome == .applied, "\(String(describing: report.failure))")
+        let status = try await StatusReport.gather(store: sandbox.store, drivers: sandbox.drivers(desired))
+        let blue = try #require(status.apps.first?.colors.first)
+        #expect(blue.running && blue.healthy, "\(blue)")
+        #expect(try sandbox.store.colors().first?.health?.path == "/ready")
+        await sandbox.tearDown()
+    }
+}
