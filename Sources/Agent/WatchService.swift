@@ -55,7 +55,7 @@ final class ReadyGate: Sendable {
 /// Between passes the color supervisor restarts dead colors. On SIGTERM it finishes the current step and returns,
 /// leaving colors and the router running.
 struct WatchService: Service {
-    let agent: Agent
+    let agent: TealAgent
     let ready: ReadyGate
     let trigger = PassTrigger()
 

@@ -22,7 +22,7 @@ struct ApplyCommand: AsyncParsableCommand {
         _ = try repo.open()
         let lock: DataDirLock
         do { lock = try DataDirLock(dataDir: data.path) } catch { throw CLIError("\(error)") }
-        let agent = try Agent(configuration: AgentConfiguration(repository: repo.path, branch: repo.branch, dataDir: data.path, admin: nil),
+        let agent = try TealAgent(configuration: AgentConfiguration(repository: repo.path, branch: repo.branch, dataDir: data.path, admin: nil),
                               lock: lock, logger: logger("teal.apply", level: .warning))
         let report = await agent.reconcileOnce(progress: { step in
             print("  → \(step.step.summary)")

@@ -50,7 +50,7 @@ struct WatchCommand: AsyncParsableCommand {
         do { lock = try DataDirLock(dataDir: data.path) } catch { throw CLIError("\(error)") }
         let configuration = AgentConfiguration(repository: repo.path, branch: repo.branch, dataDir: data.path,
                                                pollInterval: interval, driftInterval: drift, admin: adminAddress)
-        let agent = try Agent(configuration: configuration, lock: lock, logger: logger("teal.watch", level: .info))
+        let agent = try TealAgent(configuration: configuration, lock: lock, logger: logger("teal.watch", level: .info))
         do {
             try await agent.run()
         } catch let error as AgentError {

@@ -11,7 +11,7 @@ import State
 /// The agent: the reconcile pipeline over the real drivers, the color supervisor, the admin endpoint and the
 /// watch loop, built from one `AgentConfiguration`. `teal apply` calls `reconcileOnce`, `teal watch` calls
 /// `run`.
-public final class Agent: Sendable {
+public final class TealAgent: Sendable {
     public let configuration: AgentConfiguration
     public let drivers: ReconcileDrivers
     public let store: StateStore
