@@ -65,9 +65,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // The seams' real implementations: local repository, SQLite, teal's router, OS processes.
+        // The seams' real implementations: local repository and fetched mirror, SQLite, teal's router, OS processes.
         .target(name: "Drivers", dependencies: [
             "Reconcile", "Git", "Desired", "Manifest", "Planning", "State", "Schema", "Runtime", "Traffic",
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // The agent: built from one configuration; watch loop, color supervisor, admin endpoint, metrics, status.
         .target(name: "Agent", dependencies: [

@@ -3,8 +3,12 @@ import Foundation
 /// Everything an agent is built from. The command line only fills this in, so tests build and run an agent
 /// in-process the same way.
 public struct AgentConfiguration: Sendable {
-    /// The desired-state repository (a local path).
+    /// The desired-state repository: a local path, or a remote URL fetched into a mirror in the data dir.
     public var repository: String
+    /// Credentials and trust for a remote repository.
+    public var remote: RemoteSettings
+    /// Accept a branch tip that does not descend from the last applied commit (refused by default).
+    public var allowRewrites: Bool
     public var branch: String
     /// teal's state, logs and working copies.
     public var dataDir: String
@@ -28,8 +32,11 @@ public struct AgentConfiguration: Sendable {
     public init(repository: String, branch: String = "main", dataDir: String, pollInterval: Duration = .seconds(1),
                 driftInterval: Duration = .seconds(5), supervisionInterval: Duration = .seconds(1),
                 admin: AdminServer.Configuration? = AdminServer.Configuration(), retry: Backoff = Backoff(),
-                applyAttempts: Int = 8, host: String = ProcessInfo.processInfo.hostName, routerCommand: [String]? = nil) {
+                applyAttempts: Int = 8, host: String = ProcessInfo.processInfo.hostName, routerCommand: [String]? = nil,
+                remote: RemoteSettings = RemoteSettings(), allowRewrites: Bool = false) {
         self.repository = repository
+        self.remote = remote
+        self.allowRewrites = allowRewrites
         self.branch = branch
         self.dataDir = dataDir
         self.pollInterval = pollInterval
@@ -43,4 +50,5 @@ public struct AgentConfiguration: Sendable {
     }
 }
 
+import Drivers
 import Reconcile

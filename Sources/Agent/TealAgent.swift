@@ -28,7 +28,8 @@ public final class TealAgent: Sendable {
         self.configuration = configuration
         self.lock = lock
         let drivers = drivers ?? ReconcileDrivers.standard(repository: configuration.repository, branch: configuration.branch,
-                                                           dataDir: configuration.dataDir, routerCommand: configuration.routerCommand)
+                                                           dataDir: configuration.dataDir, remote: configuration.remote,
+                                                           routerCommand: configuration.routerCommand)
         self.drivers = drivers
         let store = try store ?? StateStore(dataDir: configuration.dataDir)
         self.store = store
@@ -36,7 +37,8 @@ public final class TealAgent: Sendable {
         self.metrics = metrics
         self.logger = logger
         let pipeline = ReconcilePipeline(drivers: drivers, store: store,
-                                         configuration: .init(host: configuration.host), metrics: metrics, logger: logger)
+                                         configuration: .init(host: configuration.host, allowRewrites: configuration.allowRewrites),
+                                         metrics: metrics, logger: logger)
         self.pipeline = pipeline
         supervisor = ColorSupervisor(drivers: drivers, store: store, settings: { app, color in
             guard let environment = await pipeline.lastDesired?.apps[app]?.environment, let spec = environment.colors[color] else {
@@ -102,11 +104,20 @@ public struct AgentError: Error, CustomStringConvertible, Sendable {
 }
 
 extension ReconcileDrivers {
-    /// The drivers a host runs with: a local repository, SQLite databases, teal's router, OS processes.
-    public static func standard(repository: String, branch: String, dataDir: String, routerCommand: [String]? = nil) -> ReconcileDrivers {
-        ReconcileDrivers(source: LocalRepositorySource(path: repository, branch: branch, dataDir: dataDir),
+    /// The drivers a host runs with: a local repository or a fetched mirror of a remote one, SQLite databases,
+    /// teal's router, OS processes.
+    public static func standard(repository: String, branch: String, dataDir: String, remote: RemoteSettings = RemoteSettings(),
+                                routerCommand: [String]? = nil) -> ReconcileDrivers {
+        ReconcileDrivers(source: source(repository: repository, branch: branch, dataDir: dataDir, remote: remote),
                          schemas: SchemaBackendCatalog(dataDir: dataDir),
                          traffic: RouterTrafficDriver(dataDir: dataDir, command: routerCommand),
                          runtime: ProcessColorRuntime(dataDir: dataDir))
+    }
+
+    /// A local path is read in place; a URL is mirrored into the data dir.
+    public static func source(repository: String, branch: String, dataDir: String, remote: RemoteSettings) -> any Source {
+        RemoteURL.isRemote(repository)
+            ? RemoteMirrorSource(url: repository, branch: branch, dataDir: dataDir, settings: remote)
+            : LocalRepositorySource(path: repository, branch: branch, dataDir: dataDir)
     }
 }

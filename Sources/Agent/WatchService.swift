@@ -102,6 +102,9 @@ struct WatchService: Service {
                     backoff.reset()
                     retryAt = nil
                     lastTip = report.commit
+                    if let audit = report.audit, audit.outcome == .applied {
+                        logger.info("serving \(configuration.branch)@sha1:\(audit.commit)")
+                    }
                 }
                 continue
             }

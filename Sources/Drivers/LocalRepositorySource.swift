@@ -56,6 +56,11 @@ public actor LocalRepositorySource: Source {
         return []
     }
 
+    public func isAncestor(_ ancestor: String, of commit: String) throws -> Bool {
+        guard let a = ObjectID(hex: ancestor), let c = ObjectID(hex: commit) else { return false }
+        return try open().isAncestor(a, of: c)
+    }
+
     public func note(for commit: String) throws -> String? {
         guard let id = ObjectID(hex: commit) else { return nil }
         return try open().note(for: id)

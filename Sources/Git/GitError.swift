@@ -32,7 +32,7 @@ func check(_ code: Int32, _ operation: @autoclosure () -> String) throws -> Int3
 }
 
 /// libgit2's global state, set up once per process.
-enum Libgit2 {
+public enum Libgit2 {
     private static let initialized: Bool = {
         git_libgit2_init()
         return true

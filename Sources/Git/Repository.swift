@@ -14,7 +14,7 @@ public final class Repository {
         pointer = repo!
     }
 
-    private init(pointer: OpaquePointer) { self.pointer = pointer }
+    init(adopting pointer: OpaquePointer) { self.pointer = pointer }
 
     /// Creates a new non-bare repository whose HEAD is `branch`.
     public static func create(at path: String, initialBranch: String = "main") throws -> Repository {
@@ -27,7 +27,7 @@ public final class Repository {
             options.initial_head = head
             try check(git_repository_init_ext(&repo, path, &options), "create repository \(path)")
         }
-        return Repository(pointer: repo!)
+        return Repository(adopting: repo!)
     }
 
     deinit { git_repository_free(pointer) }
@@ -57,6 +57,28 @@ public final class Repository {
         if code == GIT_ENOTFOUND.rawValue { return nil }
         try check(code, "read branch \(branch)")
         return ObjectID(oid)
+    }
+
+    /// Points `refs/notes/teal` at the notes commit `ref` names (the remote's), unless ours already has it in its
+    /// history: a note added next goes on top of the remote's notes and its push fast-forwards. Notes of ours the
+    /// remote never got are left out of the ref (the state store keeps every outcome).
+    public func adoptNotes(from ref: String, notesRef: String = Repository.defaultNotesRef) throws {
+        var theirs = git_oid()
+        guard git_reference_name_to_id(&theirs, pointer, ref) == 0 else { return }
+        var ours = git_oid()
+        if git_reference_name_to_id(&ours, pointer, notesRef) == 0 {
+            if git_oid_equal(&ours, &theirs) == 1 || git_graph_descendant_of(pointer, &ours, &theirs) == 1 { return }
+        }
+        var reference: OpaquePointer?
+        try check(git_reference_create(&reference, pointer, notesRef, &theirs, 1, "teal: notes from the remote"), "update \(notesRef)")
+        git_reference_free(reference)
+    }
+
+    /// Whether `ancestor` is `commit` or one of its ancestors.
+    public func isAncestor(_ ancestor: ObjectID, of commit: ObjectID) throws -> Bool {
+        if ancestor == commit { return true }
+        var a = ancestor.oid, c = commit.oid
+        return try check(git_graph_descendant_of(pointer, &c, &a), "compare \(commit.short) with \(ancestor.short)") == 1
     }
 
     func withCommit<T>(_ id: ObjectID, _ body: (OpaquePointer) throws -> T) throws -> T {

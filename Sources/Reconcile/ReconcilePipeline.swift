@@ -22,7 +22,7 @@ public struct ReconcileDrivers: Sendable {
 
 /// One reconcile pass, as an ordered list of stages:
 ///
-/// 1. resolve the source revision (the branch tip, and which commit to aim at),
+/// 1. resolve the source revision (the branch tip, which commit to aim at, and whether history was rewritten),
 /// 2. load the desired state of that commit,
 /// 3. observe what runs (state store refined by live probes),
 /// 4. plan (pure),
@@ -37,13 +37,16 @@ public actor ReconcilePipeline {
         public var host: String
         /// How long a stopping color has between SIGTERM and SIGKILL.
         public var stopGrace: Duration
+        /// Accept a tip that does not descend from the last applied commit (a force push); refused otherwise.
+        public var allowRewrites: Bool
         /// Test hook: exit hard just before step N (1-based) of this process's passes (`TEAL_CRASH_BEFORE_STEP`).
         public var crashBeforeStep: Int?
 
-        public init(host: String = ProcessInfo.processInfo.hostName, stopGrace: Duration = .seconds(10),
+        public init(host: String = ProcessInfo.processInfo.hostName, stopGrace: Duration = .seconds(10), allowRewrites: Bool = false,
                     crashBeforeStep: Int? = ProcessInfo.processInfo.environment["TEAL_CRASH_BEFORE_STEP"].flatMap(Int.init)) {
             self.host = host
             self.stopGrace = stopGrace
+            self.allowRewrites = allowRewrites
             self.crashBeforeStep = crashBeforeStep
         }
     }
@@ -75,6 +78,14 @@ public actor ReconcilePipeline {
             let revision = try await resolveRevision()
             tip = revision.tip
             guard let target = revision.target else { return PassReport(commit: revision.tip, result: .nothingToDo) }
+            if let applied = revision.rewrittenFrom, !configuration.allowRewrites {
+                var audit = AuditRecord(commit: revision.tip, outcome: .refused, host: configuration.host, startedAt: started,
+                                        finishedAt: started)
+                audit.errors = ["the new tip \(revision.tip) does not descend from the last applied commit \(applied): the branch "
+                    + "was rewritten (a force push?), so it is not applied and \(applied.prefix(8)) keeps serving; push a commit on top "
+                    + "of \(applied.prefix(8)), or start the agent with --allow-rewrites to accept rewritten history"]
+                return try await record(audit, revision: revision, plan: Plan())
+            }
 
             // 2. Load the desired state.
             let desired: DesiredState

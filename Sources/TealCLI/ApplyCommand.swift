@@ -17,12 +17,21 @@ struct ApplyCommand: AsyncParsableCommand {
     @OptionGroup var repo: RepoOptions
     @OptionGroup var data: DataDirOption
 
+    @Flag(help: "Accept a branch tip that does not descend from the last applied commit (a force push).")
+    var allowRewrites = false
+
+    @Option(help: "Passes tried, with backoff, while failures are transient (a locked database, an unreachable remote).")
+    var attempts = 8
+
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        _ = try repo.open()
+        try repo.checkLocal()
         let lock: DataDirLock
         do { lock = try DataDirLock(dataDir: data.path) } catch { throw CLIError("\(error)") }
-        let agent = try TealAgent(configuration: AgentConfiguration(repository: repo.path, branch: repo.branch, dataDir: data.path, admin: nil),
+        var configuration = AgentConfiguration(repository: repo.path, branch: repo.branch, dataDir: data.path, admin: nil,
+                                               remote: repo.remote, allowRewrites: allowRewrites)
+        configuration.applyAttempts = max(1, attempts)
+        let agent = try TealAgent(configuration: configuration,
                               lock: lock, logger: logger("teal.apply", level: .warning))
         let report = await agent.reconcileOnce(progress: { step in
             print("  → \(step.step.summary)")

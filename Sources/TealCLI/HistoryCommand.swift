@@ -3,12 +3,13 @@ import Foundation
 import Git
 
 /// `teal history`: the commits that changed apps/, with their reconcile outcomes.
-struct HistoryCommand: ParsableCommand {
+struct HistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
         abstract: "List commits touching apps/, newest first, with their reconcile outcome from refs/notes/teal.")
 
     @OptionGroup var repo: RepoOptions
+    @OptionGroup var data: DataDirOption
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -25,8 +26,8 @@ struct HistoryCommand: ParsableCommand {
         var note: String?
     }
 
-    func run() throws {
-        let repository = try repo.open()
+    func run() async throws {
+        let repository = try await repo.open(dataDir: data.path)
         guard let tip = try repository.branchTip(repo.branch) else { throw CLIError("branch '\(repo.branch)' does not exist in \(repo.path)") }
         let entries = try repository.log(from: tip, touching: "apps", limit: limit).map { info -> Entry in
             let note = try repository.note(for: info.id)

@@ -1,16 +1,53 @@
 import ArgumentParser
+import Drivers
+import Reconcile
 import Foundation
 import Git
 import Logging
 import State
 
-/// `--repo` and `--branch`, shared by the commands that read the desired-state repository.
+/// `--repo`, `--branch` and, for a remote repository, its credentials and trust; shared by the commands that
+/// read the desired-state repository.
 struct RepoOptions: ParsableArguments {
-    @Option(help: "The desired-state git repository (a local path, bare or not). Default: $TEAL_REPO.")
+    @Option(help: ArgumentHelp("The desired-state repository: a local path (bare or not) or a URL (ssh://, user@host:path, "
+        + "https://, http://, git://, file://), which is mirrored into the data dir. Default: $TEAL_REPO."))
     var repo: String?
 
     @Option(help: "The branch teal follows.")
     var branch = "main"
+
+    @Option(help: "SSH: the private key file (ed25519 or ECDSA; RSA servers may refuse SHA-1 signatures).")
+    var sshKey: String?
+
+    @Option(help: "SSH: a file holding the private key's passphrase.")
+    var sshPassphraseFile: String?
+
+    @Flag(help: "SSH: use the keys of the running ssh-agent ($SSH_AUTH_SOCK).")
+    var sshAgent = false
+
+    @Option(help: "SSH: a known_hosts file the server's host key must be in (no trust on first use).")
+    var knownHosts: String?
+
+    @Option(help: "SSH: a pinned host key fingerprint, SHA256:... (repeat for rotation).")
+    var hostKey: [String] = []
+
+    @Option(help: "HTTP(S): the user name for Basic authentication.")
+    var httpUser: String?
+
+    @Option(help: "HTTP(S): a file holding the password.")
+    var passwordFile: String?
+
+    @Option(help: "HTTP(S): a file holding a bearer token.")
+    var tokenFile: String?
+
+    @Option(help: "HTTPS: certificate authorities (PEM) to trust.")
+    var caFile: String?
+
+    @Option(help: "HTTP(S): a proxy URL for http(s) repositories.")
+    var proxy: String?
+
+    @Flag(help: "Push each outcome's note to the remote's refs/notes/teal (fetched and added on top, never forced).")
+    var pushNotes = false
 
     func validate() throws {
         if repo == nil && ProcessInfo.processInfo.environment["TEAL_REPO"].map({ !$0.isEmpty }) != true {
@@ -21,7 +58,43 @@ struct RepoOptions: ParsableArguments {
     /// The repository as given, or `$TEAL_REPO`.
     var path: String { repo ?? ProcessInfo.processInfo.environment["TEAL_REPO"] ?? "" }
 
+    var isRemote: Bool { RemoteURL.isRemote(path) }
+
+    var remote: RemoteSettings {
+        var settings = RemoteSettings()
+        settings.sshKeyFile = sshKey
+        settings.sshPassphraseFile = sshPassphraseFile
+        settings.sshAgent = sshAgent
+        settings.knownHostsFile = knownHosts
+        settings.hostKeyFingerprints = hostKey
+        settings.httpUser = httpUser
+        settings.passwordFile = passwordFile
+        settings.tokenFile = tokenFile
+        settings.caFile = caFile
+        settings.proxy = proxy
+        settings.pushNotes = pushNotes
+        return settings
+    }
+
+    /// The local repository, opened to check it exists. A remote one is checked by its first fetch.
+    func checkLocal() throws {
+        if !isRemote { _ = try open() }
+    }
+
+    /// A local repository as it is, or the mirror of a remote one, fetched now.
+    func open(dataDir: String) async throws -> Repository {
+        guard isRemote else { return try open() }
+        let source = RemoteMirrorSource(url: path, branch: branch, dataDir: dataDir, settings: remote)
+        do {
+            _ = try await source.tip()
+            return try Repository(path: source.path)
+        } catch let failure as ReconcileFailure {
+            throw CLIError(failure.description)
+        }
+    }
+
     func open() throws -> Repository {
+        guard !isRemote else { throw CLIError("\(path) is a remote repository; this command reads local repositories only") }
         do {
             return try Repository(path: path)
         } catch let error as GitError {

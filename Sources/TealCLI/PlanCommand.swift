@@ -20,8 +20,8 @@ struct PlanCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        _ = try repo.open()
-        let drivers = ReconcileDrivers.standard(repository: repo.path, branch: repo.branch, dataDir: data.path)
+        try repo.checkLocal()
+        let drivers = ReconcileDrivers.standard(repository: repo.path, branch: repo.branch, dataDir: data.path, remote: repo.remote)
         let store = try data.existingStore() ?? StateStore.inMemory()
         let pipeline = ReconcilePipeline(drivers: drivers, store: store)
         let commit: String, plan: Planning.Plan

@@ -4,19 +4,20 @@ import Git
 import Manifest
 
 /// `teal validate`: parse and check a commit's desired state.
-struct ValidateCommand: ParsableCommand {
+struct ValidateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
         abstract: "Parse and check the desired state at a commit; print file:line errors.",
         discussion: "Exit status: 0 valid, 1 any error.")
 
     @OptionGroup var repo: RepoOptions
+    @OptionGroup var data: DataDirOption
 
     @Option(help: "The revision to check (a branch, HEAD~1, a sha). Defaults to the branch tip.")
     var rev: String?
 
-    func run() throws {
-        let repository = try repo.open()
+    func run() async throws {
+        let repository = try await repo.open(dataDir: data.path)
         let state = try DesiredInput.read(repository, revision: rev ?? repo.branch)
         let apps = state.apps.keys.sorted()
         print("ok: \(apps.count) app\(apps.count == 1 ? "" : "s") (\(apps.joined(separator: ", "))) at \(state.commit.prefix(8))")

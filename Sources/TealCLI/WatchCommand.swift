@@ -28,6 +28,9 @@ struct WatchCommand: AsyncParsableCommand {
     @Option(help: "HOST:PORT of the admin endpoint (GET /status, GET /metrics, POST /hooks/git); 'off' to disable.")
     var admin = "127.0.0.1:9400"
 
+    @Flag(help: "Accept a branch tip that does not descend from the last applied commit (a force push).")
+    var allowRewrites = false
+
     @Option(help: "Shared secret for X-Hub-Signature-256 on POST /hooks/git (default: $TEAL_WEBHOOK_SECRET).")
     var webhookSecret: String?
 
@@ -45,11 +48,12 @@ struct WatchCommand: AsyncParsableCommand {
             }
             adminAddress = parsed
         }
-        _ = try repo.open()
+        try repo.checkLocal()
         let lock: DataDirLock
         do { lock = try DataDirLock(dataDir: data.path) } catch { throw CLIError("\(error)") }
         let configuration = AgentConfiguration(repository: repo.path, branch: repo.branch, dataDir: data.path,
-                                               pollInterval: interval, driftInterval: drift, admin: adminAddress)
+                                               pollInterval: interval, driftInterval: drift, admin: adminAddress,
+                                               remote: repo.remote, allowRewrites: allowRewrites)
         let agent = try TealAgent(configuration: configuration, lock: lock, logger: logger("teal.watch", level: .info))
         do {
             try await agent.run()

@@ -78,11 +78,11 @@ final class Agent {
     let process = Process()
     let log: String
 
-    init(story: Story, admin: Int, extra: [String] = []) throws {
+    init(story: Story, admin: Int, repo: String? = nil, extra: [String] = []) throws {
         log = story.data + "-agent.log"
         FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: TealBinary.path)
-        process.arguments = ["watch", "--repo", story.repo.path, "--data-dir", story.data, "--interval", "200ms",
+        process.arguments = ["watch", "--repo", repo ?? story.repo.path, "--data-dir", story.data, "--interval", "200ms",
                              "--admin", "127.0.0.1:\(admin)"] + extra
         let handle = FileHandle(forWritingAtPath: log)
         process.standardOutput = handle

@@ -46,6 +46,11 @@ struct FakeSource: Source {
         guard let from = all.firstIndex(of: ancestor), let to = all.firstIndex(of: tip), from < to else { return [] }
         return Array(all[(from + 1)..<to].reversed())
     }
+    func isAncestor(_ ancestor: String, of commit: String) async throws -> Bool {
+        let all = history.get()
+        guard let a = all.firstIndex(of: ancestor), let c = all.firstIndex(of: commit) else { return false }
+        return a <= c
+    }
     func note(for commit: String) async throws -> String? { notes.get()[commit] }
     func setNote(_ text: String, for commit: String) async throws { notes.update { $0[commit] = text } }
     func workingCopy(app: String, commit: String) async throws -> String { "/fake/\(app)/\(commit)" }

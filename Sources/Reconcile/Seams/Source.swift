@@ -12,6 +12,9 @@ public protocol Source: Sendable {
     /// First-parent commits after `ancestor` and before `tip` (newest first); empty when `ancestor` is not a
     /// first-parent ancestor of `tip`.
     func commits(after ancestor: String, before tip: String) async throws -> [String]
+    /// Whether `ancestor` is `commit` or one of its ancestors (a tip that does not descend from the last applied
+    /// commit is a rewritten history).
+    func isAncestor(_ ancestor: String, of commit: String) async throws -> Bool
     /// The audit note on a commit, if any.
     func note(for commit: String) async throws -> String?
     /// Writes (replaces) the audit note on a commit.

@@ -11,6 +11,8 @@ struct Revision: Sendable {
     var isNew: Bool
     /// The last commit whose reconcile ended (not superseded).
     var lastReconciled: String?
+    /// The new tip does not descend from the last applied commit (the branch was rewritten): that commit.
+    var rewrittenFrom: String?
 }
 
 extension ReconcilePipeline {
@@ -24,6 +26,10 @@ extension ReconcilePipeline {
         if !isNew, let outcome = try store.outcome(commit: tip), outcome == .failed || outcome == .refused {
             target = try store.meta("last_applied_commit")
         }
-        return Revision(tip: tip, target: target, isNew: isNew, lastReconciled: last)
+        var rewrittenFrom: String?
+        if isNew, let applied = try store.meta("last_applied_commit"), try await !drivers.source.isAncestor(applied, of: tip) {
+            rewrittenFrom = applied
+        }
+        return Revision(tip: tip, target: target, isNew: isNew, lastReconciled: last, rewrittenFrom: rewrittenFrom)
     }
 }
