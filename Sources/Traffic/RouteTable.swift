@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// Live counters of one color of one app, updated by the proxy without locking.
@@ -36,10 +37,45 @@ final class RouteSlot: Sendable {
         var totalWeight: Int
     }
 
-    private let entry = Mutex<Entry?>(nil)
+    /// A client connection tunnelled to a color after `101 Switching Protocols`.
+    private struct Tunnel {
+        var color: String
+        var key: UpstreamKey
+        var channel: any Channel
+    }
 
+    private let entry = Mutex<Entry?>(nil)
+    private let tunnels = Mutex<[ObjectIdentifier: Tunnel]>([:])
+
+    /// Installs a new route. Tunnels to a color the new route no longer has (or has at another address) are
+    /// closed: a switch of traffic leaves them open, removing the color after its drain ends them.
     fileprivate func replace(with new: Entry?) {
         entry.withLock { $0 = new }
+        let doomed = tunnels.withLock { tunnels in
+            tunnels.filter { _, tunnel in
+                guard let upstream = new?.route.upstreams[tunnel.color] else { return true }
+                return UpstreamKey(host: upstream.host, port: upstream.port) != tunnel.key
+            }
+        }
+        for (_, tunnel) in doomed { tunnel.channel.close(promise: nil) }
+    }
+
+    /// Notes a tunnel of this app's client connection `id` until `removeTunnel`.
+    func addTunnel(id: ObjectIdentifier, color: String, key: UpstreamKey, channel: any Channel) {
+        tunnels.withLock { $0[id] = Tunnel(color: color, key: key, channel: channel) }
+    }
+
+    func removeTunnel(id: ObjectIdentifier) {
+        _ = tunnels.withLock { $0.removeValue(forKey: id) }
+    }
+
+    /// Open tunnels per color.
+    var tunnelCounts: [String: Int] {
+        tunnels.withLock { tunnels in
+            var counts: [String: Int] = [:]
+            for tunnel in tunnels.values { counts[tunnel.color, default: 0] += 1 }
+            return counts
+        }
     }
 
     var route: AppRoute? { entry.withLock { $0?.route } }

@@ -18,6 +18,8 @@ public actor Router {
     private let ownsGroup: Bool
     private let table = RouteTable()
     private let pools: UpstreamPools
+    private let limits: RouterLimits
+    private let connections: ConnectionCount
     private let logger: Logger
     private var listeners: [String: (endpoint: Endpoint, channel: any Channel)] = [:]
     private var adminChannel: (any Channel)?
@@ -27,11 +29,14 @@ public actor Router {
 
     /// A router for `dataDir` on `group`, or else on a group of its own with `eventLoops` threads (default: one per core).
     public init(dataDir: String, group: MultiThreadedEventLoopGroup? = nil, eventLoops: Int? = nil,
-                timeouts: RouterTimeouts = RouterTimeouts(), logger: Logger = Logger(label: "teal.router")) {
+                timeouts: RouterTimeouts = RouterTimeouts(), limits: RouterLimits = RouterLimits(),
+                logger: Logger = Logger(label: "teal.router")) {
         paths = RouterPaths(dataDir: dataDir)
         self.group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, eventLoops ?? System.coreCount))
         ownsGroup = group == nil
         pools = UpstreamPools(group: self.group, timeouts: timeouts)
+        self.limits = limits
+        connections = ConnectionCount(limit: limits.maxClientConnections ?? 0)
         self.logger = logger
     }
 
@@ -39,6 +44,9 @@ public actor Router {
     public func start() async throws {
         try FileManager.default.createDirectory(atPath: paths.dataDir, withIntermediateDirectories: true)
         try takeLock()
+        let descriptors = Self.raiseDescriptorLimit()
+        connections.setLimit(limits.maxClientConnections ?? max(16, (descriptors - 64) / 2))
+        logger.info("limits", metadata: ["open files": "\(descriptors)", "client connections": "\(connections.limit)"])
         for (app, route) in loadSavedRoutes().sorted(by: { $0.key < $1.key }) {
             do {
                 try await install(app: app, route: route)
@@ -112,6 +120,24 @@ public actor Router {
 
     public func counters(app: String? = nil) -> [String: [String: UpstreamCounters]] { table.counters(app: app) }
 
+    /// Client connections open now, over every listen address.
+    public var openClientConnections: Int { connections.current }
+
+    /// Open upgrade tunnels of one app, per color.
+    public func tunnels(app: String) -> [String: Int] { table.slot(app: app).tunnelCounts }
+
+    /// Raises the soft limit on open files to the hard limit (a proxy needs two per connection) and returns it.
+    static func raiseDescriptorLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return Int(clamping: limit.rlim_cur)
+    }
+
     /// Answers one admin request.
     func handle(_ request: AdminRequest) async -> AdminResponse {
         do {
@@ -169,6 +195,8 @@ public actor Router {
     private func bind(app: String, endpoint: Endpoint) async throws -> any Channel {
         let slot = table.slot(app: app)
         let pools = self.pools
+        let limits = self.limits
+        let connections = self.connections
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -177,7 +205,13 @@ public actor Router {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let proxy = ProxyHandler(app: app, slot: slot, pool: pools.pool(for: channel.eventLoop))
+                    let admitted = connections.admit()
+                    channel.closeFuture.whenComplete { _ in connections.closed() }
+                    guard admitted else {
+                        try channel.pipeline.syncOperations.addHandler(OverloadHandler())
+                        return
+                    }
+                    let proxy = ProxyHandler(app: app, slot: slot, pool: pools.pool(for: channel.eventLoop), limits: limits)
                     try channel.pipeline.syncOperations.addHandler(proxy)
                 }
             }

@@ -102,14 +102,14 @@ struct RouterProtocolTests {
         await setup.stop()
     }
 
-    @Test func aBodyTheClientTriedToHideBehindConnectionReachesTheColorAsABody() async throws {
+    @Test func aClientThatNamesContentLengthInConnectionIsRefused() async throws {
         let setup = try await Setup.start()
         let hidden = "GET /headers HTTP/1.1\r\nHost: a\r\n\r\n"
         let answer = try await setup.send("POST /echo HTTP/1.1\r\n\(Self.host)Connection: Content-Length, close\r\n"
             + "Content-Length: \(hidden.utf8.count)\r\n\r\n\(hidden)")
-        #expect(answer.hasPrefix("HTTP/1.1 200") && answer.hasSuffix("\r\n\r\n\(hidden)"), "\(answer.debugDescription)")
+        #expect(answer.hasPrefix("HTTP/1.1 400") && answer.contains("Connection names"), "\(answer.debugDescription)")
         #expect(answer.components(separatedBy: "HTTP/1.1 ").count == 2, "\(answer.debugDescription)")
-        #expect(await setup.requestsSeen() == 1)
+        #expect(await setup.requestsSeen() == 0)
         await setup.stop()
     }
 

@@ -5,8 +5,13 @@ enum HeadWriter {
     /// The request head for the upstream: HTTP/1.1, hop-by-hop fields and the fields `Connection` names
     /// dropped, `Expect: 100-continue` dropped when the router answered it, the client's address appended
     /// to `X-Forwarded-For`, and `Host` added when an HTTP/1.0 client sent none.
+    ///
+    /// With `leaveOpen`, `Transfer-Encoding` is left out and so is the empty line that ends the head: the caller
+    /// adds the framing it chose (a chunked body the router collected goes out with `Content-Length`). With
+    /// `upgrade`, `Upgrade` is kept and `Connection: upgrade` sent.
     static func upstreamRequest(_ head: RequestHead, bytes: UnsafeRawBufferPointer, fields: [HeadField],
-                                clientAddress: String?, host: String, into out: inout ByteBuffer) {
+                                clientAddress: String?, host: String, leaveOpen: Bool = false, upgrade: Bool = false,
+                                into out: inout ByteBuffer) {
         out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
         out.writeInteger(UInt8(ascii: " "))
         out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
@@ -18,7 +23,10 @@ enum HeadWriter {
             cursor = field.line.upperBound
             switch field.kind {
             case .transferEncoding:
-                // The body is forwarded with its chunked framing, so its coding stays.
+                // A body forwarded with its chunked framing keeps its coding.
+                if !leaveOpen { out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line])) }
+                continue
+            case .upgrade where upgrade:
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
                 continue
             case .expect where head.expectsContinue:
@@ -54,14 +62,16 @@ enum HeadWriter {
             out.writeString(host)
             out.writeStaticString("\r\n")
         }
-        out.writeStaticString("\r\n")
+        if upgrade { out.writeStaticString("Connection: upgrade\r\n") }
+        if !leaveOpen { out.writeStaticString("\r\n") }
     }
 
     /// The response head for the client: the client's HTTP version, hop-by-hop fields dropped (the
     /// `Transfer-Encoding` lines kept when the body passes through with its codings), and `Connection` as the
     /// router decided.
+    /// With `upgraded` (a `101` to an upgrade request), `Upgrade` is kept and `Connection: upgrade` sent.
     static func clientResponse(_ head: ResponseHead, bytes: UnsafeRawBufferPointer, fields: [HeadField],
-                               clientMinorVersion: Int, keepAlive: Bool, passesTransferCoding: Bool,
+                               clientMinorVersion: Int, keepAlive: Bool, passesTransferCoding: Bool, upgraded: Bool = false,
                                into out: inout ByteBuffer) {
         out.writeStaticString(clientMinorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.statusText]))
@@ -76,6 +86,9 @@ enum HeadWriter {
                 continue
             case .contentLength where head.chunked || head.otherTransferCoding:
                 continue
+            case .upgrade where upgraded:
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
+                continue
             default:
                 if field.kind.isHopByHop { continue }
             }
@@ -85,7 +98,9 @@ enum HeadWriter {
             out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
         }
         copyLines(cursor..<head.fieldLines.upperBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
-        if !keepAlive {
+        if upgraded {
+            out.writeStaticString("Connection: upgrade\r\n")
+        } else if !keepAlive {
             out.writeStaticString("Connection: close\r\n")
         } else if clientMinorVersion == 0 {
             out.writeStaticString("Connection: keep-alive\r\n")
