@@ -2,7 +2,9 @@ import Foundation
 import Synchronization
 
 /// A color that records every byte it receives, on real sockets. It frames requests by `Content-Length` only, as
-/// an app on Python's `http.server` does, and answers each with `200` and the number of body bytes it read.
+/// an app on Python's `http.server` does, and answers each with `200` and the number of body bytes it read. (A
+/// chunked body, which such an app would not read, is taken as running until the bytes `0\r\n\r\n`, so that
+/// long chunked uploads can be measured.)
 final class RecordingUpstream: Sendable {
     struct Connection: Sendable {
         /// The first bytes received (up to `keptBytes`).
@@ -79,6 +81,8 @@ final class RecordingUpstream: Sendable {
         defer { close(fd) }
         var pending: [UInt8] = []
         var bodyLeft: Int?
+        var chunkedBody = false
+        var tail: [UInt8] = []
         var bodyRead = 0
         var body: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -97,6 +101,16 @@ final class RecordingUpstream: Sendable {
             }
             var bytes = chunk[0..<count]
             while !bytes.isEmpty {
+                if chunkedBody {
+                    bodyRead += bytes.count
+                    tail = Array((tail + bytes.suffix(5)).suffix(5))
+                    bytes = []
+                    if tail == Array("0\r\n\r\n".utf8) {
+                        chunkedBody = false
+                        answer(fd, index: index, bodyRead: bodyRead, body: [])
+                    }
+                    continue
+                }
                 if let left = bodyLeft {
                     let take = min(left, bytes.count)
                     if body.count + take <= Self.keptBytes { body += bytes.prefix(take) }
@@ -114,6 +128,11 @@ final class RecordingUpstream: Sendable {
                     bodyLeft = Self.contentLength(head)
                     bodyRead = 0
                     body = []
+                    if head.lowercased().contains("transfer-encoding: chunked") && head.contains("X-Measure: 1") {
+                        bodyLeft = nil
+                        chunkedBody = true
+                        tail = []
+                    }
                 }
                 if bodyLeft == 0 {
                     answer(fd, index: index, bodyRead: bodyRead, body: body)
