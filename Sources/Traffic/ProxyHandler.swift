@@ -98,6 +98,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private var headScan = 0
     private var context: ChannelHandlerContext?
     private var clientAddress: String?
+    /// The client may have set the forwarding fields itself (a proxy in front): checked once per connection.
+    private var clientTrusted = false
     /// Client bytes not handled yet: a partial head, or a pipelined request waiting for its turn.
     private var inbound: ByteBuffer?
     private var fields: [HeadField] = []
@@ -137,6 +139,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         clientAddress = context.channel.remoteAddress?.ipAddress
+        clientTrusted = slot.trusts(clientAddress)
         lastActivity = sweeper.tick
         sweeper.register(self)
     }
@@ -321,7 +324,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         let chunked = head.body == .chunked
         HeadWriter.upstreamRequest(head, bytes: bytes, fields: fields, clientAddress: clientAddress,
                                    host: head.hasHost ? "" : "\(target.key.host):\(target.key.port)",
-                                   leaveOpen: chunked, upgrade: head.isUpgrade, into: &upstreamHead)
+                                   leaveOpen: chunked, upgrade: head.isUpgrade, trusted: clientTrusted, into: &upstreamHead)
         let exchange = Exchange(kind: .forward(target), upstreamHead: upstreamHead, head: head, tick: sweeper.tick)
         self.exchange = exchange
         if chunked {

@@ -34,11 +34,16 @@ public struct AppRoute: Codable, Hashable, Sendable {
     public var upstreams: [String: Upstream]
     /// Color name → share of new requests; colors without an up upstream are skipped.
     public var weights: [String: Int]
+    /// Addresses or networks (`10.0.0.0/8`, `::1`) of peers trusted to have set `X-Forwarded-For`,
+    /// `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded` already; from anyone else those fields are replaced.
+    /// Nil: loopback only (a proxy on the same host). Empty: nobody.
+    public var trustedForwarders: [String]?
 
-    public init(listen: Endpoint, upstreams: [String: Upstream], weights: [String: Int]) {
+    public init(listen: Endpoint, upstreams: [String: Upstream], weights: [String: Int], trustedForwarders: [String]? = nil) {
         self.listen = listen
         self.upstreams = upstreams
         self.weights = weights
+        self.trustedForwarders = trustedForwarders
     }
 
     /// Colors that may receive new requests now, with their weights.

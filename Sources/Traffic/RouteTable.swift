@@ -35,6 +35,7 @@ final class RouteSlot: Sendable {
         var route: AppRoute
         var eligible: [(weight: Int, target: ProxyTarget)]
         var totalWeight: Int
+        var trusted: TrustedPeers
     }
 
     /// A client connection tunnelled to a color after `101 Switching Protocols`.
@@ -80,6 +81,11 @@ final class RouteSlot: Sendable {
 
     var route: AppRoute? { entry.withLock { $0?.route } }
 
+    /// Whether a client at `address` is trusted to have set the forwarding fields already.
+    func trusts(_ address: String?) -> Bool {
+        entry.withLock { $0?.trusted.contains(address) ?? false }
+    }
+
     /// Picks the upstream for a new request, nil when no color may take it.
     func select() -> ProxyTarget? {
         entry.withLock { entry in
@@ -113,6 +119,8 @@ final class RouteTable: Sendable {
     }
 
     func set(app: String, route: AppRoute) {
+        // Checked by the router before: an entry that does not parse trusts nobody.
+        let trusted = route.trustedForwarders.map { (try? TrustedPeers($0)) ?? TrustedPeers.nobody } ?? .loopback
         state.withLock { state in
             for color in route.upstreams.keys { _ = Self.stats(app: app, color: color, in: &state) }
             let eligible = route.eligible.map { candidate in
@@ -121,7 +129,8 @@ final class RouteTable: Sendable {
                                      key: UpstreamKey(host: candidate.upstream.host, port: candidate.upstream.port),
                                      stats: Self.stats(app: app, color: candidate.color, in: &state)))
             }
-            let entry = RouteSlot.Entry(route: route, eligible: eligible, totalWeight: eligible.reduce(0) { $0 + $1.weight })
+            let entry = RouteSlot.Entry(route: route, eligible: eligible, totalWeight: eligible.reduce(0) { $0 + $1.weight },
+                                        trusted: trusted)
             Self.slot(app: app, in: &state).replace(with: entry)
             state.routed.insert(app)
         }

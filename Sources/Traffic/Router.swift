@@ -173,6 +173,7 @@ public actor Router {
 
     private func install(app: String, route: AppRoute) async throws {
         guard !stopped else { throw RouterError("the router is stopping") }
+        if let trusted = route.trustedForwarders { _ = try TrustedPeers(trusted) }
         if let clash = listeners.first(where: { $0.key != app && $0.value.endpoint == route.listen }) {
             throw RouterError("\(route.listen) is already the listen address of app \(clash.key)")
         }

@@ -202,10 +202,12 @@ struct HTTPHeadTests {
             return String(buffer: out)
         }
         // `Upgrade` without `Connection: upgrade` is not an upgrade: dropped like the other hop-by-hop fields.
+        let forwarding = "X-Forwarded-For: 10.0.0.1, 127.0.0.2\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n"
+            + "Forwarded: for=127.0.0.2;host=h;proto=http\r\n"
         #expect(write(leaveOpen: false) == "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nAccept: */*\r\n"
-            + "X-Forwarded-For: 10.0.0.1, 127.0.0.2\r\n\r\n")
+            + forwarding + "\r\n")
         // Left open for the framing the router picks once it has the body.
-        #expect(write(leaveOpen: true) == "POST /p HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-Forwarded-For: 10.0.0.1, 127.0.0.2\r\n")
+        #expect(write(leaveOpen: true) == "POST /p HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n" + forwarding)
 
         // An HTTP/1.0 client without Host gets one; an upgrade keeps `Upgrade` and says `Connection: upgrade`.
         let upgrade = Array("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n".utf8)
@@ -217,7 +219,8 @@ struct HTTPHeadTests {
             HeadWriter.upstreamRequest(upgradeHead, bytes: $0, fields: fields, clientAddress: nil, host: "", upgrade: true, into: &upgradeOut)
         }
         #expect(String(buffer: upgradeOut)
-            == "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nConnection: upgrade\r\n\r\n")
+            == "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nX-Forwarded-Proto: http\r\n"
+            + "X-Forwarded-Host: a\r\nForwarded: host=a;proto=http\r\nConnection: upgrade\r\n\r\n")
         let old = Array("GET / HTTP/1.0\r\n\r\n".utf8)
         guard case .complete(let oldHead) = old.withUnsafeBytes({ HeadParser.request($0, fields: &fields) }) else {
             throw TestFailure("not parsed")
@@ -226,7 +229,40 @@ struct HTTPHeadTests {
         old.withUnsafeBytes {
             HeadWriter.upstreamRequest(oldHead, bytes: $0, fields: fields, clientAddress: nil, host: "127.0.0.1:9000", into: &oldOut)
         }
-        #expect(String(buffer: oldOut) == "GET / HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n\r\n")
+        #expect(String(buffer: oldOut) == "GET / HTTP/1.1\r\nX-Forwarded-Proto: http\r\nForwarded: proto=http\r\nHost: 127.0.0.1:9000\r\n\r\n")
+    }
+
+    @Test func keepsForwardingFieldsOnlyFromTrustedPeers() throws {
+        let text = "GET / HTTP/1.1\r\nHost: shop.example:8080\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\n"
+            + "X-Forwarded-Host: shop.example\r\nForwarded: for=203.0.113.9;proto=https\r\nAccept: */*\r\n\r\n"
+        var fields: [HeadField] = []
+        let bytes = Array(text.utf8)
+        guard case .complete(let head) = bytes.withUnsafeBytes({ HeadParser.request($0, fields: &fields) }) else {
+            throw TestFailure("not parsed")
+        }
+        func write(client: String, trusted: Bool) -> String {
+            var out = ByteBuffer()
+            bytes.withUnsafeBytes {
+                HeadWriter.upstreamRequest(head, bytes: $0, fields: fields, clientAddress: client, host: "", trusted: trusted, into: &out)
+            }
+            return String(buffer: out)
+        }
+        // A proxy in front: what it set is kept, and this hop is added.
+        #expect(write(client: "10.0.0.2", trusted: true) == "GET / HTTP/1.1\r\nHost: shop.example:8080\r\n"
+            + "X-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\nAccept: */*\r\n"
+            + "X-Forwarded-For: 203.0.113.9, 10.0.0.2\r\n"
+            + "Forwarded: for=203.0.113.9;proto=https, for=10.0.0.2;host=\"shop.example:8080\";proto=http\r\n\r\n")
+        // Anybody else: what the client claimed is dropped.
+        #expect(write(client: "2001:db8::7", trusted: false) == "GET / HTTP/1.1\r\nHost: shop.example:8080\r\nAccept: */*\r\n"
+            + "X-Forwarded-For: 2001:db8::7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: shop.example:8080\r\n"
+            + "Forwarded: for=\"[2001:db8::7]\";host=\"shop.example:8080\";proto=http\r\n\r\n")
+
+        let peers = try TrustedPeers(["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"])
+        #expect(peers.contains("10.200.1.1") && peers.contains("192.0.2.7") && peers.contains("2001:db8:1::5"))
+        #expect(!peers.contains("11.0.0.1") && !peers.contains("192.0.2.8") && !peers.contains("2001:db9::1") && !peers.contains(nil))
+        #expect(TrustedPeers.loopback.contains("127.0.0.1") && TrustedPeers.loopback.contains("::1"))
+        #expect(throws: RouterError.self) { try TrustedPeers(["10.0.0.0/33"]) }
+        #expect(throws: RouterError.self) { try TrustedPeers(["shop.example"]) }
     }
 
     @Test func writesTheClientHeadForItsVersion() throws {

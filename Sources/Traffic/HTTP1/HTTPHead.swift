@@ -18,6 +18,7 @@ enum FieldKind: UInt8, Sendable {
     case contentLength, transferEncoding, connection, keepAlive, proxyConnection
     case te, trailer, upgrade, proxyAuthenticate, proxyAuthorization
     case expect, xForwardedFor, host
+    case xForwardedProto, xForwardedHost, forwarded
 
     /// Fields that describe one connection and are never forwarded (RFC 9110 §7.6.1).
     var isHopByHop: Bool {
@@ -25,7 +26,7 @@ enum FieldKind: UInt8, Sendable {
         case .connection, .keepAlive, .proxyConnection, .te, .trailer, .transferEncoding, .upgrade,
              .proxyAuthenticate, .proxyAuthorization:
             return true
-        case .other, .contentLength, .expect, .xForwardedFor, .host:
+        case .other, .contentLength, .expect, .xForwardedFor, .host, .xForwardedProto, .xForwardedHost, .forwarded:
             return false
         }
     }
@@ -547,6 +548,7 @@ enum HeadParser {
         case 2: return equalsIgnoringCase(bytes, name, "te") ? .te : .other
         case 4: return equalsIgnoringCase(bytes, name, "host") ? .host : .other
         case 6: return equalsIgnoringCase(bytes, name, "expect") ? .expect : .other
+        case 9: return equalsIgnoringCase(bytes, name, "forwarded") ? .forwarded : .other
         case 7:
             if equalsIgnoringCase(bytes, name, "trailer") { return .trailer }
             return equalsIgnoringCase(bytes, name, "upgrade") ? .upgrade : .other
@@ -555,8 +557,12 @@ enum HeadParser {
             return equalsIgnoringCase(bytes, name, "keep-alive") ? .keepAlive : .other
         case 14: return equalsIgnoringCase(bytes, name, "content-length") ? .contentLength : .other
         case 15: return equalsIgnoringCase(bytes, name, "x-forwarded-for") ? .xForwardedFor : .other
-        case 16: return equalsIgnoringCase(bytes, name, "proxy-connection") ? .proxyConnection : .other
-        case 17: return equalsIgnoringCase(bytes, name, "transfer-encoding") ? .transferEncoding : .other
+        case 16:
+            if equalsIgnoringCase(bytes, name, "proxy-connection") { return .proxyConnection }
+            return equalsIgnoringCase(bytes, name, "x-forwarded-host") ? .xForwardedHost : .other
+        case 17:
+            if equalsIgnoringCase(bytes, name, "transfer-encoding") { return .transferEncoding }
+            return equalsIgnoringCase(bytes, name, "x-forwarded-proto") ? .xForwardedProto : .other
         case 18: return equalsIgnoringCase(bytes, name, "proxy-authenticate") ? .proxyAuthenticate : .other
         case 19: return equalsIgnoringCase(bytes, name, "proxy-authorization") ? .proxyAuthorization : .other
         default: return .other
