@@ -125,9 +125,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// The color answered `101`: from now on bytes pass both ways untouched until either side closes.
     private var tunnel = false
     private let maxCollectedChunkedBody: Int
+    /// `https` behind TLS: what `X-Forwarded-Proto` and `Forwarded` say.
+    private let scheme: StaticString
 
     /// Call on the event loop of the client channel: `pool` is that loop's pool.
-    init(app: String, slot: RouteSlot, pool: UpstreamPool, limits: RouterLimits = RouterLimits()) {
+    init(app: String, slot: RouteSlot, pool: UpstreamPool, limits: RouterLimits = RouterLimits(), scheme: StaticString = "http") {
+        self.scheme = scheme
         self.app = app
         self.slot = slot
         self.pool = pool
@@ -324,7 +327,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         let chunked = head.body == .chunked
         HeadWriter.upstreamRequest(head, bytes: bytes, fields: fields, clientAddress: clientAddress,
                                    host: head.hasHost ? "" : "\(target.key.host):\(target.key.port)",
-                                   leaveOpen: chunked, upgrade: head.isUpgrade, trusted: clientTrusted, into: &upstreamHead)
+                                   leaveOpen: chunked, upgrade: head.isUpgrade, trusted: clientTrusted, scheme: scheme,
+                                   into: &upstreamHead)
         let exchange = Exchange(kind: .forward(target), upstreamHead: upstreamHead, head: head, tick: sweeper.tick)
         self.exchange = exchange
         if chunked {

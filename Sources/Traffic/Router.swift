@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Why the router could not do what was asked.
 public struct RouterError: Error, CustomStringConvertible, Sendable {
@@ -21,7 +22,15 @@ public actor Router {
     private let limits: RouterLimits
     private let connections: ConnectionCount
     private let logger: Logger
-    private var listeners: [String: (endpoint: Endpoint, channel: any Channel)] = [:]
+    /// One app's listening socket, with its TLS context when it terminates TLS.
+    private struct Listener {
+        var endpoint: Endpoint
+        var channel: any Channel
+        var tls: TLSContextSource?
+    }
+
+    private var listeners: [String: Listener] = [:]
+    private var tlsWatch: Task<Void, Never>?
     private var adminChannel: (any Channel)?
     private var lockDescriptor: Int32 = -1
     private var stopped = false
@@ -79,6 +88,8 @@ public actor Router {
     public func stop() async {
         guard !stopped else { return }
         stopped = true
+        tlsWatch?.cancel()
+        tlsWatch = nil
         for (_, listener) in listeners { try? await listener.channel.close() }
         listeners.removeAll()
         try? await adminChannel?.close()
@@ -177,23 +188,51 @@ public actor Router {
         if let clash = listeners.first(where: { $0.key != app && $0.value.endpoint == route.listen }) {
             throw RouterError("\(route.listen) is already the listen address of app \(clash.key)")
         }
-        if let current = listeners[app], current.endpoint == route.listen {
+        if let current = listeners[app], current.endpoint == route.listen, current.tls?.files == route.tls {
             table.set(app: app, route: route)
             return
         }
+        let tls = try route.tls.map { files in
+            do {
+                return try TLSContextSource(files: files)
+            } catch {
+                throw RouterError("cannot serve TLS on \(route.listen) for \(app): \(error)")
+            }
+        }
+        var old = listeners[app]
+        if let current = old, current.endpoint == route.listen {
+            // Only TLS changed: the address must be free before it is bound again.
+            try? await current.channel.close()
+            old = nil
+        }
         let channel: any Channel
         do {
-            channel = try await bind(app: app, endpoint: route.listen)
+            channel = try await bind(app: app, endpoint: route.listen, tls: tls)
         } catch {
             throw RouterError("cannot listen on \(route.listen) for \(app): \(error)")
         }
         table.set(app: app, route: route)
-        let old = listeners[app]
-        listeners[app] = (route.listen, channel)
+        listeners[app] = Listener(endpoint: route.listen, channel: channel, tls: tls)
         if let old { try? await old.channel.close() }
+        if tls != nil { watchTLSFiles() }
     }
 
-    private func bind(app: String, endpoint: Endpoint) async throws -> any Channel {
+    /// Once a second, every TLS listener loads its files again if they changed.
+    private func watchTLSFiles() {
+        guard tlsWatch == nil else { return }
+        let logger = self.logger
+        tlsWatch = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                guard let sources = await self?.tlsSources() else { return }
+                for source in sources { source.reloadIfChanged(logger: logger) }
+            }
+        }
+    }
+
+    private func tlsSources() -> [TLSContextSource] { listeners.values.compactMap(\.tls) }
+
+    private func bind(app: String, endpoint: Endpoint, tls: TLSContextSource?) async throws -> any Channel {
         let slot = table.slot(app: app)
         let pools = self.pools
         let limits = self.limits
@@ -212,7 +251,9 @@ public actor Router {
                         try channel.pipeline.syncOperations.addHandler(OverloadHandler())
                         return
                     }
-                    let proxy = ProxyHandler(app: app, slot: slot, pool: pools.pool(for: channel.eventLoop), limits: limits)
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context)) }
+                    let proxy = ProxyHandler(app: app, slot: slot, pool: pools.pool(for: channel.eventLoop), limits: limits,
+                                             scheme: tls == nil ? "http" : "https")
                     try channel.pipeline.syncOperations.addHandler(proxy)
                 }
             }
