@@ -97,6 +97,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Where the search for the end of an unfinished head goes on.
     private var headScan = 0
     private var context: ChannelHandlerContext?
+    /// The client channel's allocator, kept: asking the channel for it costs a reference count each time.
+    private var allocator = ByteBufferAllocator()
     private var clientAddress: String?
     /// The client may have set the forwarding fields itself (a proxy in front): checked once per connection.
     private var clientTrusted = false
@@ -142,6 +144,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         clientAddress = context.channel.remoteAddress?.ipAddress
+        allocator = context.channel.allocator
         clientTrusted = slot.trusts(clientAddress)
         lastActivity = sweeper.tick
         sweeper.register(self)
@@ -313,7 +316,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     private func begin(_ head: RequestHead, bytes: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
         if head.expectsContinue {
-            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")),
+            context.writeAndFlush(wrapOutboundOut(allocator.buffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")),
                                   promise: nil)
         }
         guard let target = slot.select() else {
@@ -323,7 +326,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         target.stats.requests.add(1, ordering: .relaxed)
         target.stats.inFlight.add(1, ordering: .relaxed)
-        var upstreamHead = context.channel.allocator.buffer(capacity: head.length + 64)
+        // Room for X-Forwarded-*, Forwarded and a framing line: a head that outgrows its buffer is copied.
+        var upstreamHead = allocator.buffer(capacity: head.length + 256)
         let chunked = head.body == .chunked
         HeadWriter.upstreamRequest(head, bytes: bytes, fields: fields, clientAddress: clientAddress,
                                    host: head.hasHost ? "" : "\(target.key.host):\(target.key.port)",
@@ -334,7 +338,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if chunked {
             // The color sees nothing of this request before its body is known to be well formed (or too long to wait for).
             exchange.collecting = true
-            exchange.dechunked = context.channel.allocator.buffer(capacity: 0)
+            exchange.dechunked = allocator.buffer(capacity: 0)
             return
         }
         acquireConnection(for: exchange, context: context)
@@ -460,7 +464,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.closeAfterResponse = !keepAlive
         var capacity = head.length + 32
         if case .length(let length) = framing, length <= Self.coalescedBodyBytes { capacity += length }
-        var out = context.channel.allocator.buffer(capacity: capacity)
+        var out = allocator.buffer(capacity: capacity)
         HeadWriter.clientResponse(head, bytes: bytes, fields: fields, clientMinorVersion: exchange.clientMinorVersion,
                                   keepAlive: keepAlive,
                                   passesTransferCoding: !http10 && (framing == .chunked || framing == .untilClose), into: &out)
@@ -474,7 +478,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         lastActivity = sweeper.tick
         tunnel = true
         slot.addTunnel(id: ObjectIdentifier(self), color: target.color, key: target.key, channel: context.channel)
-        var out = context.channel.allocator.buffer(capacity: head.length + 32)
+        var out = allocator.buffer(capacity: head.length + 32)
         HeadWriter.clientResponse(head, bytes: bytes, fields: fields, clientMinorVersion: 1, keepAlive: false,
                                   passesTransferCoding: false, upgraded: true, into: &out)
         responseOut = out
@@ -659,7 +663,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             closeAfter(nil, context: context)
             return
         }
-        var out = context.channel.allocator.buffer(capacity: 256)
+        var out = allocator.buffer(capacity: 256)
         HeadWriter.answer(status: error.status, message: error.reason + "\n", minorVersion: 1, keepAlive: false,
                           includeBody: true, into: &out)
         closeAfter(out, context: context)
@@ -668,7 +672,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func respond(_ status: Int, _ message: String, to exchange: Exchange) {
         guard let context else { return }
         let keepAlive = exchange.clientKeepAlive
-        var out = context.channel.allocator.buffer(capacity: 256)
+        var out = allocator.buffer(capacity: 256)
         HeadWriter.answer(status: status, message: message, minorVersion: exchange.clientMinorVersion, keepAlive: keepAlive,
                           includeBody: !exchange.isHEAD, into: &out)
         if keepAlive {
@@ -684,7 +688,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         lastActivity = sweeper.tick
         inbound = nil
         let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(last ?? context.channel.allocator.buffer(capacity: 0)), promise: promise)
+        context.writeAndFlush(wrapOutboundOut(last ?? allocator.buffer(capacity: 0)), promise: promise)
         promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }
