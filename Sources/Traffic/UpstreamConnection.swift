@@ -282,7 +282,10 @@ final class UpstreamPool {
     /// The timeouts of the client connections of this loop.
     let sweeper: ConnectionSweeper
 
-    init(eventLoop: any EventLoop, timeouts: RouterTimeouts, maxIdlePerKey: Int = 256) {
+    /// Idle connections kept per color and loop. Set above the concurrency a loop sees: below it, every burst of
+    /// responses closes connections the next burst of requests opens again (measured with 1000 clients and a
+    /// cap of 256: four requests in ten opened a connection). A color closes the idle ones it does not want.
+    init(eventLoop: any EventLoop, timeouts: RouterTimeouts, maxIdlePerKey: Int = 4096) {
         self.eventLoop = eventLoop
         self.maxIdlePerKey = maxIdlePerKey
         sweeper = ConnectionSweeper(eventLoop: eventLoop, timeouts: timeouts)
