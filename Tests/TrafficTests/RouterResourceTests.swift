@@ -45,6 +45,50 @@ struct RouterResourceTests {
     }
 }
 
+extension RouterResourceTests {
+    /// Slowloris: hundreds of clients each sending a head a byte at a time. Each is cut with 408 when its head
+    /// is late, the router's memory stays small, and every connection is gone afterwards.
+    @Test func headsSentAByteAtATimeAreCutWith408() async throws {
+        let dir = try TempDir()
+        let recorder = try RecordingUpstream()
+        let router = Router(dataDir: dir.path, timeouts: RouterTimeouts(requestHead: .milliseconds(600)))
+        try await router.start()
+        let listen = freePort()
+        try await router.set(app: "shop", route: AppRoute(
+            listen: Endpoint(host: "127.0.0.1", port: listen), upstreams: ["blue": Upstream(port: recorder.port)], weights: ["blue": 100]))
+        let clients = 300
+        let outcome = try await measuringGrowth { () -> [String] in
+            let sockets = try (0..<clients).map { _ in try connectTo(port: listen) }
+            defer { sockets.forEach { close($0) } }
+            let head = Array("GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ".utf8) + [UInt8](repeating: UInt8(ascii: "s"), count: 200)
+            // One byte per client every 10 ms: the heads never end.
+            let started = Date()
+            var index = 0
+            // Until just before the cut: bytes sent after it would make the closed socket answer with a reset.
+            while Date().timeIntervalSince(started) < 0.45 && index < head.count {
+                for fd in sockets { _ = withUnsafePointer(to: head[index]) { send(fd, $0, 1, Int32(MSG_NOSIGNAL)) } }
+                index += 1
+                usleep(10_000)
+            }
+            return sockets.map { fd in
+                var chunk = [UInt8](repeating: 0, count: 512)
+                let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                return count > 0 ? String(decoding: chunk[0..<count], as: UTF8.self) : ""
+            }
+        }
+        #expect(outcome.result.filter { $0.hasPrefix("HTTP/1.1 408") }.count == clients,
+                "\(outcome.result.filter { !$0.hasPrefix("HTTP/1.1 408") }.prefix(3))")
+        #expect(outcome.growth < 32 << 20, "resident memory grew by \(outcome.growth >> 20) MiB")
+        let deadline = Date().addingTimeInterval(3)
+        while await router.openClientConnections > 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(await router.openClientConnections == 0)
+        #expect(recorder.connections.isEmpty, "a head that never ended reached the color")
+        await router.stop()
+        recorder.stop()
+        dir.remove()
+    }
+}
+
 /// Runs `work` on a thread while another samples this process's resident memory; returns the result and the
 /// largest growth over the resident size before it started.
 func measuringGrowth<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> (result: T, growth: Int) {
