@@ -30,6 +30,28 @@ struct RouterStrictnessTests {
             return try await blocking { try rawExchange(port: port, request) }
         }
 
+        /// Sends the head, waits until a router that forwards heads at once would have done so, then the body.
+        func send(head: String, body: String) async throws -> String {
+            let port = listen
+            return try await blocking { () -> String in
+                let fd = try connectTo(port: port)
+                defer { close(fd) }
+                for (index, part) in [head, body].enumerated() {
+                    if index > 0 { usleep(200_000) }
+                    let bytes = Array(part.utf8)
+                    _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                }
+                var received: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 16384)
+                while true {
+                    let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                    guard count > 0 else { break }
+                    received += chunk[0..<count]
+                }
+                return String(decoding: received, as: UTF8.self)
+            }
+        }
+
         /// What the color received, once the router had time to connect if it was going to.
         func received() async throws -> String {
             try await Task.sleep(for: .milliseconds(250))
@@ -63,10 +85,11 @@ struct RouterStrictnessTests {
     ])
     func refusesMalformedChunkedBodiesBeforeTheColorSeesAByte(body: String, reason: String) async throws {
         let setup = try await Setup.start()
-        let answer = try await setup.send(Self.chunkedHead + body)
+        let answer = try await setup.send(head: Self.chunkedHead, body: body)
         #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer.prefix(300).debugDescription)")
         #expect(answer.contains(reason), "\(answer.prefix(300).debugDescription)")
         #expect(try await setup.received() == "", "the color received something")
+        #expect(setup.color.connections.isEmpty, "the router connected to the color")
         await setup.stop()
     }
 
