@@ -2,7 +2,8 @@ import Foundation
 import Traffic
 
 // wrk against (a) an nginx upstream directly, (b) nginx proxying to it, (c) teal's router proxying to it;
-// then failed requests while teal's router switches 100 times between two upstreams under wrk load.
+// then failed requests while teal's router switches 100 times between two upstreams under wrk load; then the
+// router's resident memory while 1 GiB downloads and uploads pass through it, for fast and slow clients.
 
 struct Measurement {
     var name: String
@@ -25,6 +26,12 @@ let rounds = max(1, Int(ProcessInfo.processInfo.environment["TEAL_BENCH_ROUNDS"]
 let connections = Int(ProcessInfo.processInfo.environment["TEAL_BENCH_CONNECTIONS"] ?? "") ?? 64
 /// Worker processes of the nginx proxy and event loops of teal's router: always the same number for both.
 let workers = max(1, Int(ProcessInfo.processInfo.environment["TEAL_BENCH_WORKERS"] ?? "") ?? 1)
+/// Bytes of each response body (0: the upstream answers "blue\n"); e.g. 4096 or 262144.
+let bodyBytes = Int(ProcessInfo.processInfo.environment["TEAL_BENCH_BODY"] ?? "") ?? 0
+/// "throughput", "memory", or both (the default).
+let only = ProcessInfo.processInfo.environment["TEAL_BENCH_ONLY"] ?? ""
+/// Size of each download and upload of the memory part, in MiB.
+let memoryMiB = Int(ProcessInfo.processInfo.environment["TEAL_BENCH_MEMORY_MIB"] ?? "") ?? 1024
 let cores = ProcessInfo.processInfo.activeProcessorCount
 /// When the proxy workers leave cores over, the proxy under test gets the last `workers` cores to itself and
 /// wrk plus the upstream share the others, the same way for nginx and for teal; otherwise nothing is pinned.
@@ -170,14 +177,42 @@ func wrk(_ name: String, port: Int, seconds duration: Int, cpu: (() -> Double)? 
     return result
 }
 
+// `TEAL_BENCH_ONLY=serve`: only the router, on TEAL_BENCH_LISTEN to the upstream on TEAL_BENCH_UPSTREAM, until
+// stdin closes; profile.sh runs it under callgrind.
+if only == "serve" {
+    let environment = ProcessInfo.processInfo.environment
+    guard let listen = environment["TEAL_BENCH_LISTEN"].flatMap(Int.init), let target = environment["TEAL_BENCH_UPSTREAM"].flatMap(Int.init) else {
+        throw BenchmarkError(description: "serve needs TEAL_BENCH_LISTEN and TEAL_BENCH_UPSTREAM")
+    }
+    let router = Router(dataDir: "\(work)/teal", eventLoops: workers)
+    try await router.start()
+    try await router.set(app: "bench", route: AppRoute(listen: Endpoint(host: "127.0.0.1", port: listen),
+                                                       upstreams: ["blue": Upstream(port: target)], weights: ["blue": 100]))
+    FileHandle.standardOutput.write(Data("ready\n".utf8))
+    while readLine() != nil {}
+    await router.stop()
+    try? FileManager.default.removeItem(atPath: work)
+    exit(0)
+}
+
 let bluePort = freePort()
 let greenPort = freePort()
+let bigPort = freePort()
 let nginxProxyPort = freePort()
 let routerPort = freePort()
 
+// The upstream's files: a body of `bodyBytes` for the throughput runs, a sparse file for the downloads.
+let www = "\(work)/www"
+try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
+FileManager.default.createFile(atPath: "\(www)/body", contents: Data(repeating: UInt8(ascii: "t"), count: bodyBytes))
+FileManager.default.createFile(atPath: "\(www)/big", contents: nil)
+truncate("\(www)/big", off_t(memoryMiB) << 20)
+let answer = bodyBytes > 0 ? "root \(www); try_files /body =404;" : nil
 let upstream = try Nginx.start(name: "upstream", workers: 1, cpus: loadCPUs, servers: """
-    server { listen 127.0.0.1:\(bluePort); location / { return 200 "blue\\n"; } }
-    server { listen 127.0.0.1:\(greenPort); location / { return 200 "green\\n"; } }
+    sendfile on;
+    server { listen 127.0.0.1:\(bluePort); location / { \(answer ?? "return 200 \"blue\\n\";") } }
+    server { listen 127.0.0.1:\(greenPort); location / { \(answer ?? "return 200 \"green\\n\";") } }
+    server { listen 127.0.0.1:\(bigPort); root \(www); location / { } }
 """)
 let proxy = try Nginx.start(name: "proxy", workers: workers, cpus: proxyCPUs, servers: """
     upstream app { server 127.0.0.1:\(bluePort); keepalive 256; }
@@ -188,6 +223,10 @@ let proxy = try Nginx.start(name: "proxy", workers: workers, cpus: proxyCPUs, se
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            # What teal's router adds to every request too.
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header Forwarded "for=$remote_addr;host=$host;proto=$scheme";
         }
     }
 """)
@@ -203,82 +242,300 @@ func route(_ live: String) -> AppRoute {
 try await router.set(app: "bench", route: route("blue"))
 usleep(300_000)
 
-var rows: [Measurement] = []
-_ = try wrk("warm-up", port: routerPort, seconds: 2)
-_ = try wrk("warm-up", port: nginxProxyPort, seconds: 2)
-rows.append(try wrk("(a) upstream direct", port: bluePort, seconds: duration))
-let nginxWorkers = children(of: proxy.masterPid)
-var nginxRounds: [Measurement] = []
-var tealRounds: [Measurement] = []
-// Alternating, and in the other order every second round, so drifting load on the machine hits both alike.
-for round in 1...rounds {
-    let measureNginx = { try wrk("(b) nginx proxy, round \(round)", port: nginxProxyPort, seconds: duration) { cpuSeconds(of: nginxWorkers) } }
-    let measureTeal = { try wrk("(c) teal router, round \(round)", port: routerPort, seconds: duration) { cpuSeconds(of: [getpid()]) } }
-    if round % 2 == 1 {
-        nginxRounds.append(try measureNginx())
-        tealRounds.append(try measureTeal())
-    } else {
-        tealRounds.append(try measureTeal())
-        nginxRounds.append(try measureNginx())
-    }
-}
-
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
-func medianRow(_ name: String, _ rounds: [Measurement]) -> Measurement {
-    let cpus = rounds.compactMap(\.cpuPerRequest)
-    return Measurement(name: name, requestsPerSecond: median(rounds.map(\.requestsPerSecond)), p50: median(rounds.map(\.p50)),
-                       p99: median(rounds.map(\.p99)), failures: rounds.reduce(0) { $0 + $1.failures },
-                       requests: rounds.reduce(0) { $0 + $1.requests }, cpuPerRequest: cpus.isEmpty ? nil : median(cpus))
-}
-for round in 0..<rounds { rows.append(nginxRounds[round]); rows.append(tealRounds[round]) }
-let nginx = medianRow("(b) nginx proxy, median of \(rounds)", nginxRounds)
-let teal = medianRow("(c) teal router, median of \(rounds)", tealRounds)
-rows += [nginx, teal]
+/// wrk rounds against nginx and teal, alternately, then the switch run: the table.
+func throughputSection() async throws -> String {
+    var rows: [Measurement] = []
+    _ = try wrk("warm-up", port: routerPort, seconds: 2)
+    _ = try wrk("warm-up", port: nginxProxyPort, seconds: 2)
+    rows.append(try wrk("(a) upstream direct", port: bluePort, seconds: duration))
+    let nginxWorkers = children(of: proxy.masterPid)
+    var nginxRounds: [Measurement] = []
+    var tealRounds: [Measurement] = []
+    // Alternating, and in the other order every second round, so drifting load on the machine hits both alike.
+    for round in 1...rounds {
+        let measureNginx = { try wrk("(b) nginx proxy, round \(round)", port: nginxProxyPort, seconds: duration) { cpuSeconds(of: nginxWorkers) } }
+        let measureTeal = { try wrk("(c) teal router, round \(round)", port: routerPort, seconds: duration) { cpuSeconds(of: [getpid()]) } }
+        if round % 2 == 1 {
+            nginxRounds.append(try measureNginx())
+            tealRounds.append(try measureTeal())
+        } else {
+            tealRounds.append(try measureTeal())
+            nginxRounds.append(try measureNginx())
+        }
+    }
 
-let switchDuration = 12
-let switchTask = Task {
-    try await Task.sleep(for: .seconds(1))
-    for index in 0..<100 {
-        try await router.set(app: "bench", route: route(index % 2 == 0 ? "green" : "blue"))
-        try await Task.sleep(for: .milliseconds(90))
+
+    func medianRow(_ name: String, _ rounds: [Measurement]) -> Measurement {
+        let cpus = rounds.compactMap(\.cpuPerRequest)
+        return Measurement(name: name, requestsPerSecond: median(rounds.map(\.requestsPerSecond)), p50: median(rounds.map(\.p50)),
+                           p99: median(rounds.map(\.p99)), failures: rounds.reduce(0) { $0 + $1.failures },
+                           requests: rounds.reduce(0) { $0 + $1.requests }, cpuPerRequest: cpus.isEmpty ? nil : median(cpus))
+    }
+    for round in 0..<rounds { rows.append(nginxRounds[round]); rows.append(tealRounds[round]) }
+    let nginx = medianRow("(b) nginx proxy, median of \(rounds)", nginxRounds)
+    let teal = medianRow("(c) teal router, median of \(rounds)", tealRounds)
+    rows += [nginx, teal]
+
+    let switchDuration = 12
+    let switchTask = Task {
+        try await Task.sleep(for: .seconds(1))
+        for index in 0..<100 {
+            try await router.set(app: "bench", route: route(index % 2 == 0 ? "green" : "blue"))
+            try await Task.sleep(for: .milliseconds(90))
+        }
+    }
+    let switched = try await Task.detached { try wrk("(d) teal router, 100 switches", port: routerPort, seconds: switchDuration) }.value
+    try await switchTask.value
+    let counters = await router.counters(app: "bench")["bench"] ?? [:]
+
+    func format(_ value: Double) -> String { String(format: "%.2f ms", value * 1000) }
+    var table = "| target | requests/s | p50 | p99 | failed | proxy CPU per request |\n|---|---|---|---|---|---|\n"
+    for row in rows + [switched] {
+        let cpu = row.cpuPerRequest.map { String(format: "%.1f µs", $0 * 1e6) } ?? "—"
+        table += "| \(row.name) | \(Int(row.requestsPerSecond)) | \(format(row.p50)) | \(format(row.p99)) | \(row.failures) | \(cpu) |\n"
+    }
+    let throughputRatio = teal.requestsPerSecond / nginx.requestsPerSecond
+    let p99Ratio = teal.p99 / nginx.p99
+    table += "\n| ratio teal / nginx (medians) | value | goal |\n|---|---|---|\n"
+    table += "| throughput | \(String(format: "%.2fx", throughputRatio)) | >= 1.0x \(throughputRatio >= 1.0 ? "— met" : "— missed") |\n"
+    table += "| p99 latency | \(String(format: "%.2fx", p99Ratio)) | <= 1.0x \(p99Ratio <= 1.0 ? "— met" : "— missed") |\n"
+    if let tealCPU = teal.cpuPerRequest, let nginxCPU = nginx.cpuPerRequest, nginxCPU > 0 {
+        let cpuRatio = tealCPU / nginxCPU
+        table += "| proxy CPU per request | \(String(format: "%.2fx", cpuRatio)) | <= 1.0x \(cpuRatio <= 1.0 ? "— met" : "— missed") |\n"
+    }
+    table += "| failed requests during 100 switches | \(switched.failures) | 0 \(switched.failures == 0 ? "— met" : "— missed") |\n"
+    table += "\nPer round, teal / nginx: " + (0..<rounds).map { round in
+        String(format: "throughput %.2fx, p99 %.2fx", tealRounds[round].requestsPerSecond / nginxRounds[round].requestsPerSecond,
+               tealRounds[round].p99 / nginxRounds[round].p99)
+    }.joined(separator: "; ") + ".\n"
+    table += "\nRequests per color during the switch run: "
+        + counters.keys.sorted().map { "\($0) \(counters[$0]!.requests)" }.joined(separator: ", ") + ".\n"
+    let placement = pinned
+        ? "proxy (nginx workers / router event loops): \(workers) on CPUs \(proxyCPUs); wrk -t\(wrkThreads) and the upstream on CPUs \(loadCPUs)"
+        : "proxy (nginx workers / router event loops): \(workers); nothing pinned; wrk -t\(wrkThreads)"
+    return "\(placement); \(connections) connections, \(duration) s per target and round\(bodyBytes > 0 ? ", \(bodyBytes)-byte responses" : "")\n\n" + table
+}
+
+// MARK: Memory
+
+/// Resident memory of this process (the router runs in it), from /proc/self/statm.
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+func connectSocket(port: Int) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        close(fd)
+        throw BenchmarkError(description: "connect to \(port) failed: errno \(errno)")
+    }
+    return fd
+}
+
+/// Keeps a transfer at `rate` bytes per second (nil: as fast as it goes) by sleeping when it is ahead.
+struct Pacer {
+    let rate: Double?
+    let started = Date()
+
+    func pace(_ done: Int) {
+        guard let rate else { return }
+        let ahead = Double(done) / rate - Date().timeIntervalSince(started)
+        if ahead > 0 { usleep(useconds_t(ahead * 1e6)) }
     }
 }
-let switched = try await Task.detached { try wrk("(d) teal router, 100 switches", port: routerPort, seconds: switchDuration) }.value
-try await switchTask.value
-let counters = await router.counters(app: "bench")["bench"] ?? [:]
+
+/// Downloads `/big` through the router; returns the body bytes read.
+func download(port: Int, rate: Double?) throws -> Int {
+    let fd = try connectSocket(port: port)
+    defer { close(fd) }
+    let request = Array("GET /big HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    var chunk = [UInt8](repeating: 0, count: 256 * 1024)
+    var total = 0
+    var headEnd: Int?
+    var head: [UInt8] = []
+    let pacer = Pacer(rate: rate)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { break }
+        if headEnd == nil {
+            head += chunk[0..<min(count, 4096)]
+            if let range = String(decoding: head, as: UTF8.self).range(of: "\r\n\r\n") {
+                headEnd = String(decoding: head, as: UTF8.self)[..<range.upperBound].utf8.count
+                total = count - headEnd!
+            }
+        } else {
+            total += count
+        }
+        pacer.pace(total)
+    }
+    return total
+}
+
+/// Uploads `size` bytes through the router, with Content-Length or as 256 KiB chunks; returns the sink's answer.
+func upload(port: Int, size: Int, chunked: Bool, rate: Double?) throws -> String {
+    let fd = try connectSocket(port: port)
+    defer { close(fd) }
+    func write(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { throw BenchmarkError(description: "upload: send failed, errno \(errno)") }
+            offset += sent
+        }
+    }
+    let framing = chunked ? "Transfer-Encoding: chunked" : "Content-Length: \(size)"
+    try write(Array("POST /upload HTTP/1.1\r\nHost: bench\r\n\(framing)\r\nConnection: close\r\n\r\n".utf8))
+    let piece = [UInt8](repeating: UInt8(ascii: "u"), count: 256 * 1024)
+    let framed = chunked ? Array("40000\r\n".utf8) + piece + Array("\r\n".utf8) : piece
+    let pacer = Pacer(rate: rate)
+    var sent = 0
+    while sent < size {
+        try write(framed)
+        sent += piece.count
+        pacer.pace(sent)
+    }
+    if chunked { try write(Array("0\r\n\r\n".utf8)) }
+    var received: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { break }
+        received += chunk[0..<count]
+    }
+    let text = String(decoding: received, as: UTF8.self)
+    return text.components(separatedBy: "\r\n\r\n").last ?? text
+}
+
+/// An upload sink on Python's http.server: reads every body byte (Content-Length or chunked), answers the count.
+let sinkScript = """
+import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def read_exactly(self, left):
+        n = 0
+        while left:
+            got = len(self.rfile.read(min(left, 1 << 20)))
+            if not got:
+                break
+            left -= got
+            n += got
+        return n
+    def do_POST(self):
+        n = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\\r\\n", b""):
+                        pass
+                    break
+                n += self.read_exactly(size)
+                self.rfile.readline()
+        else:
+            n = self.read_exactly(int(self.headers.get("Content-Length", "0")))
+        body = str(n).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+/// Resident memory growth of the process (the router in it) while 1 GiB transfers pass, fast and slow.
+func memorySection() async throws -> String {
+    let size = memoryMiB << 20
+    let sinkPort = freePort()
+    try sinkScript.write(toFile: "\(work)/sink.py", atomically: true, encoding: .utf8)
+    let sink = Process()
+    sink.executableURL = URL(fileURLWithPath: pinned ? "/usr/bin/taskset" : "/usr/bin/python3")
+    sink.arguments = (pinned ? ["-c", loadCPUs, "/usr/bin/python3"] : []) + ["\(work)/sink.py"]
+    sink.environment = ["PORT": String(sinkPort), "PATH": "/usr/bin:/bin"]
+    sink.standardOutput = FileHandle.nullDevice
+    sink.standardError = FileHandle.nullDevice
+    try sink.run()
+    // SIGKILL: the child inherits this process's signal mask, in which SIGTERM may be blocked.
+    defer { kill(sink.processIdentifier, SIGKILL) }
+    let downPort = freePort()
+    let upPort = freePort()
+    try await router.set(app: "bench-down", route: AppRoute(listen: Endpoint(host: "127.0.0.1", port: downPort),
+                                                            upstreams: ["blue": Upstream(port: bigPort)], weights: ["blue": 100]))
+    try await router.set(app: "bench-up", route: AppRoute(listen: Endpoint(host: "127.0.0.1", port: upPort),
+                                                          upstreams: ["blue": Upstream(port: sinkPort)], weights: ["blue": 100]))
+    for _ in 0..<100 {
+        if let fd = try? connectSocket(port: sinkPort) {
+            close(fd)
+            break
+        }
+        usleep(50_000)
+    }
+    let slow = 100.0 * 1024 * 1024
+    let cases: [(String, @Sendable () throws -> String)] = [
+        ("download, fast client", { String(try download(port: downPort, rate: nil)) }),
+        ("download, client reading 100 MiB/s", { String(try download(port: downPort, rate: slow)) }),
+        ("upload with Content-Length, fast client", { try upload(port: upPort, size: size, chunked: false, rate: nil) }),
+        ("upload with Content-Length, 100 MiB/s", { try upload(port: upPort, size: size, chunked: false, rate: slow) }),
+        ("chunked upload, fast client", { try upload(port: upPort, size: size, chunked: true, rate: nil) }),
+        ("chunked upload, 100 MiB/s", { try upload(port: upPort, size: size, chunked: true, rate: slow) }),
+    ]
+    var table = "| \(memoryMiB) MiB through the router | body bytes at the other end | seconds | resident memory growth | goal |\n"
+        + "|---|---|---|---|---|\n"
+    for (name, transfer) in cases {
+        let before = residentBytes()
+        let peak = Peak(before)
+        let sampler = Thread {
+            while !peak.done {
+                peak.note(residentBytes())
+                usleep(2_000)
+            }
+        }
+        sampler.start()
+        let started = Date()
+        let result = try await Task.detached { try transfer() }.value
+        let elapsed = Date().timeIntervalSince(started)
+        peak.finish()
+        let growth = Double(peak.value - before) / 1048576
+        table += "| \(name) | \(result) | \(String(format: "%.1f", elapsed)) | \(String(format: "%.1f MiB", growth)) | "
+            + "<= 8 MiB \(growth <= 8 ? "— met" : "— missed") |\n"
+    }
+    return table
+}
+
+/// The largest resident size seen by a sampling thread.
+final class Peak: @unchecked Sendable {
+    private let lock = NSLock()
+    private var largest: Int
+    private var stopped = false
+
+    init(_ start: Int) { largest = start }
+
+    var value: Int { lock.withLock { largest } }
+    var done: Bool { lock.withLock { stopped } }
+    func note(_ size: Int) { lock.withLock { largest = max(largest, size) } }
+    func finish() { lock.withLock { stopped = true } }
+}
+
+if only != "memory" { print(try await throughputSection()) }
+if only != "throughput" { print(try await memorySection()) }
 
 await router.stop()
 proxy.stop()
 upstream.stop()
-
-func format(_ value: Double) -> String { String(format: "%.2f ms", value * 1000) }
-var table = "| target | requests/s | p50 | p99 | failed | proxy CPU per request |\n|---|---|---|---|---|---|\n"
-for row in rows + [switched] {
-    let cpu = row.cpuPerRequest.map { String(format: "%.1f µs", $0 * 1e6) } ?? "—"
-    table += "| \(row.name) | \(Int(row.requestsPerSecond)) | \(format(row.p50)) | \(format(row.p99)) | \(row.failures) | \(cpu) |\n"
-}
-let throughputRatio = teal.requestsPerSecond / nginx.requestsPerSecond
-let p99Ratio = teal.p99 / nginx.p99
-table += "\n| ratio teal / nginx (medians) | value | goal |\n|---|---|---|\n"
-table += "| throughput | \(String(format: "%.2fx", throughputRatio)) | >= 0.9x \(throughputRatio >= 0.9 ? "— met" : "— missed") |\n"
-table += "| p99 latency | \(String(format: "%.2fx", p99Ratio)) | <= 1.2x \(p99Ratio <= 1.2 ? "— met" : "— missed") |\n"
-if let tealCPU = teal.cpuPerRequest, let nginxCPU = nginx.cpuPerRequest, nginxCPU > 0 {
-    table += "| proxy CPU per request (no goal) | \(String(format: "%.2fx", tealCPU / nginxCPU)) | — |\n"
-}
-table += "| failed requests during 100 switches | \(switched.failures) | 0 \(switched.failures == 0 ? "— met" : "— missed") |\n"
-table += "\nPer round, teal / nginx: " + (0..<rounds).map { round in
-    String(format: "throughput %.2fx, p99 %.2fx", tealRounds[round].requestsPerSecond / nginxRounds[round].requestsPerSecond,
-           tealRounds[round].p99 / nginxRounds[round].p99)
-}.joined(separator: "; ") + ".\n"
-table += "\nRequests per color during the switch run: "
-    + counters.keys.sorted().map { "\($0) \(counters[$0]!.requests)" }.joined(separator: ", ") + ".\n"
-let placement = pinned
-    ? "proxy (nginx workers / router event loops): \(workers) on CPUs \(proxyCPUs); wrk -t\(wrkThreads) and the upstream on CPUs \(loadCPUs)"
-    : "proxy (nginx workers / router event loops): \(workers); nothing pinned; wrk -t\(wrkThreads)"
-print("\(placement); \(connections) connections, \(duration) s per target and round\n")
-print(table)
 try? FileManager.default.removeItem(atPath: work)

@@ -27,9 +27,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
 
         var kind: Kind
-        /// The head for the upstream, kept until the response starts so a retry can send it again.
-        let upstreamHead: ByteBuffer?
+        /// The head for the upstream, kept until the response starts so a retry can send it again. Without its
+        /// framing and final empty line while a chunked body is collected.
+        var upstreamHead: ByteBuffer?
         let isHEAD: Bool
+        let isUpgrade: Bool
         let clientMinorVersion: Int
         let clientKeepAlive: Bool
         let hasBody: Bool
@@ -38,6 +40,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         var reusedConnection = false
         /// Body bytes received before an upstream connection was ready.
         var pending: [ByteBuffer] = []
+        /// A chunked body is being collected: nothing goes to the color before it is complete and checked, or
+        /// grows past the limit (then it streams). `pending` holds it as it came, `dechunked` without its framing.
+        var collecting = false
+        var dechunked: ByteBuffer?
+        var collectedBytes = 0
+        /// The upstream connection is not reused after this exchange (it was told `Connection: close`).
+        var closeUpstream = false
         /// Bytes written to the upstream connection and not flushed yet.
         var unflushed = false
         var requestEnded: Bool
@@ -54,6 +63,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             waitingSince = tick
             self.upstreamHead = upstreamHead
             isHEAD = head.isHEAD
+            isUpgrade = head.isUpgrade
             clientMinorVersion = head.minorVersion
             clientKeepAlive = head.keepAlive
             hasBody = head.body != .none
@@ -87,7 +97,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Where the search for the end of an unfinished head goes on.
     private var headScan = 0
     private var context: ChannelHandlerContext?
+    /// The client channel's allocator, kept: asking the channel for it costs a reference count each time.
+    private var allocator = ByteBufferAllocator()
     private var clientAddress: String?
+    /// The client may have set the forwarding fields itself (a proxy in front): checked once per connection.
+    private var clientTrusted = false
     /// Client bytes not handled yet: a partial head, or a pipelined request waiting for its turn.
     private var inbound: ByteBuffer?
     private var fields: [HeadField] = []
@@ -110,12 +124,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// one buffer at the end of the upstream's read burst.
     private var responseOut: ByteBuffer?
     private static let coalescedBodyBytes = 4096
+    /// The color answered `101`: from now on bytes pass both ways untouched until either side closes.
+    private var tunnel = false
+    private let maxCollectedChunkedBody: Int
+    /// `https` behind TLS: what `X-Forwarded-Proto` and `Forwarded` say.
+    private let scheme: StaticString
 
     /// Call on the event loop of the client channel: `pool` is that loop's pool.
-    init(app: String, slot: RouteSlot, pool: UpstreamPool) {
+    init(app: String, slot: RouteSlot, pool: UpstreamPool, limits: RouterLimits = RouterLimits(), scheme: StaticString = "http") {
+        self.scheme = scheme
         self.app = app
         self.slot = slot
         self.pool = pool
+        maxCollectedChunkedBody = limits.maxCollectedChunkedBody
         sweeper = pool.sweeper
         fields.reserveCapacity(16)
     }
@@ -123,6 +144,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         clientAddress = context.channel.remoteAddress?.ipAddress
+        allocator = context.channel.allocator
+        clientTrusted = slot.trusts(clientAddress)
         lastActivity = sweeper.tick
         sweeper.register(self)
     }
@@ -162,9 +185,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case ChannelEvent.inputClosed = event {
+        if case ChannelEvent.inputClosed = event, !closing {
             inputClosed = true
-            if exchange == nil && !closing { closeAfter(nil, context: context) }
+            if tunnel {
+                // Passed on as it came: the color may still have bytes to send back.
+                exchange?.connection?.closeOutput()
+            } else if body != .none || (exchange == nil && inbound != nil) {
+                // In the middle of a request that can never be complete now: release its color connection at once.
+                abort(context: context)
+            } else if exchange == nil {
+                closeAfter(nil, context: context)
+            }
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -177,6 +208,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if tunnel { slot.removeTunnel(id: ObjectIdentifier(self)) }
         if let exchange {
             exchange.connection?.close()
             exchange.connection = nil
@@ -200,7 +232,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if upstreamBlocked || !clientWritable { return false }
         guard let exchange else { return true }
         if body == .none { return inbound == nil }
-        return exchange.connection != nil || exchange.target == nil
+        return exchange.connection != nil || exchange.target == nil || exchange.collecting
     }
 
     private func resumeReading() {
@@ -217,6 +249,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         while !closing, let context, var buffer = inbound, buffer.readableBytes > 0 {
             switch body {
             case .none:
+                if tunnel {
+                    inbound = nil
+                    deliver(buffer)
+                    continue
+                }
                 if exchange != nil { return }
                 let outcome = buffer.withUnsafeReadableBytes { HeadParser.request($0, fields: &fields, resume: &headScan) }
                 switch outcome {
@@ -254,7 +291,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             case .chunked:
                 let consumed: Int
                 do {
-                    consumed = try buffer.withUnsafeReadableBytes { bytes in try scanner.scan(bytes) }
+                    if let exchange, exchange.collecting {
+                        consumed = try buffer.withUnsafeReadableBytes { bytes in
+                            try scanner.scan(bytes) { range in exchange.dechunked!.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[range])) }
+                        }
+                    } else {
+                        consumed = try buffer.withUnsafeReadableBytes { bytes in try scanner.scan(bytes) }
+                    }
                 } catch {
                     reject((error as? HeadError) ?? HeadError(status: 400, reason: "malformed chunked body"), context: context)
                     return
@@ -273,7 +316,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     private func begin(_ head: RequestHead, bytes: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
         if head.expectsContinue {
-            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")),
+            context.writeAndFlush(wrapOutboundOut(allocator.buffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")),
                                   promise: nil)
         }
         guard let target = slot.select() else {
@@ -283,11 +326,44 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         target.stats.requests.add(1, ordering: .relaxed)
         target.stats.inFlight.add(1, ordering: .relaxed)
-        var upstreamHead = context.channel.allocator.buffer(capacity: head.length + 64)
+        // Room for X-Forwarded-*, Forwarded and a framing line: a head that outgrows its buffer is copied.
+        var upstreamHead = allocator.buffer(capacity: head.length + 256)
+        let chunked = head.body == .chunked
         HeadWriter.upstreamRequest(head, bytes: bytes, fields: fields, clientAddress: clientAddress,
-                                   host: head.hasHost ? "" : "\(target.key.host):\(target.key.port)", into: &upstreamHead)
+                                   host: head.hasHost ? "" : "\(target.key.host):\(target.key.port)",
+                                   leaveOpen: chunked, upgrade: head.isUpgrade, trusted: clientTrusted, scheme: scheme,
+                                   into: &upstreamHead)
         let exchange = Exchange(kind: .forward(target), upstreamHead: upstreamHead, head: head, tick: sweeper.tick)
         self.exchange = exchange
+        if chunked {
+            // The color sees nothing of this request before its body is known to be well formed (or too long to wait for).
+            exchange.collecting = true
+            exchange.dechunked = allocator.buffer(capacity: 0)
+            return
+        }
+        acquireConnection(for: exchange, context: context)
+    }
+
+    /// A collected chunked body grew past the limit: the head goes out with its chunked framing, the body so far
+    /// as it came, and the rest streams. `Connection: close` keeps an app that frames by `Content-Length` only
+    /// from reading the body as a next request.
+    private func streamChunkedBody(of exchange: Exchange) {
+        guard let context else { return }
+        exchange.collecting = false
+        exchange.dechunked = nil
+        exchange.closeUpstream = true
+        exchange.upstreamHead?.writeStaticString("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        acquireConnection(for: exchange, context: context)
+    }
+
+    /// A collected chunked body is complete and well formed: it goes to the color de-chunked, with `Content-Length`
+    /// (its trailer fields are dropped, as nginx does when it buffers a body).
+    private func sendCollectedBody(of exchange: Exchange) {
+        guard let context, let dechunked = exchange.dechunked else { return }
+        exchange.collecting = false
+        exchange.dechunked = nil
+        exchange.upstreamHead?.writeString("Content-Length: \(dechunked.readableBytes)\r\n\r\n")
+        exchange.pending = dechunked.readableBytes > 0 ? [dechunked] : []
         acquireConnection(for: exchange, context: context)
     }
 
@@ -295,6 +371,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// when nothing takes them any more (the router answers itself, or the response already ended).
     private func deliver(_ slice: ByteBuffer) {
         guard let exchange, exchange.target != nil, !exchange.finished else { return }
+        if exchange.collecting {
+            exchange.pending.append(slice)
+            exchange.collectedBytes += slice.readableBytes
+            if exchange.collectedBytes > maxCollectedChunkedBody && !scanner.isDone { streamChunkedBody(of: exchange) }
+            return
+        }
         guard let connection = exchange.connection else {
             exchange.pending.append(slice)
             return
@@ -308,6 +390,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard let exchange else { return }
         exchange.requestEnded = true
         exchange.waitingSince = sweeper.tick
+        if exchange.collecting {
+            sendCollectedBody(of: exchange)
+            return
+        }
         if case .answer(let status, let message) = exchange.kind {
             self.exchange = nil
             respond(status, message, to: exchange)
@@ -342,7 +428,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.connection = connection
         exchange.reusedConnection = reused
         connection.delegate = self
-        connection.begin(requestIsHEAD: exchange.isHEAD, dechunk: exchange.clientMinorVersion == 0)
+        connection.begin(requestIsHEAD: exchange.isHEAD, dechunk: exchange.clientMinorVersion == 0, upgrade: exchange.isUpgrade)
         if !clientWritable { connection.setReading(false) }
         if exchange.requestEnded && exchange.pending.isEmpty && inbound == nil, let head = exchange.upstreamHead {
             // The whole request is this head and nothing else is waiting: one write with its flush.
@@ -378,11 +464,32 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.closeAfterResponse = !keepAlive
         var capacity = head.length + 32
         if case .length(let length) = framing, length <= Self.coalescedBodyBytes { capacity += length }
-        var out = context.channel.allocator.buffer(capacity: capacity)
+        var out = allocator.buffer(capacity: capacity)
         HeadWriter.clientResponse(head, bytes: bytes, fields: fields, clientMinorVersion: exchange.clientMinorVersion,
                                   keepAlive: keepAlive,
                                   passesTransferCoding: !http10 && (framing == .chunked || framing == .untilClose), into: &out)
         responseOut = out
+    }
+
+    func upstreamSwitchedProtocols(_ head: ResponseHead, bytes: UnsafeRawBufferPointer, fields: [HeadField]) {
+        guard let context, let exchange, let target = exchange.target else { return }
+        exchange.responseStarted = true
+        exchange.closeAfterResponse = true
+        lastActivity = sweeper.tick
+        tunnel = true
+        slot.addTunnel(id: ObjectIdentifier(self), color: target.color, key: target.key, channel: context.channel)
+        var out = allocator.buffer(capacity: head.length + 32)
+        HeadWriter.clientResponse(head, bytes: bytes, fields: fields, clientMinorVersion: 1, keepAlive: false,
+                                  passesTransferCoding: false, upgraded: true, into: &out)
+        responseOut = out
+        // Bytes the client sent after its request head already belong to the new protocol.
+        if body == .none, inbound != nil {
+            let wasBatching = batching
+            batching = true
+            process()
+            batching = wasBatching
+            if !batching { flushUpstream() }
+        }
     }
 
     func upstreamResponseBody(_ buffer: ByteBuffer) {
@@ -410,7 +517,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func upstreamResponseEnd(reusable: Bool) {
         guard let context, let exchange else { return }
         if let connection = exchange.connection {
-            if reusable && exchange.requestEnded {
+            if reusable && exchange.requestEnded && !exchange.closeUpstream {
                 pool.put(connection)
             } else {
                 connection.close()
@@ -488,6 +595,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             return
         }
         if let exchange {
+            // A tunnel has no timeout of its own: it lasts until either side closes or its color leaves the route.
+            if tunnel { return }
             if let target = exchange.target, exchange.requestEnded, !exchange.responseStarted {
                 guard tick - exchange.waitingSince >= ticks.upstreamResponse else { return }
                 exchange.connection?.close()
@@ -554,7 +663,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             closeAfter(nil, context: context)
             return
         }
-        var out = context.channel.allocator.buffer(capacity: 256)
+        var out = allocator.buffer(capacity: 256)
         HeadWriter.answer(status: error.status, message: error.reason + "\n", minorVersion: 1, keepAlive: false,
                           includeBody: true, into: &out)
         closeAfter(out, context: context)
@@ -563,7 +672,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func respond(_ status: Int, _ message: String, to exchange: Exchange) {
         guard let context else { return }
         let keepAlive = exchange.clientKeepAlive
-        var out = context.channel.allocator.buffer(capacity: 256)
+        var out = allocator.buffer(capacity: 256)
         HeadWriter.answer(status: status, message: message, minorVersion: exchange.clientMinorVersion, keepAlive: keepAlive,
                           includeBody: !exchange.isHEAD, into: &out)
         if keepAlive {
@@ -579,7 +688,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         lastActivity = sweeper.tick
         inbound = nil
         let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(last ?? context.channel.allocator.buffer(capacity: 0)), promise: promise)
+        context.writeAndFlush(wrapOutboundOut(last ?? allocator.buffer(capacity: 0)), promise: promise)
         promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }

@@ -27,6 +27,18 @@ public struct Upstream: Codable, Hashable, Sendable {
     }
 }
 
+/// A certificate chain and its private key, PEM files, for TLS on a listen address. The router loads them again
+/// when either file changes.
+public struct TLSFiles: Codable, Hashable, Sendable {
+    public var certificate: String
+    public var key: String
+
+    public init(certificate: String, key: String) {
+        self.certificate = certificate
+        self.key = key
+    }
+}
+
 /// Everything the router needs to serve one app.
 public struct AppRoute: Codable, Hashable, Sendable {
     public var listen: Endpoint
@@ -34,11 +46,20 @@ public struct AppRoute: Codable, Hashable, Sendable {
     public var upstreams: [String: Upstream]
     /// Color name → share of new requests; colors without an up upstream are skipped.
     public var weights: [String: Int]
+    /// Addresses or networks (`10.0.0.0/8`, `::1`) of peers trusted to have set `X-Forwarded-For`,
+    /// `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded` already; from anyone else those fields are replaced.
+    /// Nil: loopback only (a proxy on the same host). Empty: nobody.
+    public var trustedForwarders: [String]?
+    /// Terminate TLS (HTTP/1.1, ALPN `http/1.1`) on the listen address with these files; nil: plain HTTP.
+    public var tls: TLSFiles?
 
-    public init(listen: Endpoint, upstreams: [String: Upstream], weights: [String: Int]) {
+    public init(listen: Endpoint, upstreams: [String: Upstream], weights: [String: Int], trustedForwarders: [String]? = nil,
+                tls: TLSFiles? = nil) {
         self.listen = listen
         self.upstreams = upstreams
         self.weights = weights
+        self.trustedForwarders = trustedForwarders
+        self.tls = tls
     }
 
     /// Colors that may receive new requests now, with their weights.

@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// Live counters of one color of one app, updated by the proxy without locking.
@@ -34,15 +35,56 @@ final class RouteSlot: Sendable {
         var route: AppRoute
         var eligible: [(weight: Int, target: ProxyTarget)]
         var totalWeight: Int
+        var trusted: TrustedPeers
+    }
+
+    /// A client connection tunnelled to a color after `101 Switching Protocols`.
+    private struct Tunnel {
+        var color: String
+        var key: UpstreamKey
+        var channel: any Channel
     }
 
     private let entry = Mutex<Entry?>(nil)
+    private let tunnels = Mutex<[ObjectIdentifier: Tunnel]>([:])
 
+    /// Installs a new route. Tunnels to a color the new route no longer has (or has at another address) are
+    /// closed: a switch of traffic leaves them open, removing the color after its drain ends them.
     fileprivate func replace(with new: Entry?) {
         entry.withLock { $0 = new }
+        let doomed = tunnels.withLock { tunnels in
+            tunnels.filter { _, tunnel in
+                guard let upstream = new?.route.upstreams[tunnel.color] else { return true }
+                return UpstreamKey(host: upstream.host, port: upstream.port) != tunnel.key
+            }
+        }
+        for (_, tunnel) in doomed { tunnel.channel.close(promise: nil) }
+    }
+
+    /// Notes a tunnel of this app's client connection `id` until `removeTunnel`.
+    func addTunnel(id: ObjectIdentifier, color: String, key: UpstreamKey, channel: any Channel) {
+        tunnels.withLock { $0[id] = Tunnel(color: color, key: key, channel: channel) }
+    }
+
+    func removeTunnel(id: ObjectIdentifier) {
+        _ = tunnels.withLock { $0.removeValue(forKey: id) }
+    }
+
+    /// Open tunnels per color.
+    var tunnelCounts: [String: Int] {
+        tunnels.withLock { tunnels in
+            var counts: [String: Int] = [:]
+            for tunnel in tunnels.values { counts[tunnel.color, default: 0] += 1 }
+            return counts
+        }
     }
 
     var route: AppRoute? { entry.withLock { $0?.route } }
+
+    /// Whether a client at `address` is trusted to have set the forwarding fields already.
+    func trusts(_ address: String?) -> Bool {
+        entry.withLock { $0?.trusted.contains(address) ?? false }
+    }
 
     /// Picks the upstream for a new request, nil when no color may take it.
     func select() -> ProxyTarget? {
@@ -77,6 +119,8 @@ final class RouteTable: Sendable {
     }
 
     func set(app: String, route: AppRoute) {
+        // Checked by the router before: an entry that does not parse trusts nobody.
+        let trusted = route.trustedForwarders.map { (try? TrustedPeers($0)) ?? TrustedPeers.nobody } ?? .loopback
         state.withLock { state in
             for color in route.upstreams.keys { _ = Self.stats(app: app, color: color, in: &state) }
             let eligible = route.eligible.map { candidate in
@@ -85,7 +129,8 @@ final class RouteTable: Sendable {
                                      key: UpstreamKey(host: candidate.upstream.host, port: candidate.upstream.port),
                                      stats: Self.stats(app: app, color: candidate.color, in: &state)))
             }
-            let entry = RouteSlot.Entry(route: route, eligible: eligible, totalWeight: eligible.reduce(0) { $0 + $1.weight })
+            let entry = RouteSlot.Entry(route: route, eligible: eligible, totalWeight: eligible.reduce(0) { $0 + $1.weight },
+                                        trusted: trusted)
             Self.slot(app: app, in: &state).replace(with: entry)
             state.routed.insert(app)
         }

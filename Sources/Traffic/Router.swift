@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Why the router could not do what was asked.
 public struct RouterError: Error, CustomStringConvertible, Sendable {
@@ -18,8 +19,18 @@ public actor Router {
     private let ownsGroup: Bool
     private let table = RouteTable()
     private let pools: UpstreamPools
+    private let limits: RouterLimits
+    private let connections: ConnectionCount
     private let logger: Logger
-    private var listeners: [String: (endpoint: Endpoint, channel: any Channel)] = [:]
+    /// One app's listening socket, with its TLS context when it terminates TLS.
+    private struct Listener {
+        var endpoint: Endpoint
+        var channel: any Channel
+        var tls: TLSContextSource?
+    }
+
+    private var listeners: [String: Listener] = [:]
+    private var tlsWatch: Task<Void, Never>?
     private var adminChannel: (any Channel)?
     private var lockDescriptor: Int32 = -1
     private var stopped = false
@@ -27,11 +38,14 @@ public actor Router {
 
     /// A router for `dataDir` on `group`, or else on a group of its own with `eventLoops` threads (default: one per core).
     public init(dataDir: String, group: MultiThreadedEventLoopGroup? = nil, eventLoops: Int? = nil,
-                timeouts: RouterTimeouts = RouterTimeouts(), logger: Logger = Logger(label: "teal.router")) {
+                timeouts: RouterTimeouts = RouterTimeouts(), limits: RouterLimits = RouterLimits(),
+                logger: Logger = Logger(label: "teal.router")) {
         paths = RouterPaths(dataDir: dataDir)
         self.group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, eventLoops ?? System.coreCount))
         ownsGroup = group == nil
         pools = UpstreamPools(group: self.group, timeouts: timeouts)
+        self.limits = limits
+        connections = ConnectionCount(limit: limits.maxClientConnections ?? 0)
         self.logger = logger
     }
 
@@ -39,6 +53,9 @@ public actor Router {
     public func start() async throws {
         try FileManager.default.createDirectory(atPath: paths.dataDir, withIntermediateDirectories: true)
         try takeLock()
+        let descriptors = Self.raiseDescriptorLimit()
+        connections.setLimit(limits.maxClientConnections ?? max(16, (descriptors - 64) / 2))
+        logger.info("limits", metadata: ["open files": "\(descriptors)", "client connections": "\(connections.limit)"])
         for (app, route) in loadSavedRoutes().sorted(by: { $0.key < $1.key }) {
             do {
                 try await install(app: app, route: route)
@@ -71,6 +88,8 @@ public actor Router {
     public func stop() async {
         guard !stopped else { return }
         stopped = true
+        tlsWatch?.cancel()
+        tlsWatch = nil
         for (_, listener) in listeners { try? await listener.channel.close() }
         listeners.removeAll()
         try? await adminChannel?.close()
@@ -112,6 +131,24 @@ public actor Router {
 
     public func counters(app: String? = nil) -> [String: [String: UpstreamCounters]] { table.counters(app: app) }
 
+    /// Client connections open now, over every listen address.
+    public var openClientConnections: Int { connections.current }
+
+    /// Open upgrade tunnels of one app, per color.
+    public func tunnels(app: String) -> [String: Int] { table.slot(app: app).tunnelCounts }
+
+    /// Raises the soft limit on open files to the hard limit (a proxy needs two per connection) and returns it.
+    static func raiseDescriptorLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return Int(clamping: limit.rlim_cur)
+    }
+
     /// Answers one admin request.
     func handle(_ request: AdminRequest) async -> AdminResponse {
         do {
@@ -147,28 +184,59 @@ public actor Router {
 
     private func install(app: String, route: AppRoute) async throws {
         guard !stopped else { throw RouterError("the router is stopping") }
+        if let trusted = route.trustedForwarders { _ = try TrustedPeers(trusted) }
         if let clash = listeners.first(where: { $0.key != app && $0.value.endpoint == route.listen }) {
             throw RouterError("\(route.listen) is already the listen address of app \(clash.key)")
         }
-        if let current = listeners[app], current.endpoint == route.listen {
+        if let current = listeners[app], current.endpoint == route.listen, current.tls?.files == route.tls {
             table.set(app: app, route: route)
             return
         }
+        let tls = try route.tls.map { files in
+            do {
+                return try TLSContextSource(files: files)
+            } catch {
+                throw RouterError("cannot serve TLS on \(route.listen) for \(app): \(error)")
+            }
+        }
+        var old = listeners[app]
+        if let current = old, current.endpoint == route.listen {
+            // Only TLS changed: the address must be free before it is bound again.
+            try? await current.channel.close()
+            old = nil
+        }
         let channel: any Channel
         do {
-            channel = try await bind(app: app, endpoint: route.listen)
+            channel = try await bind(app: app, endpoint: route.listen, tls: tls)
         } catch {
             throw RouterError("cannot listen on \(route.listen) for \(app): \(error)")
         }
         table.set(app: app, route: route)
-        let old = listeners[app]
-        listeners[app] = (route.listen, channel)
+        listeners[app] = Listener(endpoint: route.listen, channel: channel, tls: tls)
         if let old { try? await old.channel.close() }
+        if tls != nil { watchTLSFiles() }
     }
 
-    private func bind(app: String, endpoint: Endpoint) async throws -> any Channel {
+    /// Once a second, every TLS listener loads its files again if they changed.
+    private func watchTLSFiles() {
+        guard tlsWatch == nil else { return }
+        let logger = self.logger
+        tlsWatch = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                guard let sources = await self?.tlsSources() else { return }
+                for source in sources { source.reloadIfChanged(logger: logger) }
+            }
+        }
+    }
+
+    private func tlsSources() -> [TLSContextSource] { listeners.values.compactMap(\.tls) }
+
+    private func bind(app: String, endpoint: Endpoint, tls: TLSContextSource?) async throws -> any Channel {
         let slot = table.slot(app: app)
         let pools = self.pools
+        let limits = self.limits
+        let connections = self.connections
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -177,7 +245,15 @@ public actor Router {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let proxy = ProxyHandler(app: app, slot: slot, pool: pools.pool(for: channel.eventLoop))
+                    let admitted = connections.admit()
+                    channel.closeFuture.whenComplete { _ in connections.closed() }
+                    guard admitted else {
+                        try channel.pipeline.syncOperations.addHandler(OverloadHandler())
+                        return
+                    }
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context)) }
+                    let proxy = ProxyHandler(app: app, slot: slot, pool: pools.pool(for: channel.eventLoop), limits: limits,
+                                             scheme: tls == nil ? "http" : "https")
                     try channel.pipeline.syncOperations.addHandler(proxy)
                 }
             }

@@ -33,7 +33,10 @@ struct HTTPHeadTests {
         #expect(try requestHead("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keepAlive == true)
         #expect(try requestHead("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").keepAlive == false)
         #expect(try requestHead("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n").isHEAD)
-        #expect(try requestHead("PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").body == .chunked)
+        #expect(try requestHead("PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n").body == .chunked)
+        #expect(try requestHead("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n").isUpgrade)
+        #expect(try !requestHead("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n").isUpgrade)
+        #expect(try !requestHead("GET /ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n").isUpgrade)
         #expect(try requestHead("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n").expectsContinue)
         #expect(try requestHead("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Secret\r\n\r\n").connectionNamesFields)
         // Only requests safe to repeat are sent again when a kept-alive connection breaks under them.
@@ -80,6 +83,15 @@ struct HTTPHeadTests {
         ("POST / HTTP/1.1\r\nContent-Length: -3\r\n\r\n", 400, "Content-Length"),
         ("POST / HTTP/1.1\r\nContent-Length: 3 3\r\n\r\n", 400, "Content-Length"),
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400, "chunked last"),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, "other than chunked"),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "more than one"),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400, "more than once"),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", 400, "chunked last"),
+        ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "HTTP/1.0"),
+        ("POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: 4\r\n\r\n", 400, "Connection names"),
+        ("POST / HTTP/1.1\r\nHost: a\r\nConnection: close, transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+         "Connection names"),
+        ("GET / HTTP/1.1\r\nHost: a\r\nConnection: HOST\r\n\r\n", 400, "Connection names"),
         ("GET / HTTP/2.0\r\n\r\n", 505, "HTTP/1.0"),
         ("GET / HTTP/1.1\r\nX: a\u{01}b\r\n\r\n", 400, "control character"),
         ("GET  / HTTP/1.1\r\n\r\n", 400, "request line"),
@@ -143,7 +155,7 @@ struct HTTPHeadTests {
     }
 
     @Test func findsTheEndOfAChunkedBodyAtEverySplit() throws {
-        let body = "5;name=value\r\nhello\r\n7\r\n, world\r\n0\r\nExpires: never\r\n\r\n"
+        let body = "5;name=value; q = \"a \\\"b\\\"\" \r\nhello\r\n7 ;x\r\n, world\r\n0\r\nExpires: never\r\n\r\n"
         let after = "GET /next HTTP/1.1\r\n\r\n"
         let bytes = Array((body + after).utf8)
         for cut in 0...bytes.count {
@@ -162,7 +174,9 @@ struct HTTPHeadTests {
         }
     }
 
-    @Test(arguments: ["x\r\n", "5\r\nhello!\r\n0\r\n\r\n", "5\r\nhello\n0\r\n\r\n", "5\nhello\r\n", "\r\n",
+    @Test(arguments: ["x\r\n", "5 5\r\n", "5 x\r\n", "5;\r\n", "5;a=\r\n", "5;a=\"b\r\n", "5;a b\r\n", "5;a=b=c\r\n",
+                      "0\r\nGET / HTTP/1.1\r\n\r\n", "0\r\nX : y\r\n\r\n", "0\r\nContent-Length: 1\r\n\r\n",
+                      "10000000000000005\r\n", "5\r\nhello!\r\n0\r\n\r\n", "5\r\nhello\n0\r\n\r\n", "5\nhello\r\n", "\r\n",
                       "fffffffffffffffff\r\n", "0\r\nTrailer: x\n\r\n"])
     func refusesMalformedChunkedBodies(body: String) {
         var scanner = ChunkedBodyScanner()
@@ -172,32 +186,83 @@ struct HTTPHeadTests {
     }
 
     @Test func writesTheUpstreamHeadWithoutHopByHopFields() throws {
-        let text = "POST /p HTTP/1.0\r\nConnection: keep-alive, X-Secret, Content-Length\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\n"
+        let text = "POST /p HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\n"
             + "X-Forwarded-For: 10.0.0.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nTE: trailers\r\n"
             + "Upgrade: websocket\r\nAccept: */*\r\n\r\n"
         var fields: [HeadField] = []
         let bytes = Array(text.utf8)
         let outcome = bytes.withUnsafeBytes { HeadParser.request($0, fields: &fields) }
         guard case .complete(let head) = outcome else { throw TestFailure("not parsed: \(outcome)") }
-        var out = ByteBuffer()
-        bytes.withUnsafeBytes {
-            HeadWriter.upstreamRequest(head, bytes: $0, fields: fields, clientAddress: "127.0.0.2", host: "127.0.0.1:9000", into: &out)
+        func write(leaveOpen: Bool) -> String {
+            var out = ByteBuffer()
+            bytes.withUnsafeBytes {
+                HeadWriter.upstreamRequest(head, bytes: $0, fields: fields, clientAddress: "127.0.0.2", host: "", leaveOpen: leaveOpen,
+                                           into: &out)
+            }
+            return String(buffer: out)
         }
-        let written = String(buffer: out)
-        // `Connection` may not remove the field that frames the body (Transfer-Encoding here).
-        #expect(written == "POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nAccept: */*\r\n"
-            + "X-Forwarded-For: 10.0.0.1, 127.0.0.2\r\nHost: 127.0.0.1:9000\r\n\r\n", "\(written.debugDescription)")
+        // `Upgrade` without `Connection: upgrade` is not an upgrade: dropped like the other hop-by-hop fields.
+        let forwarding = "X-Forwarded-For: 10.0.0.1, 127.0.0.2\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n"
+            + "Forwarded: for=127.0.0.2;host=h;proto=http\r\n"
+        #expect(write(leaveOpen: false) == "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nAccept: */*\r\n"
+            + forwarding + "\r\n")
+        // Left open for the framing the router picks once it has the body.
+        #expect(write(leaveOpen: true) == "POST /p HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n" + forwarding)
 
-        // Nor Content-Length: the router forwards the body it measures, so the upstream must see it too.
-        let named = Array("POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length, Host\r\nContent-Length: 4\r\n\r\n".utf8)
-        guard case .complete(let namedHead) = named.withUnsafeBytes({ HeadParser.request($0, fields: &fields) }) else {
+        // An HTTP/1.0 client without Host gets one; an upgrade keeps `Upgrade` and says `Connection: upgrade`.
+        let upgrade = Array("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n".utf8)
+        guard case .complete(let upgradeHead) = upgrade.withUnsafeBytes({ HeadParser.request($0, fields: &fields) }) else {
             throw TestFailure("not parsed")
         }
-        var namedOut = ByteBuffer()
-        named.withUnsafeBytes {
-            HeadWriter.upstreamRequest(namedHead, bytes: $0, fields: fields, clientAddress: nil, host: "", into: &namedOut)
+        var upgradeOut = ByteBuffer()
+        upgrade.withUnsafeBytes {
+            HeadWriter.upstreamRequest(upgradeHead, bytes: $0, fields: fields, clientAddress: nil, host: "", upgrade: true, into: &upgradeOut)
         }
-        #expect(String(buffer: namedOut) == "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n")
+        #expect(String(buffer: upgradeOut)
+            == "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nX-Forwarded-Proto: http\r\n"
+            + "X-Forwarded-Host: a\r\nForwarded: host=a;proto=http\r\nConnection: upgrade\r\n\r\n")
+        let old = Array("GET / HTTP/1.0\r\n\r\n".utf8)
+        guard case .complete(let oldHead) = old.withUnsafeBytes({ HeadParser.request($0, fields: &fields) }) else {
+            throw TestFailure("not parsed")
+        }
+        var oldOut = ByteBuffer()
+        old.withUnsafeBytes {
+            HeadWriter.upstreamRequest(oldHead, bytes: $0, fields: fields, clientAddress: nil, host: "127.0.0.1:9000", into: &oldOut)
+        }
+        #expect(String(buffer: oldOut) == "GET / HTTP/1.1\r\nX-Forwarded-Proto: http\r\nForwarded: proto=http\r\nHost: 127.0.0.1:9000\r\n\r\n")
+    }
+
+    @Test func keepsForwardingFieldsOnlyFromTrustedPeers() throws {
+        let text = "GET / HTTP/1.1\r\nHost: shop.example:8080\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\n"
+            + "X-Forwarded-Host: shop.example\r\nForwarded: for=203.0.113.9;proto=https\r\nAccept: */*\r\n\r\n"
+        var fields: [HeadField] = []
+        let bytes = Array(text.utf8)
+        guard case .complete(let head) = bytes.withUnsafeBytes({ HeadParser.request($0, fields: &fields) }) else {
+            throw TestFailure("not parsed")
+        }
+        func write(client: String, trusted: Bool) -> String {
+            var out = ByteBuffer()
+            bytes.withUnsafeBytes {
+                HeadWriter.upstreamRequest(head, bytes: $0, fields: fields, clientAddress: client, host: "", trusted: trusted, into: &out)
+            }
+            return String(buffer: out)
+        }
+        // A proxy in front: what it set is kept, and this hop is added.
+        #expect(write(client: "10.0.0.2", trusted: true) == "GET / HTTP/1.1\r\nHost: shop.example:8080\r\n"
+            + "X-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\nAccept: */*\r\n"
+            + "X-Forwarded-For: 203.0.113.9, 10.0.0.2\r\n"
+            + "Forwarded: for=203.0.113.9;proto=https, for=10.0.0.2;host=\"shop.example:8080\";proto=http\r\n\r\n")
+        // Anybody else: what the client claimed is dropped.
+        #expect(write(client: "2001:db8::7", trusted: false) == "GET / HTTP/1.1\r\nHost: shop.example:8080\r\nAccept: */*\r\n"
+            + "X-Forwarded-For: 2001:db8::7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: shop.example:8080\r\n"
+            + "Forwarded: for=\"[2001:db8::7]\";host=\"shop.example:8080\";proto=http\r\n\r\n")
+
+        let peers = try TrustedPeers(["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"])
+        #expect(peers.contains("10.200.1.1") && peers.contains("192.0.2.7") && peers.contains("2001:db8:1::5"))
+        #expect(!peers.contains("11.0.0.1") && !peers.contains("192.0.2.8") && !peers.contains("2001:db9::1") && !peers.contains(nil))
+        #expect(TrustedPeers.loopback.contains("127.0.0.1") && TrustedPeers.loopback.contains("::1"))
+        #expect(throws: RouterError.self) { try TrustedPeers(["10.0.0.0/33"]) }
+        #expect(throws: RouterError.self) { try TrustedPeers(["shop.example"]) }
     }
 
     @Test func writesTheClientHeadForItsVersion() throws {

@@ -41,9 +41,28 @@ struct PythonUpstream {
 
     static let script = """
     import http.server, os, sys, json, time
+    seen = []
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         def do_GET(self):
+            seen.append(self.command + " " + self.path)
+            if self.path.startswith("/big?"):
+                size = int(self.path[5:])
+                self.send_response(200)
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                block = b"t" * (1 << 20)
+                while size > 0:
+                    self.wfile.write(block[:min(size, len(block))])
+                    size -= len(block)
+                return
+            if self.path == "/seen":
+                body = json.dumps(seen).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if self.path == "/chunked":
                 self.send_response(200)
                 self.send_header("Transfer-Encoding", "chunked")
@@ -77,6 +96,14 @@ struct PythonUpstream {
             if self.command != "HEAD":
                 self.wfile.write(body)
         do_HEAD = do_GET
+        def do_PUT(self):
+            # What most apps on http.server do: the body is Content-Length bytes, nothing else is looked at.
+            seen.append(self.command + " " + self.path)
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         def do_POST(self):
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 body = b""

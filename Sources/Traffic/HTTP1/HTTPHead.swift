@@ -18,6 +18,7 @@ enum FieldKind: UInt8, Sendable {
     case contentLength, transferEncoding, connection, keepAlive, proxyConnection
     case te, trailer, upgrade, proxyAuthenticate, proxyAuthorization
     case expect, xForwardedFor, host
+    case xForwardedProto, xForwardedHost, forwarded
 
     /// Fields that describe one connection and are never forwarded (RFC 9110 §7.6.1).
     var isHopByHop: Bool {
@@ -25,7 +26,7 @@ enum FieldKind: UInt8, Sendable {
         case .connection, .keepAlive, .proxyConnection, .te, .trailer, .transferEncoding, .upgrade,
              .proxyAuthenticate, .proxyAuthorization:
             return true
-        case .other, .contentLength, .expect, .xForwardedFor, .host:
+        case .other, .contentLength, .expect, .xForwardedFor, .host, .xForwardedProto, .xForwardedHost, .forwarded:
             return false
         }
     }
@@ -74,6 +75,8 @@ struct RequestHead: Equatable, Sendable {
     var isIdempotent: Bool
     /// `Connection` names fields besides `close` and `keep-alive`: those are dropped too.
     var connectionNamesFields: Bool
+    /// HTTP/1.1 with `Upgrade` and `Connection: upgrade`: on `101` the connection becomes a tunnel.
+    var isUpgrade: Bool = false
 }
 
 struct ResponseHead: Equatable, Sendable {
@@ -171,13 +174,27 @@ enum HeadParser {
         if summary.conflictingLengths {
             return .failed(HeadError(status: 400, reason: "conflicting Content-Length values"))
         }
+        if summary.connectionNamesFraming {
+            // Dropping one of these as hop-by-hop would change where the message ends or whom it is for.
+            return .failed(HeadError(status: 400, reason: "Connection names Content-Length, Transfer-Encoding or Host"))
+        }
         let body: BodyFraming
         if summary.transferEncoding {
             guard summary.contentLength == nil else {
                 return .failed(HeadError(status: 400, reason: "both Transfer-Encoding and Content-Length"))
             }
+            // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means its framing is faulty.
+            guard minor == 1 else { return .failed(HeadError(status: 400, reason: "Transfer-Encoding in an HTTP/1.0 request")) }
+            guard summary.transferEncodingFields == 1 else {
+                return .failed(HeadError(status: 400, reason: "more than one Transfer-Encoding field"))
+            }
+            guard summary.chunkedCodings <= 1 else { return .failed(HeadError(status: 400, reason: "chunked applied more than once")) }
             guard summary.chunkedLast else {
                 return .failed(HeadError(status: 400, reason: "Transfer-Encoding without chunked last"))
+            }
+            // Only `chunked` alone: a coding the router cannot undo would leave the color guessing (as nginx: 501).
+            guard summary.codings == 1 else {
+                return .failed(HeadError(status: 501, reason: "Transfer-Encoding other than chunked is not supported"))
             }
             body = .chunked
         } else if let length = summary.contentLength {
@@ -193,7 +210,8 @@ enum HeadParser {
             keepAlive: minor == 1 ? !summary.close : (summary.keepAlive && !summary.close),
             expectsContinue: summary.expectsContinue && minor == 1, hasHost: summary.hosts > 0,
             isIdempotent: isHEAD || isIdempotent(bytes, method),
-            connectionNamesFields: summary.connectionNamesFields))
+            connectionNamesFields: summary.connectionNamesFields,
+            isUpgrade: minor == 1 && summary.connectionUpgrade && summary.upgrades > 0))
     }
 
     // MARK: Responses
@@ -294,6 +312,14 @@ enum HeadParser {
         var conflictingLengths = false
         var transferEncoding = false
         var chunkedLast = false
+        var transferEncodingFields = 0
+        /// Transfer codings listed, in all fields, and how many of them are `chunked`.
+        var codings = 0
+        var chunkedCodings = 0
+        /// `Connection` names `Content-Length`, `Transfer-Encoding` or `Host`.
+        var connectionNamesFraming = false
+        var connectionUpgrade = false
+        var upgrades = 0
         var close = false
         var keepAlive = false
         var connectionNamesFields = false
@@ -310,29 +336,8 @@ enum HeadParser {
             // Every LF of the head follows a CR (checked by `headLines`). Searching for the LF, not the CR, leaves
             // a CR inside the line to the checks below.
             let lineEnd = base.distance(to: UnsafeRawPointer(memchr(base + lineStart, Int32(lf), headEnd - lineStart + 2)!)) - 1
-            if bytes[lineStart] == space || bytes[lineStart] == tab {
-                return HeadError(status: 400, reason: "folded header line")
-            }
-            var index = lineStart
-            while index < lineEnd && isTokenByte(bytes[index]) { index += 1 }
-            guard index > lineStart, index < lineEnd, bytes[index] == UInt8(ascii: ":") else {
-                return HeadError(status: 400, reason: "malformed header field name")
-            }
-            let name = lineStart..<index
-            index += 1
-            while index < lineEnd && (bytes[index] == space || bytes[index] == tab) { index += 1 }
-            let valueStart = index
-            var valueEnd = valueStart
-            while index < lineEnd {
-                let byte = bytes[index]
-                if byte < space && byte != tab || byte == 0x7F {
-                    return HeadError(status: 400, reason: byte == cr ? "CR without LF inside a line"
-                                                                     : "control character in a header field value")
-                }
-                index += 1
-                if byte != space && byte != tab { valueEnd = index }
-            }
-            let value = valueStart..<valueEnd
+            let (name, value, failure) = fieldLine(bytes, lineStart, lineEnd)
+            if let failure { return failure }
             let kind = classify(bytes, name)
             if kind != .other { fields.append(HeadField(kind: kind, name: name, value: value, line: lineStart..<(lineEnd + 2))) }
             switch kind {
@@ -344,9 +349,14 @@ enum HeadParser {
                 summary.contentLength = length
             case .transferEncoding:
                 summary.transferEncoding = true
+                summary.transferEncodingFields += 1
                 // Codings apply in order; only the last one of the last field decides the framing.
                 var last: Range<Int>? = nil
-                forEachToken(bytes, value) { last = $0 }
+                forEachToken(bytes, value) { token in
+                    summary.codings += 1
+                    if equalsIgnoringCase(bytes, token, "chunked") { summary.chunkedCodings += 1 }
+                    last = token
+                }
                 summary.chunkedLast = last.map { equalsIgnoringCase(bytes, $0, "chunked") } ?? false
             case .connection:
                 forEachToken(bytes, value) { token in
@@ -354,20 +364,76 @@ enum HeadParser {
                         summary.close = true
                     } else if equalsIgnoringCase(bytes, token, "keep-alive") {
                         summary.keepAlive = true
+                    } else if equalsIgnoringCase(bytes, token, "upgrade") {
+                        // Names the hop-by-hop `Upgrade`, which is dropped anyway unless the exchange upgrades.
+                        summary.connectionUpgrade = true
                     } else {
                         summary.connectionNamesFields = true
+                        if equalsIgnoringCase(bytes, token, "content-length") || equalsIgnoringCase(bytes, token, "transfer-encoding")
+                            || equalsIgnoringCase(bytes, token, "host") {
+                            summary.connectionNamesFraming = true
+                        }
                     }
                 }
             case .expect:
                 if equalsIgnoringCase(bytes, value, "100-continue") { summary.expectsContinue = true }
             case .host:
                 summary.hosts += 1
+            case .upgrade:
+                summary.upgrades += 1
             default:
                 break
             }
             lineStart = lineEnd + 2
         }
         return nil
+    }
+
+    /// Checks one field line (`lineEnd` is its CR): no folding, a token name directly followed by the colon, no
+    /// control characters in the value. Returns the name and the value without the whitespace around it.
+    @inline(__always)
+    private static func fieldLine(_ bytes: UnsafeRawBufferPointer, _ lineStart: Int, _ lineEnd: Int)
+        -> (name: Range<Int>, value: Range<Int>, failure: HeadError?) {
+        if bytes[lineStart] == space || bytes[lineStart] == tab {
+            return (0..<0, 0..<0, HeadError(status: 400, reason: "folded header line"))
+        }
+        var index = lineStart
+        while index < lineEnd && isTokenByte(bytes[index]) { index += 1 }
+        guard index > lineStart, index < lineEnd, bytes[index] == UInt8(ascii: ":") else {
+            return (0..<0, 0..<0, HeadError(status: 400, reason: "malformed header field name"))
+        }
+        let name = lineStart..<index
+        index += 1
+        while index < lineEnd && (bytes[index] == space || bytes[index] == tab) { index += 1 }
+        let valueStart = index
+        var valueEnd = valueStart
+        while index < lineEnd {
+            let byte = bytes[index]
+            if byte < space && byte != tab || byte == 0x7F {
+                return (0..<0, 0..<0, HeadError(status: 400, reason: byte == cr ? "CR without LF inside a line"
+                                                                                 : "control character in a header field value"))
+            }
+            index += 1
+            if byte != space && byte != tab { valueEnd = index }
+        }
+        return (name, valueStart..<valueEnd, nil)
+    }
+
+    /// Checks one trailer line of a chunked body (CRLF excluded) as a header field line. Fields that frame or
+    /// address a message may not come in a trailer (RFC 9110 §6.5.1).
+    static func trailerLineError(_ bytes: UnsafeRawBufferPointer) -> HeadError? {
+        guard !bytes.isEmpty else { return HeadError(status: 400, reason: "empty trailer line") }
+        let (name, _, failure) = fieldLine(bytes, 0, bytes.count)
+        if var failure {
+            failure.reason += " in a trailer"
+            return failure
+        }
+        switch classify(bytes, name) {
+        case .contentLength, .transferEncoding, .host, .connection:
+            return HeadError(status: 400, reason: "framing or connection field in a trailer")
+        default:
+            return nil
+        }
     }
 
     // MARK: Small readers
@@ -482,6 +548,7 @@ enum HeadParser {
         case 2: return equalsIgnoringCase(bytes, name, "te") ? .te : .other
         case 4: return equalsIgnoringCase(bytes, name, "host") ? .host : .other
         case 6: return equalsIgnoringCase(bytes, name, "expect") ? .expect : .other
+        case 9: return equalsIgnoringCase(bytes, name, "forwarded") ? .forwarded : .other
         case 7:
             if equalsIgnoringCase(bytes, name, "trailer") { return .trailer }
             return equalsIgnoringCase(bytes, name, "upgrade") ? .upgrade : .other
@@ -490,8 +557,12 @@ enum HeadParser {
             return equalsIgnoringCase(bytes, name, "keep-alive") ? .keepAlive : .other
         case 14: return equalsIgnoringCase(bytes, name, "content-length") ? .contentLength : .other
         case 15: return equalsIgnoringCase(bytes, name, "x-forwarded-for") ? .xForwardedFor : .other
-        case 16: return equalsIgnoringCase(bytes, name, "proxy-connection") ? .proxyConnection : .other
-        case 17: return equalsIgnoringCase(bytes, name, "transfer-encoding") ? .transferEncoding : .other
+        case 16:
+            if equalsIgnoringCase(bytes, name, "proxy-connection") { return .proxyConnection }
+            return equalsIgnoringCase(bytes, name, "x-forwarded-host") ? .xForwardedHost : .other
+        case 17:
+            if equalsIgnoringCase(bytes, name, "transfer-encoding") { return .transferEncoding }
+            return equalsIgnoringCase(bytes, name, "x-forwarded-proto") ? .xForwardedProto : .other
         case 18: return equalsIgnoringCase(bytes, name, "proxy-authenticate") ? .proxyAuthenticate : .other
         case 19: return equalsIgnoringCase(bytes, name, "proxy-authorization") ? .proxyAuthorization : .other
         default: return .other

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+@testable import Traffic
+
+/// TLS terminated by the router, with certificates made by the openssl command and a Python `ssl` client.
+@Suite(.serialized)
+struct RouterTLSTests {
+    /// Makes a self-signed certificate for 127.0.0.1 with common name `name`; returns the certificate and key paths.
+    private static func makeCertificate(name: String, in dir: String) throws -> (certificate: String, key: String) {
+        let certificate = "\(dir)/\(name).crt"
+        let key = "\(dir)/\(name).key"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                             "-subj", "/CN=\(name)", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestFailure("openssl could not make a certificate") }
+        return (certificate, key)
+    }
+
+    /// Connects over TLS offering h2 and http/1.1, checks the server's certificate against `certificate`, sends one
+    /// request; prints the protocol agreed, whether the certificate matched, and the response body.
+    private static let client = """
+    import hashlib, socket, ssl, sys
+    port, pem = int(sys.argv[1]), sys.argv[2]
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5)) as tls:
+        served = hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
+        expected = hashlib.sha256(ssl.PEM_cert_to_DER_cert(open(pem).read())).hexdigest()
+        print(tls.selected_alpn_protocol())
+        print("matches" if served == expected else "other certificate")
+        tls.sendall(b"GET /headers HTTP/1.1\\r\\nHost: shop.example\\r\\nConnection: close\\r\\n\\r\\n")
+        data = b""
+        while True:
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        print(data.split(b"\\r\\n\\r\\n", 1)[1].decode())
+    """
+
+    private static func request(port: Int, expecting certificate: String, dir: String) throws -> [String] {
+        let script = "\(dir)/tls_client.py"
+        if !FileManager.default.fileExists(atPath: script) { try client.write(toFile: script, atomically: true, encoding: .utf8) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [script, String(port), certificate]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    @Test func terminatesTLSWithALPNAndReloadsTheCertificateWhenItsFilesChange() async throws {
+        let dir = try TempDir()
+        let blue = try PythonUpstream.start(name: "blue", in: dir.path)
+        let first = try Self.makeCertificate(name: "first", in: dir.path)
+        let second = try Self.makeCertificate(name: "second", in: dir.path)
+        let live = (certificate: "\(dir.path)/live.crt", key: "\(dir.path)/live.key")
+        try FileManager.default.copyItem(atPath: first.certificate, toPath: live.certificate)
+        try FileManager.default.copyItem(atPath: first.key, toPath: live.key)
+
+        let router = Router(dataDir: dir.path)
+        try await router.start()
+        let listen = freePort()
+        try await router.set(app: "shop", route: AppRoute(
+            listen: Endpoint(host: "127.0.0.1", port: listen), upstreams: ["blue": Upstream(port: blue.port)], weights: ["blue": 100],
+            tls: TLSFiles(certificate: live.certificate, key: live.key)))
+
+        let answer = try await blocking { try Self.request(port: listen, expecting: first.certificate, dir: dir.path) }
+        #expect(answer.count == 3, "\(answer)")
+        #expect(answer.first == "http/1.1", "\(answer)")
+        #expect(answer.dropFirst().first == "matches", "\(answer)")
+        let headers = try JSONSerialization.jsonObject(with: Data((answer.last ?? "").utf8)) as? [String: String] ?? [:]
+        #expect(headers["x-forwarded-proto"] == "https", "\(headers)")
+        #expect(headers["forwarded"]?.hasSuffix(";proto=https") == true, "\(headers)")
+
+        // A renewal replaces both files (moved into place, as certbot and most tools do): new connections get it.
+        for (from, to) in [(second.key, live.key), (second.certificate, live.certificate)] {
+            try? FileManager.default.removeItem(atPath: to + ".new")
+            try FileManager.default.copyItem(atPath: from, toPath: to + ".new")
+            rename(to + ".new", to)
+        }
+        var renewed: [String] = []
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            renewed = try await blocking { try Self.request(port: listen, expecting: second.certificate, dir: dir.path) }
+            if renewed.dropFirst().first == "matches" { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(renewed.dropFirst().first == "matches", "\(renewed)")
+
+        // Files that do not make a certificate are refused when the route is set, and keep nothing half-done.
+        let broken = "\(dir.path)/broken.crt"
+        try "not a certificate".write(toFile: broken, atomically: true, encoding: .utf8)
+        await #expect(throws: RouterError.self) {
+            try await router.set(app: "shop", route: AppRoute(
+                listen: Endpoint(host: "127.0.0.1", port: listen), upstreams: ["blue": Upstream(port: blue.port)], weights: ["blue": 100],
+                tls: TLSFiles(certificate: broken, key: live.key)))
+        }
+        let still = try await blocking { try Self.request(port: listen, expecting: second.certificate, dir: dir.path) }
+        #expect(still.dropFirst().first == "matches", "\(still)")
+
+        await router.stop()
+        blue.stop()
+        dir.remove()
+    }
+}
