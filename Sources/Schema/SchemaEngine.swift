@@ -47,13 +47,17 @@ public final class SchemaEngine: @unchecked Sendable {
     public let path: String
     /// Batch size, busy timeout, pacing.
     public let options: SchemaEngineOptions
+    /// The database family: what it refuses and how operations reach it.
+    public let dialect: any SchemaDialect
     private let logger: Logger
     private let queue: DatabaseQueue
 
     /// Opens (creating if needed) the database at `path` in WAL mode.
-    public init(path: String, options: SchemaEngineOptions = SchemaEngineOptions(), logger: Logger = Logger(label: "teal.schema")) throws {
+    public init(path: String, options: SchemaEngineOptions = SchemaEngineOptions(), logger: Logger = Logger(label: "teal.schema"),
+                dialect: any SchemaDialect = SQLiteDialect()) throws {
         self.path = path
         self.options = options
+        self.dialect = dialect
         self.logger = logger
         var config = Configuration()
         config.busyMode = .timeout(options.busyTimeout)
@@ -172,16 +176,17 @@ public final class SchemaEngine: @unchecked Sendable {
                 case .started: break
                 }
                 let ops = applied.definition.operations
-                let dialect = SQLiteDialect(db)
+                let impls = Implementations.of(ops)
+                let dialect = try self.dialect.session(db)
                 try dialect.dropMachinery(triggerPrefix: Self.triggerPrefix(name), views: Self.aliasViews(ops))
                 let renames = ops.indices.filter { if case .renameTable = ops[$0] { true } else { false } }
                 let order = ops.indices.reversed().filter { !renames.contains($0) } + renames
                 for i in order {
-                    try self.run(ops[i], index: i, of: applied.definition, db: db, dialect: dialect) { try $0.complete($1) }
+                    try self.run(impls[i], index: i, of: applied.definition, db: db, dialect: dialect) { try $0.complete($1) }
                 }
                 try History.setState(db, name, .completed)
                 try History.clearWorkingState(db, name)
-                try db.execute(sql: "DROP TABLE IF EXISTS \(Identifiers.quote(SQLiteDialect.guardTable))")
+                try db.execute(sql: "DROP TABLE IF EXISTS \(Identifiers.quote(SQLiteSession.guardTable))")
                 return .commit
             }
         }
@@ -233,13 +238,13 @@ public final class SchemaEngine: @unchecked Sendable {
         return names
     }
 
-    private func run(_ op: Manifest.Operation, index: Int, of migration: Migration, db: Database, dialect: SQLiteDialect, plan: ExpandPlan = ExpandPlan(),
+    private func run(_ op: any SchemaOperation, index: Int, of migration: Migration, db: Database, dialect: any DialectSession, plan: ExpandPlan = ExpandPlan(),
                      restoreKept: Bool = false, _ body: (any SchemaOperation, OperationContext) throws -> Void) throws {
         let ctx = OperationContext(dialect: dialect, migration: migration.name, index: index,
                                    tableNames: Self.tableNames(migration.operations, before: index), plan: plan,
                                    restoreKept: restoreKept, store: StoredOperationState(db, migration: migration.name))
         do {
-            try body(op.implementation, ctx)
+            try body(op, ctx)
         } catch {
             throw SchemaError.wrap(error, migration: migration.name, index: index, kind: op.kind)
         }
@@ -262,17 +267,24 @@ public final class SchemaEngine: @unchecked Sendable {
     /// Validates and expands in the caller's transaction; records the backfill work.
     @discardableResult
     private func expand(_ db: Database, _ migration: Migration, restoreKept: Bool) throws -> ExpandPlan {
-        let dialect = SQLiteDialect(db)
-        let model = ShapeModel(dialect: dialect)
-        for (i, op) in migration.operations.enumerated() {
-            do { try op.implementation.validate(model) } catch { throw SchemaError.wrap(error, migration: migration.name, index: i, kind: op.kind) }
+        if let refused = dialect.unsupported(in: migration).first {
+            throw SchemaError(migration: migration.name, operationIndex: refused.operationIndex,
+                              operationKind: migration.operations[refused.operationIndex].kind, refused.message)
+        }
+        let session = try self.dialect.session(db)
+        let impls = Implementations.of(migration.operations)
+        let model = ShapeModel(dialect: session)
+        for (i, op) in impls.enumerated() {
+            do { try op.validate(model) } catch { throw SchemaError.wrap(error, migration: migration.name, index: i, kind: op.kind) }
         }
         try History.clearWorkingState(db, migration.name)
+        try OriginalSchema.record(db, migration: migration.name)
         let plan = ExpandPlan()
-        for (i, op) in migration.operations.enumerated() {
+        for (i, op) in impls.enumerated() {
             plan.currentOperation = i
-            try run(op, index: i, of: migration, db: db, dialect: dialect, plan: plan, restoreKept: restoreKept) { try $0.start($1) }
+            try run(op, index: i, of: migration, db: db, dialect: session, plan: plan, restoreKept: restoreKept) { try $0.start($1) }
         }
+        let dialect = session
         let prefix = Self.triggerPrefix(migration.name)
         for table in plan.tables {
             let assignments = plan.assignments[table] ?? []
@@ -451,13 +463,15 @@ public final class SchemaEngine: @unchecked Sendable {
                 case .started, .backfilling: break
                 }
                 let ops = applied.definition.operations
-                let dialect = SQLiteDialect(db)
+                let impls = Implementations.of(ops)
+                let dialect = try self.dialect.session(db)
                 try dialect.dropMachinery(triggerPrefix: Self.triggerPrefix(name), views: Self.aliasViews(ops))
                 for i in ops.indices.reversed() {
-                    try self.run(ops[i], index: i, of: applied.definition, db: db, dialect: dialect) { try $0.rollback($1) }
+                    try self.run(impls[i], index: i, of: applied.definition, db: db, dialect: dialect) { try $0.rollback($1) }
                 }
+                try OriginalSchema.restore(db, migration: name, dialect: dialect)
                 try History.clearWorkingState(db, name)
-                try db.execute(sql: "DROP TABLE IF EXISTS \(Identifiers.quote(SQLiteDialect.guardTable))")
+                try db.execute(sql: "DROP TABLE IF EXISTS \(Identifiers.quote(SQLiteSession.guardTable))")
                 switch previous {
                 case .none:
                     try History.setState(db, name, .rolledBack)
