@@ -234,7 +234,7 @@ enum PostgreSQLOnly {
                 }
             }
             if first == "ALTER", ["TYPE", "SEQUENCE", "SCHEMA", "FUNCTION", "DOMAIN", "ROLE", "POLICY"].contains(second) { found.append("ALTER \(second)") }
-            if first == "ALTER", second == "TABLE", words.contains("ALTER") && words.dropFirst(2).contains("COLUMN") {
+            if first == "ALTER", second == "TABLE", words.dropFirst(2).contains("ALTER") {
                 found.append("ALTER TABLE ... ALTER COLUMN")
             }
             if ["COMMENT", "GRANT", "REVOKE", "DO", "SET", "RESET", "LISTEN", "NOTIFY", "TRUNCATE", "COPY", "LOCK", "CLUSTER", "REFRESH"].contains(first) {
