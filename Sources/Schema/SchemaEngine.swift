@@ -24,12 +24,19 @@
 //   SQLite's documented writable_schema procedure, no row rewrite), so new-shape inserts never fail on them;
 //   the triggers fill them right away. Constraints of new columns are declared at complete, after the rows
 //   are checked, so old-shape inserts never fail on them.
-// * A renamed table keeps its old name; its new name is a view with INSTEAD OF triggers.
-// * What SQLite cannot name two ways (one column name with two definitions) is refused at validate.
+// * A column that keeps its name but changes (pgroll's alter_column, create_constraint with a computing `up`) gets
+//   a hidden twin, `_teal_new_<column>`, holding the new definition; both releases read the old column while both
+//   run, and complete puts the twin in its place. Constraints the new shape adds wait for complete; those it
+//   drops are lifted at start and re-declared by rollback after `down` has conformed the rows.
+// * SQLite can show a table under a second name only as a view, whose writes report wrong ids, so rename_table is
+//   refused on SQLite (the dialect's `unsupported`), as is everything else only PostgreSQL expresses.
+// * Rollback leaves sqlite_schema byte for byte as before start (`OriginalSchema`); kept-aside values are keyed by
+//   the row's primary key and forget rows deleted meanwhile.
 //
 // Phases: start = validate + expand in one transaction (history row `backfilling`), then backfill in rowid
 // batches, each its own transaction recording progress in `_teal_backfill` (a crash resumes from there), paced
-// by `BackfillPacer` so that other connections' writers wait about one batch, then `started`. complete and
+// by `BackfillPacer` so that other connections' writers wait about one batch, then a check that no `down` gives
+// NULL to a column the old shape requires, then `started`. complete and
 // rollback are one transaction each. Rollback keeps aside, in `_teal_kept_*` tables,
 // what only the new shape could hold, and the next start of the same migration brings it back.
 
@@ -141,6 +148,7 @@ public final class SchemaEngine: @unchecked Sendable {
         logger.info(resuming ? "resuming backfill" : "expanded", metadata: ["migration": "\(migration.name)"])
         do {
             try backfill(migration.name, progress: progress)
+            try checkDowns(migration)
         } catch {
             let cause = SchemaError.wrap(error, migration: migration.name, doing: "backfill failed")
             do {
@@ -204,7 +212,15 @@ public final class SchemaEngine: @unchecked Sendable {
 
     private func write<T>(_ body: (Database) throws -> T) throws -> T {
         do {
-            return try queue.writeWithoutTransaction(body)
+            return try queue.writeWithoutTransaction { db in
+                do {
+                    return try body(db)
+                } catch {
+                    // A rolled-back transaction may have created or dropped tables GRDB remembers.
+                    db.clearSchemaCache()
+                    throw error
+                }
+            }
         } catch {
             throw SchemaError.wrap(error, migration: nil)
         }
@@ -214,6 +230,30 @@ public final class SchemaEngine: @unchecked Sendable {
 
     /// Key prefix, in `_teal_migration_state`, of trigger SQL waiting for the end of the backfill.
     static let deferredKey = "deferred_trigger."
+    /// Key prefix of `down` values that must not be NULL (`table.n` → "operation\ncolumn\nexpression").
+    static let downCheckKey = "down_check."
+
+    /// Fails when a `down` gives NULL, for an existing row, to a column the old shape declares NOT NULL: a
+    /// rollback could not give such a row back to the old shape. Read in a snapshot, after the backfill.
+    private func checkDowns(_ migration: Migration) throws {
+        let pattern = Self.downCheckKey.replacingOccurrences(of: "_", with: "\\_") + "%"
+        try queue.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT key, value FROM "\(History.state)" WHERE migration = ? AND key LIKE ? ESCAPE '\\' ORDER BY key
+                """, arguments: [migration.name, pattern])
+            for row in rows {
+                let key: String = row["key"]
+                let parts = (row["value"] as String).split(separator: "\n", maxSplits: 2).map(String.init)
+                guard parts.count == 3, let origin = Int(parts[0]) else { continue }
+                let table = String(key.dropFirst(Self.downCheckKey.count).split(separator: ".").dropLast().joined(separator: "."))
+                let n = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(Identifiers.quote(table)) WHERE \(parts[2]) IS NULL") ?? 0
+                if n > 0 {
+                    throw SchemaError(migration: migration.name, operationIndex: origin, operationKind: migration.operations[origin].kind,
+                                      "`down` gives NULL for \(n) existing row(s) of \(table), but \(parts[1]) is NOT NULL in the old shape, so a rollback could not give those rows back; make `down` always yield a value (e.g. with COALESCE)")
+                }
+            }
+        }
+    }
 
     /// Creates the triggers for updates the new shape makes, now that every existing row has its values.
     private func installDeferredTriggers(_ db: Database, _ name: String) throws {
@@ -296,6 +336,11 @@ public final class SchemaEngine: @unchecked Sendable {
                 } catch {
                     throw SchemaError.wrap(error, migration: migration.name, index: a.origin, kind: op.kind, doing: "bad expression '\(a.expression)'")
                 }
+            }
+            for (n, a) in assignments.enumerated() where !a.backfill && a.requiredInOldShape {
+                let value = a.fallback.map { "COALESCE((\(a.expression)), (\($0)))" } ?? "(\(a.expression))"
+                try db.execute(sql: "INSERT INTO \"\(History.state)\" (migration, key, value) VALUES (?, ?, ?)",
+                               arguments: [migration.name, "\(Self.downCheckKey)\(table).\(n)", "\(a.origin)\n\(a.target)\n\(value)"])
             }
             do {
                 let deferred = try dialect.installDualShape(table: table, triggerPrefix: prefix, assignments: assignments)

@@ -11,11 +11,12 @@ import Testing
         try OperationHarness.run(c)
     }
 
-    /// The harness's list covers every operation kind.
+    /// The harness's list covers every operation kind SQLite runs; rename_table is refused on SQLite
+    /// (`DefectTests.renameTableIsRefusedWithTheWorkaround`).
     @Test func everyOperationHasACase() {
         let all = ColumnCases.all + TableCases.all + ConstraintCases.all
         let covered = Set(all.flatMap { $0.operations.map(\.kind) })
-        #expect(covered == Set(Manifest.Operation.kinds))
+        #expect(covered == Set(Manifest.Operation.kinds).subtracting(["rename_table"]))
     }
 }
 

@@ -84,28 +84,6 @@ enum TableCases {
             #expect(try s.objects(like: "logs").isEmpty)
         }),
 
-        OperationCase(name: "people", setup: usersSetup, operations: [
-            .renameTable(RenameTable(from: "users", to: "people")),
-            .addColumn(AddColumn(table: "people", column: column("nickname"), up: "lower(name)")),
-        ], started: { (s: Scratch) throws in
-            #expect(try s.value("SELECT nickname FROM people WHERE id = 1") == "ada lovelace")
-            try s.exec("INSERT INTO people (name, nickname) VALUES ('Margaret Hamilton', 'maggie')")
-            #expect(try s.rows("SELECT name, age, nickname FROM users WHERE id = 5") == [["Margaret Hamilton", "0", "maggie"]])
-            try s.exec("UPDATE people SET age = 40 WHERE id = 5")
-            try s.exec("INSERT INTO users (name) VALUES ('Old Shape')")
-            #expect(try s.value("SELECT nickname FROM people WHERE name = 'Old Shape'") == "old shape")
-            try s.exec("DELETE FROM people WHERE id = 2")
-            #expect(try s.int("SELECT count(*) FROM users") == 5)
-            #expect(try s.value("SELECT age FROM users WHERE id = 5") == "40")
-        }, rolledBack: { (s: Scratch) throws in
-            #expect(try s.objects(like: "people").isEmpty)
-            #expect(try s.columns("users") == ["id", "name", "age"])
-        }, completed: { (s: Scratch) throws in
-            #expect(try s.objects(like: "users").isEmpty)
-            #expect(try s.value("SELECT type FROM sqlite_master WHERE name = 'people'") == "table")
-            #expect(try s.int("SELECT count(*) FROM people") == 5)
-        }),
-
         OperationCase(name: "indexes", setup: usersSetup + "CREATE INDEX users_age ON users (age);", operations: [
             .createIndex(CreateIndex(name: "users_name_key", table: "users", columns: ["name"], unique: true)),
             .createIndex(CreateIndex(name: "users_old", table: "users", columns: [IndexField(column: "id")], predicate: "age > 40")),

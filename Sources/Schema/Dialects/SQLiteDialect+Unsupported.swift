@@ -109,7 +109,15 @@ private struct Scan {
         case .sql(let r):
             statements(r.up, "up")
             if let down = r.down { statements(down, "down") }
-        case .dropTable, .renameTable, .renameColumn, .dropIndex, .renameConstraint, .setReplicaIdentity:
+        case .renameTable(let r):
+            found.append(UnsupportedConstruct(operationIndex: index, field: nil, message: """
+                serving table \(r.from) under a second name, \(r.to), while both releases run needs PostgreSQL: on SQLite the \
+                second name can only be a view, and writes through a view report wrong ids (last_insert_rowid(), RETURNING \
+                gives NULL, UPDATE reports 0 rows changed). Keep the table's name, or rename it with `sql: {up: "ALTER TABLE \
+                \(r.from) RENAME TO \(r.to)", down: "ALTER TABLE \(r.to) RENAME TO \(r.from)"}` in a migration deployed while \
+                only one release runs
+                """))
+        case .dropTable, .renameColumn, .dropIndex, .renameConstraint, .setReplicaIdentity:
             break
         }
     }

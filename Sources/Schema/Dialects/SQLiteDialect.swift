@@ -288,15 +288,47 @@ final class SQLiteSession: DialectSession {
         _ = try db.makeStatement(sql: "SELECT (\(expression)) FROM \(q(table)) LIMIT 0")
     }
 
+    /// The columns that identify a row of `table` for kept-aside data: its primary key, else its rowid.
+    private func rowKey(_ table: String) throws -> [String] {
+        let keys = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", arguments: [table])
+        return keys.isEmpty ? ["rowid"] : keys
+    }
+
+    /// Keyed by the row's primary key (its rowid when it has none). A trigger on the table forgets the value of
+    /// a row that is deleted, or follows a row whose key changes, so a later row that reuses the key (SQLite
+    /// reuses the largest rowid) never receives a value that was not written for it.
+    /// A key column in SQL: `rowid` stays bare (it is not a declared column).
+    static func keyName(_ column: String) -> String { column == "rowid" ? "rowid" : Identifiers.quote(column) }
+
     func keepColumn(table: String, column: String, into kept: String) throws {
-        try execute("CREATE TABLE IF NOT EXISTS \(q(kept)) (\"row\" INTEGER PRIMARY KEY, \"value\")")
-        try execute("INSERT OR REPLACE INTO \(q(kept)) (\"row\", \"value\") SELECT rowid, \(q(column)) FROM \(q(table)) WHERE \(q(column)) IS NOT NULL")
+        let keys = try rowKey(table)
+        let keyColumns = keys.indices.map { "key\($0)" }
+        try execute("CREATE TABLE IF NOT EXISTS \(q(kept)) (\(keyColumns.map(q).joined(separator: ", ")), \"value\", PRIMARY KEY (\(keyColumns.map(q).joined(separator: ", "))))")
+        try execute("""
+            INSERT OR REPLACE INTO \(q(kept)) (\(keyColumns.map(q).joined(separator: ", ")), "value")
+            SELECT \(keys.map(Self.keyName).joined(separator: ", ")), \(q(column)) FROM \(q(table)) WHERE \(q(column)) IS NOT NULL
+            """)
+        func match(_ row: String) -> String { zip(keyColumns, keys).map { "\(q($0)) = \(row).\(Self.keyName($1))" }.joined(separator: " AND ") }
+        let moved = zip(keyColumns, keys).map { "\(q($0)) = NEW.\(Self.keyName($1))" }.joined(separator: ", ")
+        let changed = keys.map { "OLD.\(Self.keyName($0)) IS NOT NEW.\(Self.keyName($0))" }.joined(separator: " OR ")
+        try execute("DROP TRIGGER IF EXISTS \(q(kept + "_gone"))")
+        try execute("DROP TRIGGER IF EXISTS \(q(kept + "_moved"))")
+        try execute("CREATE TRIGGER \(q(kept + "_gone")) AFTER DELETE ON \(q(table)) BEGIN DELETE FROM \(q(kept)) WHERE \(match("OLD")); END")
+        try execute("""
+            CREATE TRIGGER \(q(kept + "_moved")) AFTER UPDATE ON \(q(table)) WHEN \(changed)
+            BEGIN DELETE FROM \(q(kept)) WHERE \(match("NEW")); UPDATE \(q(kept)) SET \(moved) WHERE \(match("OLD")); END
+            """)
     }
 
     func restoreColumn(table: String, column: String, from kept: String) throws {
+        let keys = try rowKey(table)
+        let keyColumns = keys.indices.map { "key\($0)" }
+        let match = zip(keyColumns, keys).map { "k.\(Identifiers.quote($0)) = \(Identifiers.quote(table)).\(Self.keyName($1))" }.joined(separator: " AND ")
+        try execute("DROP TRIGGER IF EXISTS \(q(kept + "_gone"))")
+        try execute("DROP TRIGGER IF EXISTS \(q(kept + "_moved"))")
         try execute("""
-            UPDATE \(q(table)) SET \(q(column)) = (SELECT "value" FROM \(q(kept)) WHERE "row" = \(q(table)).rowid)
-            WHERE rowid IN (SELECT "row" FROM \(q(kept)))
+            UPDATE \(q(table)) SET \(q(column)) = (SELECT k."value" FROM \(q(kept)) k WHERE \(match))
+            WHERE EXISTS (SELECT 1 FROM \(q(kept)) k WHERE \(match))
             """)
         try execute("DROP TABLE \(q(kept))")
     }

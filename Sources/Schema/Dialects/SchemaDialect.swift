@@ -42,6 +42,8 @@ struct DualAssignment: Sendable, Hashable {
     var backfill: Bool
     /// Index of the operation that declared it, for error messages.
     var origin: Int = 0
+    /// The target is NOT NULL in the old shape: `expression` must not give NULL (checked against the rows at start).
+    var requiredInOldShape = false
 
     var valueSQL: String {
         let targetSQL = Identifiers.quote(target)

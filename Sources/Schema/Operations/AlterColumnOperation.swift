@@ -89,7 +89,7 @@ struct AlterColumnOperation: SchemaOperation {
                                     fallback: newDefault, backfill: true), on: table)
         ctx.plan.add(DualAssignment(target: column.name, expression: down,
                                     sources: SQLText.referencedColumns(in: down, among: columns.filter { $0 != column.name }),
-                                    fallback: column.defaultSQL, backfill: false), on: table)
+                                    fallback: column.defaultSQL, backfill: false, requiredInOldShape: column.notNull), on: table)
     }
 
     func complete(_ ctx: OperationContext) throws {
