@@ -115,7 +115,12 @@ public final class SchemaEngine: @unchecked Sendable {
     /// Starts (expands) a migration and backfills existing rows; both shapes are usable when it returns.
     /// Starting a migration left half-way by a crash resumes it; starting one already started or completed does nothing.
     /// On failure the database is left as it was before the call.
-    public func start(_ migration: Migration, progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) throws {
+    ///
+    /// `shouldStop` is asked before every backfill batch; when it answers true (a newer commit arrived) the start
+    /// stops within one batch and throws an error whose `isInterruption` is true, leaving the migration
+    /// `backfilling`: `start` again resumes it, `rollback` undoes it.
+    public func start(_ migration: Migration, progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil,
+                      shouldStop: (@Sendable () -> Bool)? = nil) throws {
         var previous: AppliedMigration?
         var resuming = false
         var alreadyDone = false
@@ -147,8 +152,11 @@ public final class SchemaEngine: @unchecked Sendable {
         }
         logger.info(resuming ? "resuming backfill" : "expanded", metadata: ["migration": "\(migration.name)"])
         do {
-            try backfill(migration.name, progress: progress)
+            try backfill(migration.name, progress: progress, shouldStop: shouldStop)
             try checkDowns(migration)
+        } catch let error as SchemaError where error.isInterruption {
+            logger.info("backfill interrupted", metadata: ["migration": "\(migration.name)"])
+            throw error
         } catch {
             let cause = SchemaError.wrap(error, migration: migration.name, doing: "backfill failed")
             do {
@@ -384,7 +392,7 @@ public final class SchemaEngine: @unchecked Sendable {
     /// Fills the new columns of existing rows, one rowid range per transaction, resuming where a crash stopped.
     /// `BackfillPacer` sizes the batches and the gaps between them. No trigger fires on these updates: the
     /// only update triggers installed yet watch old-shape columns.
-    private func backfill(_ name: String, progress: (@Sendable (Int, Int) -> Void)?) throws {
+    private func backfill(_ name: String, progress: (@Sendable (Int, Int) -> Void)?, shouldStop: (@Sendable () -> Bool)?) throws {
         let (tasks, doneSoFar) = try queue.read { db -> ([BackfillTask], Int) in
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM \"\(History.backfill)\" WHERE migration = ? ORDER BY table_name", arguments: [name])
             let tasks = try rows.map { row -> BackfillTask in
@@ -425,6 +433,9 @@ public final class SchemaEngine: @unchecked Sendable {
             var last = task.lastRowid
             let totalToStore = task.total
             while last < task.maxRowid {
+                if let shouldStop, shouldStop() {
+                    throw SchemaError(migration: name, interruption: "the backfill was interrupted (\(done) of \(total) rows done); start resumes it, rollback undoes it")
+                }
                 var began: TimeInterval = 0
                 var work: TimeInterval = 0
                 var foreign = false
