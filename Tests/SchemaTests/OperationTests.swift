@@ -187,6 +187,8 @@ enum ColumnCases {
                       started: { (s: Scratch) throws in
             try s.exec("INSERT INTO posts (title) VALUES (NULL)")
             #expect(try s.value("SELECT title FROM posts WHERE id = 2") == "placeholder title")
+            try s.exec("UPDATE posts SET title = NULL WHERE id = 1")
+            #expect(try s.value("SELECT title FROM posts WHERE id = 1") == "placeholder title")
         }, rolledBack: { (s: Scratch) throws in
             #expect(try s.notNull("posts", "title"))
             #expect(try s.value("SELECT sql FROM sqlite_master WHERE name = 'posts'")?.contains("VARCHAR(255) NOT NULL") == true)

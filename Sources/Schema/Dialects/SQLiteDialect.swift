@@ -350,6 +350,14 @@ final class SQLiteSession: DialectSession {
             CREATE TRIGGER \(q(triggerPrefix + table + "_ins")) AFTER INSERT ON \(t) WHEN \(missing)
             BEGIN UPDATE \(t) SET \(fill) WHERE rowid = NEW.rowid; END
             """)
+        // A column the old shape requires, written NULL by the new shape (which allows NULL there): it gets `down`.
+        for (n, a) in assignments.enumerated() where !a.backfill && a.requiredInOldShape {
+            let value = a.fallback.map { "COALESCE((\(a.expression)), (\($0)))" } ?? "(\(a.expression))"
+            try execute("""
+                CREATE TRIGGER \(q(triggerPrefix + table + "_nn\(n)")) AFTER UPDATE OF \(q(a.target)) ON \(t) WHEN NEW.\(q(a.target)) IS NULL
+                BEGIN UPDATE \(t) SET \(q(a.target)) = \(value) WHERE rowid = NEW.rowid AND \(value) IS NOT NULL; END
+                """)
+        }
         let forward = assignments.filter(\.backfill)
         let reverse = assignments.filter { !$0.backfill }
         if let sql = updateTrigger(table: table, name: triggerPrefix + table + "_upd", direction: forward, opposite: reverse) {
