@@ -179,6 +179,26 @@ import Testing
         #expect(errors("operations:\n  - drop_table: {name: t}\n", "0001_x.txt").contains { $0.contains("NNNN_name.json") })
     }
 
+    /// A definition stored by teal before pgroll's spelling (a database migrated then) still reads.
+    @Test func earlierStoredDefinitionsRead() throws {
+        let stored = """
+            {"checksum":"c","name":"0001_x","number":1,"operations":[
+              {"create_table":{"columns":[{"name":"id","nullable":true,"primary_key":true,"type":"integer","unique":false},
+                {"check":"n > 0","name":"n","nullable":false,"primary_key":false,"references":"teams(id)","type":"integer","unique":true}],"table":"t"}},
+              {"alter_column":{"column":"n","table":"t","name":"m","unique":true,"check":"m > 1"}},
+              {"create_index":{"columns":["n"],"name":"i","table":"t","unique":false}},
+              {"drop_table":{"table":"old"}},
+              {"sql":{"up":"SELECT 1"}}]}
+            """
+        let m = try JSONDecoder().decode(Migration.self, from: Data(stored.utf8))
+        guard case .createTable(let t) = m.operations[0], case .alterColumn(let a) = m.operations[1], case .createIndex(let i) = m.operations[2],
+              case .dropTable(let d) = m.operations[3] else { Issue.record("wrong"); return }
+        #expect(t.name == "t" && t.columns[0].primaryKey && t.columns[0].nullable)
+        #expect(t.columns[1].check == CheckConstraint(constraint: "n > 0") && t.columns[1].references == ForeignKeyReference(table: "teams", column: "id"))
+        #expect(a.unique == UniqueConstraint() && a.check?.constraint == "m > 1" && !a.dropDefault)
+        #expect(i.columns == [IndexField(column: "n")] && d.name == "old")
+    }
+
     @Test func storedDefinitionsRoundTrip() throws {
         let m = try parse(Self.everything)
         let decoded = try JSONDecoder().decode(Migration.self, from: JSONEncoder().encode(m))
