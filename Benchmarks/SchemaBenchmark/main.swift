@@ -199,6 +199,8 @@ func cInsertRound(_ path: String, from: Int, count: Int, cached: Bool) throws ->
     guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let db = handle else { throw BenchError("cannot open \(path)") }
     defer { sqlite3_close_v2(db) }
     sqlite3_busy_timeout(db, 10_000)
+    // As the engine's and the GRDB writers' connections: WAL (the file's mode) with synchronous=NORMAL.
+    sqlite3_exec(db, "PRAGMA synchronous = NORMAL", nil, nil, nil)
     let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
     let sql = "INSERT INTO users (name, email) VALUES (?, ?)"
     var kept: OpaquePointer?
@@ -233,6 +235,7 @@ func pythonInsertRound(_ path: String, from: Int, count: Int, cached: Bool) thro
         import sqlite3, sys, time
         path, first, count, cached = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
         db = sqlite3.connect(path, timeout=10, isolation_level=None, cached_statements=128 if cached else 0)
+        db.execute("PRAGMA synchronous = NORMAL")
         t = time.perf_counter()
         for i in range(first, first + count):
             db.execute("INSERT INTO users (name, email) VALUES (?, ?)", ("Bench %d" % i, "b%d@example.com" % i))
