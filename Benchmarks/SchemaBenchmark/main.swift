@@ -253,7 +253,7 @@ func pythonInsertRound(_ path: String, from: Int, count: Int, cached: Bool) thro
     return value
 }
 
-let plainPath = try plainDB.path
+let plainPath = plainDB.path
 var cPlain = 0.0, cTriggered = 0.0, cPlainCached = 0.0, cTriggeredCached = 0.0
 var pyPlain = 0.0, pyTriggered = 0.0, pyPlainCached = 0.0, pyTriggeredCached = 0.0
 for r in 0..<rounds {
