@@ -104,7 +104,8 @@ let package = Package(
         .testTarget(name: "TrafficTests", dependencies: ["Traffic"]),
 
         // Benchmarks: `swift run -c release <name>` prints a table.
-        .executableTarget(name: "SchemaBenchmark", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift")], path: "Benchmarks/SchemaBenchmark"),
+        .executableTarget(name: "SchemaBenchmark", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift"),
+                                                            .product(name: "GRDBSQLite", package: "GRDB.swift")], path: "Benchmarks/SchemaBenchmark"),
         .executableTarget(name: "RouterBenchmark", dependencies: ["Traffic"], path: "Benchmarks/RouterBenchmark"),
         .executableTarget(name: "AgentBenchmark", dependencies: [], path: "Benchmarks/AgentBenchmark"),
     ]

@@ -191,9 +191,9 @@ func idle(withColors: Bool, settings s: Settings) throws -> IdleResult {
         try """
             operations:
               - create_table:
-                  table: items
+                  name: items
                   columns:
-                    - {name: id, type: integer, primary_key: true}
+                    - {name: id, type: integer, pk: true}
                     - {name: label, type: text, nullable: true}
 
             """.write(toFile: "\(folder)/schema/0001_create_items.yaml", atomically: true, encoding: .utf8)

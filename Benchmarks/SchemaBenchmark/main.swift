@@ -7,6 +7,7 @@ import GRDB
 import Logging
 import Manifest
 import Schema
+import GRDBSQLite
 
 let rows = CommandLine.arguments.dropFirst().first.flatMap(Int.init)
     ?? ProcessInfo.processInfo.environment["TEAL_BENCH_ROWS"].flatMap(Int.init) ?? 1_000_000
@@ -18,8 +19,8 @@ defer { try? FileManager.default.removeItem(at: work) }
 let up1 = "CASE WHEN instr(name, ' ') > 0 THEN substr(name, 1, instr(name, ' ') - 1) ELSE name END"
 let up2 = "CASE WHEN instr(name, ' ') > 0 THEN substr(name, instr(name, ' ') + 1) ELSE '' END"
 let split = Migration(name: "0002_split_name", number: 2, checksum: "bench", operations: [
-    .addColumn(AddColumn(table: "users", column: Manifest.ColumnDefinition(name: "first_name", type: "text"), up: up1)),
-    .addColumn(AddColumn(table: "users", column: Manifest.ColumnDefinition(name: "last_name", type: "text"), up: up2)),
+    .addColumn(AddColumn(table: "users", column: Manifest.ColumnDefinition(name: "first_name", type: "text", nullable: true), up: up1)),
+    .addColumn(AddColumn(table: "users", column: Manifest.ColumnDefinition(name: "last_name", type: "text", nullable: true), up: up2)),
     .dropColumn(DropColumn(table: "users", column: "name", down: "trim(first_name || ' ' || last_name)")),
 ])
 
@@ -190,6 +191,87 @@ let triggeredRows = try triggeredDB.read { db in
     try Int.fetchOne(db, sql: "SELECT count(*) FROM users WHERE name LIKE 'Bench %' AND first_name = 'Bench' AND last_name = substr(name, 7)") ?? -1
 }
 
+// (c) as an application sees it, without GRDB (whose authorizer runs Swift code for every reference while a
+// statement compiles): SQLite's C API on its own connection, and Python's sqlite3 module in a child process, each
+// prepared per insert and cached, in alternating rounds on the same two databases.
+func cInsertRound(_ path: String, from: Int, count: Int, cached: Bool) throws -> Double {
+    var handle: OpaquePointer?
+    guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let db = handle else { throw BenchError("cannot open \(path)") }
+    defer { sqlite3_close_v2(db) }
+    sqlite3_busy_timeout(db, 10_000)
+    // As the engine's and the GRDB writers' connections: WAL (the file's mode) with synchronous=NORMAL.
+    sqlite3_exec(db, "PRAGMA synchronous = NORMAL", nil, nil, nil)
+    let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+    let sql = "INSERT INTO users (name, email) VALUES (?, ?)"
+    var kept: OpaquePointer?
+    defer { sqlite3_finalize(kept) }
+    return try seconds {
+        for i in from..<(from + count) {
+            var statement = kept
+            if statement == nil {
+                guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else { throw BenchError(String(cString: sqlite3_errmsg(db))) }
+            }
+            sqlite3_bind_text(statement, 1, "Bench \(i)", -1, transient)
+            sqlite3_bind_text(statement, 2, "b\(i)@example.com", -1, transient)
+            guard sqlite3_step(statement) == SQLITE_DONE else { throw BenchError(String(cString: sqlite3_errmsg(db))) }
+            if cached {
+                sqlite3_reset(statement)
+                kept = statement
+            } else {
+                sqlite3_finalize(statement)
+            }
+        }
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Seconds Python's sqlite3 takes for `count` inserts; `cached_statements=0` compiles every one.
+func pythonInsertRound(_ path: String, from: Int, count: Int, cached: Bool) throws -> Double {
+    let script = """
+        import sqlite3, sys, time
+        path, first, count, cached = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+        db = sqlite3.connect(path, timeout=10, isolation_level=None, cached_statements=128 if cached else 0)
+        db.execute("PRAGMA synchronous = NORMAL")
+        t = time.perf_counter()
+        for i in range(first, first + count):
+            db.execute("INSERT INTO users (name, email) VALUES (?, ?)", ("Bench %d" % i, "b%d@example.com" % i))
+        print(time.perf_counter() - t)
+        """
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", script, path, "\(from)", "\(count)", cached ? "1" : "0"]
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    process.waitUntilExit()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    guard process.terminationStatus == 0, let value = Double(text) else { throw BenchError("python3 failed: \(text)") }
+    return value
+}
+
+let plainPath = plainDB.path
+var cPlain = 0.0, cTriggered = 0.0, cPlainCached = 0.0, cTriggeredCached = 0.0
+var pyPlain = 0.0, pyTriggered = 0.0, pyPlainCached = 0.0, pyTriggeredCached = 0.0
+for r in 0..<rounds {
+    let at = 2 * inserts + r * perRound
+    cPlain += try cInsertRound(plainPath, from: at, count: perRound, cached: false)
+    cTriggered += try cInsertRound(startPath, from: at, count: perRound, cached: false)
+    cTriggeredCached += try cInsertRound(startPath, from: inserts + at, count: perRound, cached: true)
+    cPlainCached += try cInsertRound(plainPath, from: inserts + at, count: perRound, cached: true)
+    let py = 4 * inserts + r * perRound
+    pyPlain += try pythonInsertRound(plainPath, from: py, count: perRound, cached: false)
+    pyTriggered += try pythonInsertRound(startPath, from: py, count: perRound, cached: false)
+    pyTriggeredCached += try pythonInsertRound(startPath, from: inserts + py, count: perRound, cached: true)
+    pyPlainCached += try pythonInsertRound(plainPath, from: inserts + py, count: perRound, cached: true)
+}
+let splitRows = try triggeredDB.read { db in
+    try Int.fetchOne(db, sql: "SELECT count(*) FROM users WHERE name LIKE 'Bench %' AND first_name = 'Bench' AND last_name = substr(name, 7)") ?? -1
+}
+
 func f(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
 func us(_ t: Double) -> String { f(t / Double(done) * 1e6, 1) }
 print("Schema engine benchmark: split users.name on \(rows) rows (at most 1000 rows a batch), (a) median of \(repeats)")
@@ -210,6 +292,15 @@ print("| (c) ratio, prepared per insert | \(f(triggered / plain))x | <= 2x |")
 print("| (c) \(done) old-shape inserts with a cached statement, no triggers | \(f(plainCached)) s (\(us(plainCached)) us each) | |")
 print("| (c) same with the expand triggers | \(f(triggeredCached)) s (\(us(triggeredCached)) us each; \(triggeredRows) of \(2 * done) rows split) | |")
 print("| (c) ratio, cached statement | \(f(triggeredCached / plainCached))x | <= 2x |")
+print("| (c) C API, prepared per insert: plain / triggers | \(us(cPlain)) / \(us(cTriggered)) us | |")
+print("| (c) C API ratio, prepared per insert | \(f(cTriggered / cPlain))x | <= 1.5x |")
+print("| (c) C API, cached statement: plain / triggers | \(us(cPlainCached)) / \(us(cTriggeredCached)) us | |")
+print("| (c) C API ratio, cached statement | \(f(cTriggeredCached / cPlainCached))x | <= 1.2x |")
+print("| (c) Python sqlite3, cached_statements=0: plain / triggers | \(us(pyPlain)) / \(us(pyTriggered)) us | |")
+print("| (c) Python ratio, prepared per insert | \(f(pyTriggered / pyPlain))x | <= 1.5x |")
+print("| (c) Python sqlite3, statement cache: plain / triggers | \(us(pyPlainCached)) / \(us(pyTriggeredCached)) us | |")
+print("| (c) Python ratio, cached statement | \(f(pyTriggeredCached / pyPlainCached))x | <= 1.2x |")
+print("| (c) rows split by the triggers, all clients | \(splitRows) of \(6 * done) | |")
 
 final class LatencyLog: @unchecked Sendable {
     private let lock = NSLock()

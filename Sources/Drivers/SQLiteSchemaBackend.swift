@@ -75,6 +75,12 @@ public struct SchemaBackendCatalog: SchemaBackends {
         }
         return SQLiteSchemaBackend(path: file)
     }
+
+    /// SQLite's refusals and a dry run on an in-memory database; PostgreSQL apps are left to their backend.
+    public func validate(_ migrations: [Migration], for database: DatabaseLocation) -> [Diagnostic] {
+        if case .postgres = database { return [] }
+        return MigrationValidation.check(migrations)
+    }
 }
 
 /// The migration history of SQLite app databases, read again only when the database file or its WAL changed

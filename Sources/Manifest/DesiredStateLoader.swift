@@ -88,7 +88,7 @@ public enum DesiredStateLoader {
         for entry in entries.sorted(by: { $0.name < $1.name }) where !entry.name.hasPrefix(".") {
             let path = "\(folder)/schema/\(entry.name)"
             guard !entry.isDirectory else {
-                sink.add(path: path, "schema/ holds only migration files NNNN_name.yaml")
+                sink.add(path: path, "schema/ holds only migration files NNNN_name.yaml (or NNNN_name.json)")
                 continue
             }
             guard let bytes = try tree.contents(of: path), let checksum = try tree.contentID(of: path) else { continue }

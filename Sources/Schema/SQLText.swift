@@ -1,3 +1,5 @@
+import Manifest
+
 /// Small lexical helpers over SQL text: enough to find column references in an expression and to edit
 /// one column's constraints inside a `CREATE TABLE` statement.
 enum SQLText {
@@ -196,5 +198,104 @@ enum SQLText {
         }
         guard found else { return nil }
         return String(head) + "(" + rewritten.joined(separator: ",") + ")" + String(tail)
+    }
+
+    /// `expression` with every bare mention of column `from` (a word or quoted identifier, not qualified, not a
+    /// function name) replaced by `to`, quoted. Strings and comments are left as they are.
+    static func replacingColumn(in expression: String, _ from: String, with to: String) -> String {
+        let chars = Array(expression)
+        var out = ""
+        var i = 0
+        let target = from.lowercased()
+        func nextNonSpace(_ j: Int) -> Character? {
+            var k = j
+            while k < chars.count, chars[k].isWhitespace { k += 1 }
+            return k < chars.count ? chars[k] : nil
+        }
+        while i < chars.count {
+            let c = chars[i]
+            if c == "'" || c == "\"" || c == "`" || c == "[" {
+                let close: Character = c == "[" ? "]" : c
+                var j = i + 1
+                while j < chars.count {
+                    if chars[j] == close {
+                        if close != "]", j + 1 < chars.count, chars[j + 1] == close { j += 2; continue }
+                        j += 1; break
+                    }
+                    j += 1
+                }
+                let text = String(chars[i..<min(j, chars.count)])
+                let prevDot = i > 0 && chars[i - 1] == "."
+                let nextDot = j < chars.count && chars[j] == "."
+                if c != "'", !prevDot, !nextDot, Token(kind: .quotedIdentifier, text: text).identifier?.lowercased() == target {
+                    out += Identifiers.quote(to)
+                } else {
+                    out += text
+                }
+                i = j
+                continue
+            }
+            if c == "-", i + 1 < chars.count, chars[i + 1] == "-" {
+                while i < chars.count, chars[i] != "\n" { out.append(chars[i]); i += 1 }
+                continue
+            }
+            if c.isLetter || c == "_" {
+                var j = i
+                while j < chars.count, chars[j].isLetter || chars[j].isNumber || chars[j] == "_" || chars[j] == "$" { j += 1 }
+                let word = String(chars[i..<j])
+                let prevDot = i > 0 && chars[i - 1] == "."
+                let nextDot = j < chars.count && chars[j] == "."
+                let isCall = nextNonSpace(j) == "("
+                out += (!prevDot && !nextDot && !isCall && word.lowercased() == target) ? Identifiers.quote(to) : word
+                i = j
+                continue
+            }
+            if c.isNumber {
+                var j = i
+                while j < chars.count, chars[j].isLetter || chars[j].isNumber || chars[j] == "_" || chars[j] == "." { j += 1 }
+                out += String(chars[i..<j]); i = j
+                continue
+            }
+            out.append(c); i += 1
+        }
+        return out
+    }
+
+    /// The top-level items of a `CREATE TABLE` body (columns and table constraints), as written.
+    static func tableItems(_ sql: String) -> [String]? { tableBody(sql)?.items }
+
+    /// The name of a `CONSTRAINT name ...` table item, nil for columns and unnamed constraints.
+    static func constraintName(ofItem item: String) -> String? {
+        let toks = tokens(item)
+        guard toks.count >= 2, toks[0].isKeyword("CONSTRAINT") else { return nil }
+        return toks[1].identifier
+    }
+
+    /// True when `item` is a table constraint rather than a column definition.
+    static func isTableConstraint(_ item: String) -> Bool {
+        guard let first = tokens(item).first, first.kind == .word else { return false }
+        return tableConstraintKeywords.contains(first.text.uppercased())
+    }
+
+    /// The `CREATE TABLE` statement with its body items replaced, keeping the text around them.
+    static func replacingTableItems(in sql: String, _ transform: ([String]) -> [String]) -> String? {
+        guard let (head, items, tail) = tableBody(sql) else { return nil }
+        return String(head) + "(" + transform(items).joined(separator: ",") + ")" + String(tail)
+    }
+
+    /// The names among `columns` that a table constraint item mentions.
+    static func columnsMentioned(byItem item: String, among columns: [String]) -> [String] {
+        referencedColumns(in: item, among: columns)
+    }
+
+    /// True when `sql` contains `word` as a keyword or name outside strings (case-insensitive).
+    static func mentionsWord(_ sql: String, _ word: String) -> Bool {
+        func scan(_ toks: [Token]) -> Bool {
+            toks.contains { t in
+                if t.kind == .group { return scan(tokens(String(t.text.dropFirst().dropLast()))) }
+                return t.kind == .word && t.text.split(separator: ".").contains { $0.lowercased() == word.lowercased() }
+            }
+        }
+        return scan(tokens(sql))
     }
 }

@@ -24,12 +24,19 @@
 //   SQLite's documented writable_schema procedure, no row rewrite), so new-shape inserts never fail on them;
 //   the triggers fill them right away. Constraints of new columns are declared at complete, after the rows
 //   are checked, so old-shape inserts never fail on them.
-// * A renamed table keeps its old name; its new name is a view with INSTEAD OF triggers.
-// * What SQLite cannot name two ways (one column name with two definitions) is refused at validate.
+// * A column that keeps its name but changes (pgroll's alter_column, create_constraint with a computing `up`) gets
+//   a hidden twin, `_teal_new_<column>`, holding the new definition; both releases read the old column while both
+//   run, and complete puts the twin in its place. Constraints the new shape adds wait for complete; those it
+//   drops are lifted at start and re-declared by rollback after `down` has conformed the rows.
+// * SQLite can show a table under a second name only as a view, whose writes report wrong ids, so rename_table is
+//   refused on SQLite (the dialect's `unsupported`), as is everything else only PostgreSQL expresses.
+// * Rollback leaves sqlite_schema byte for byte as before start (`OriginalSchema`); kept-aside values are keyed by
+//   the row's primary key and forget rows deleted meanwhile.
 //
 // Phases: start = validate + expand in one transaction (history row `backfilling`), then backfill in rowid
 // batches, each its own transaction recording progress in `_teal_backfill` (a crash resumes from there), paced
-// by `BackfillPacer` so that other connections' writers wait about one batch, then `started`. complete and
+// by `BackfillPacer` so that other connections' writers wait about one batch, then a check that no `down` gives
+// NULL to a column the old shape requires, then `started`. complete and
 // rollback are one transaction each. Rollback keeps aside, in `_teal_kept_*` tables,
 // what only the new shape could hold, and the next start of the same migration brings it back.
 
@@ -47,13 +54,17 @@ public final class SchemaEngine: @unchecked Sendable {
     public let path: String
     /// Batch size, busy timeout, pacing.
     public let options: SchemaEngineOptions
+    /// The database family: what it refuses and how operations reach it.
+    public let dialect: any SchemaDialect
     private let logger: Logger
     private let queue: DatabaseQueue
 
     /// Opens (creating if needed) the database at `path` in WAL mode.
-    public init(path: String, options: SchemaEngineOptions = SchemaEngineOptions(), logger: Logger = Logger(label: "teal.schema")) throws {
+    public init(path: String, options: SchemaEngineOptions = SchemaEngineOptions(), logger: Logger = Logger(label: "teal.schema"),
+                dialect: any SchemaDialect = SQLiteDialect()) throws {
         self.path = path
         self.options = options
+        self.dialect = dialect
         self.logger = logger
         var config = Configuration()
         config.busyMode = .timeout(options.busyTimeout)
@@ -104,7 +115,12 @@ public final class SchemaEngine: @unchecked Sendable {
     /// Starts (expands) a migration and backfills existing rows; both shapes are usable when it returns.
     /// Starting a migration left half-way by a crash resumes it; starting one already started or completed does nothing.
     /// On failure the database is left as it was before the call.
-    public func start(_ migration: Migration, progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) throws {
+    ///
+    /// `shouldStop` is asked before every backfill batch; when it answers true (a newer commit arrived) the start
+    /// stops within one batch and throws an error whose `isInterruption` is true, leaving the migration
+    /// `backfilling`: `start` again resumes it, `rollback` undoes it.
+    public func start(_ migration: Migration, progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil,
+                      shouldStop: (@Sendable () -> Bool)? = nil) throws {
         var previous: AppliedMigration?
         var resuming = false
         var alreadyDone = false
@@ -136,7 +152,11 @@ public final class SchemaEngine: @unchecked Sendable {
         }
         logger.info(resuming ? "resuming backfill" : "expanded", metadata: ["migration": "\(migration.name)"])
         do {
-            try backfill(migration.name, progress: progress)
+            try backfill(migration.name, progress: progress, shouldStop: shouldStop)
+            try checkDowns(migration)
+        } catch let error as SchemaError where error.isInterruption {
+            logger.info("backfill interrupted", metadata: ["migration": "\(migration.name)"])
+            throw error
         } catch {
             let cause = SchemaError.wrap(error, migration: migration.name, doing: "backfill failed")
             do {
@@ -172,16 +192,17 @@ public final class SchemaEngine: @unchecked Sendable {
                 case .started: break
                 }
                 let ops = applied.definition.operations
-                let dialect = SQLiteDialect(db)
+                let impls = Implementations.of(ops)
+                let dialect = try self.dialect.session(db)
                 try dialect.dropMachinery(triggerPrefix: Self.triggerPrefix(name), views: Self.aliasViews(ops))
                 let renames = ops.indices.filter { if case .renameTable = ops[$0] { true } else { false } }
                 let order = ops.indices.reversed().filter { !renames.contains($0) } + renames
                 for i in order {
-                    try self.run(ops[i], index: i, of: applied.definition, db: db, dialect: dialect) { try $0.complete($1) }
+                    try self.run(impls[i], index: i, of: applied.definition, db: db, dialect: dialect) { try $0.complete($1) }
                 }
                 try History.setState(db, name, .completed)
                 try History.clearWorkingState(db, name)
-                try db.execute(sql: "DROP TABLE IF EXISTS \(Identifiers.quote(SQLiteDialect.guardTable))")
+                try db.execute(sql: "DROP TABLE IF EXISTS \(Identifiers.quote(SQLiteSession.guardTable))")
                 return .commit
             }
         }
@@ -199,7 +220,15 @@ public final class SchemaEngine: @unchecked Sendable {
 
     private func write<T>(_ body: (Database) throws -> T) throws -> T {
         do {
-            return try queue.writeWithoutTransaction(body)
+            return try queue.writeWithoutTransaction { db in
+                do {
+                    return try body(db)
+                } catch {
+                    // A rolled-back transaction may have created or dropped tables GRDB remembers.
+                    db.clearSchemaCache()
+                    throw error
+                }
+            }
         } catch {
             throw SchemaError.wrap(error, migration: nil)
         }
@@ -209,6 +238,30 @@ public final class SchemaEngine: @unchecked Sendable {
 
     /// Key prefix, in `_teal_migration_state`, of trigger SQL waiting for the end of the backfill.
     static let deferredKey = "deferred_trigger."
+    /// Key prefix of `down` values that must not be NULL (`table.n` → "operation\ncolumn\nexpression").
+    static let downCheckKey = "down_check."
+
+    /// Fails when a `down` gives NULL, for an existing row, to a column the old shape declares NOT NULL: a
+    /// rollback could not give such a row back to the old shape. Read in a snapshot, after the backfill.
+    private func checkDowns(_ migration: Migration) throws {
+        let pattern = Self.downCheckKey.replacingOccurrences(of: "_", with: "\\_") + "%"
+        try queue.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT key, value FROM "\(History.state)" WHERE migration = ? AND key LIKE ? ESCAPE '\\' ORDER BY key
+                """, arguments: [migration.name, pattern])
+            for row in rows {
+                let key: String = row["key"]
+                let parts = (row["value"] as String).split(separator: "\n", maxSplits: 2).map(String.init)
+                guard parts.count == 3, let origin = Int(parts[0]) else { continue }
+                let table = String(key.dropFirst(Self.downCheckKey.count).split(separator: ".").dropLast().joined(separator: "."))
+                let n = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(Identifiers.quote(table)) WHERE \(parts[2]) IS NULL") ?? 0
+                if n > 0 {
+                    throw SchemaError(migration: migration.name, operationIndex: origin, operationKind: migration.operations[origin].kind,
+                                      "`down` gives NULL for \(n) existing row(s) of \(table), but \(parts[1]) is NOT NULL in the old shape, so a rollback could not give those rows back; make `down` always yield a value (e.g. with COALESCE)")
+                }
+            }
+        }
+    }
 
     /// Creates the triggers for updates the new shape makes, now that every existing row has its values.
     private func installDeferredTriggers(_ db: Database, _ name: String) throws {
@@ -233,13 +286,13 @@ public final class SchemaEngine: @unchecked Sendable {
         return names
     }
 
-    private func run(_ op: Manifest.Operation, index: Int, of migration: Migration, db: Database, dialect: SQLiteDialect, plan: ExpandPlan = ExpandPlan(),
+    private func run(_ op: any SchemaOperation, index: Int, of migration: Migration, db: Database, dialect: any DialectSession, plan: ExpandPlan = ExpandPlan(),
                      restoreKept: Bool = false, _ body: (any SchemaOperation, OperationContext) throws -> Void) throws {
         let ctx = OperationContext(dialect: dialect, migration: migration.name, index: index,
                                    tableNames: Self.tableNames(migration.operations, before: index), plan: plan,
                                    restoreKept: restoreKept, store: StoredOperationState(db, migration: migration.name))
         do {
-            try body(op.implementation, ctx)
+            try body(op, ctx)
         } catch {
             throw SchemaError.wrap(error, migration: migration.name, index: index, kind: op.kind)
         }
@@ -262,17 +315,24 @@ public final class SchemaEngine: @unchecked Sendable {
     /// Validates and expands in the caller's transaction; records the backfill work.
     @discardableResult
     private func expand(_ db: Database, _ migration: Migration, restoreKept: Bool) throws -> ExpandPlan {
-        let dialect = SQLiteDialect(db)
-        let model = ShapeModel(dialect: dialect)
-        for (i, op) in migration.operations.enumerated() {
-            do { try op.implementation.validate(model) } catch { throw SchemaError.wrap(error, migration: migration.name, index: i, kind: op.kind) }
+        if let refused = dialect.unsupported(in: migration).first {
+            throw SchemaError(migration: migration.name, operationIndex: refused.operationIndex,
+                              operationKind: migration.operations[refused.operationIndex].kind, refused.message)
+        }
+        let session = try self.dialect.session(db)
+        let impls = Implementations.of(migration.operations)
+        let model = ShapeModel(dialect: session)
+        for (i, op) in impls.enumerated() {
+            do { try op.validate(model) } catch { throw SchemaError.wrap(error, migration: migration.name, index: i, kind: op.kind) }
         }
         try History.clearWorkingState(db, migration.name)
+        try OriginalSchema.record(db, migration: migration.name)
         let plan = ExpandPlan()
-        for (i, op) in migration.operations.enumerated() {
+        for (i, op) in impls.enumerated() {
             plan.currentOperation = i
-            try run(op, index: i, of: migration, db: db, dialect: dialect, plan: plan, restoreKept: restoreKept) { try $0.start($1) }
+            try run(op, index: i, of: migration, db: db, dialect: session, plan: plan, restoreKept: restoreKept) { try $0.start($1) }
         }
+        let dialect = session
         let prefix = Self.triggerPrefix(migration.name)
         for table in plan.tables {
             let assignments = plan.assignments[table] ?? []
@@ -284,6 +344,11 @@ public final class SchemaEngine: @unchecked Sendable {
                 } catch {
                     throw SchemaError.wrap(error, migration: migration.name, index: a.origin, kind: op.kind, doing: "bad expression '\(a.expression)'")
                 }
+            }
+            for (n, a) in assignments.enumerated() where !a.backfill && a.requiredInOldShape {
+                let value = a.fallback.map { "COALESCE((\(a.expression)), (\($0)))" } ?? "(\(a.expression))"
+                try db.execute(sql: "INSERT INTO \"\(History.state)\" (migration, key, value) VALUES (?, ?, ?)",
+                               arguments: [migration.name, "\(Self.downCheckKey)\(table).\(n)", "\(a.origin)\n\(a.target)\n\(value)"])
             }
             do {
                 let deferred = try dialect.installDualShape(table: table, triggerPrefix: prefix, assignments: assignments)
@@ -327,7 +392,7 @@ public final class SchemaEngine: @unchecked Sendable {
     /// Fills the new columns of existing rows, one rowid range per transaction, resuming where a crash stopped.
     /// `BackfillPacer` sizes the batches and the gaps between them. No trigger fires on these updates: the
     /// only update triggers installed yet watch old-shape columns.
-    private func backfill(_ name: String, progress: (@Sendable (Int, Int) -> Void)?) throws {
+    private func backfill(_ name: String, progress: (@Sendable (Int, Int) -> Void)?, shouldStop: (@Sendable () -> Bool)?) throws {
         let (tasks, doneSoFar) = try queue.read { db -> ([BackfillTask], Int) in
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM \"\(History.backfill)\" WHERE migration = ? ORDER BY table_name", arguments: [name])
             let tasks = try rows.map { row -> BackfillTask in
@@ -368,6 +433,9 @@ public final class SchemaEngine: @unchecked Sendable {
             var last = task.lastRowid
             let totalToStore = task.total
             while last < task.maxRowid {
+                if let shouldStop, shouldStop() {
+                    throw SchemaError(migration: name, interruption: "the backfill was interrupted (\(done) of \(total) rows done); start resumes it, rollback undoes it")
+                }
                 var began: TimeInterval = 0
                 var work: TimeInterval = 0
                 var foreign = false
@@ -451,13 +519,15 @@ public final class SchemaEngine: @unchecked Sendable {
                 case .started, .backfilling: break
                 }
                 let ops = applied.definition.operations
-                let dialect = SQLiteDialect(db)
+                let impls = Implementations.of(ops)
+                let dialect = try self.dialect.session(db)
                 try dialect.dropMachinery(triggerPrefix: Self.triggerPrefix(name), views: Self.aliasViews(ops))
                 for i in ops.indices.reversed() {
-                    try self.run(ops[i], index: i, of: applied.definition, db: db, dialect: dialect) { try $0.rollback($1) }
+                    try self.run(impls[i], index: i, of: applied.definition, db: db, dialect: dialect) { try $0.rollback($1) }
                 }
+                try OriginalSchema.restore(db, migration: name, dialect: dialect)
                 try History.clearWorkingState(db, name)
-                try db.execute(sql: "DROP TABLE IF EXISTS \(Identifiers.quote(SQLiteDialect.guardTable))")
+                try db.execute(sql: "DROP TABLE IF EXISTS \(Identifiers.quote(SQLiteSession.guardTable))")
                 switch previous {
                 case .none:
                     try History.setState(db, name, .rolledBack)

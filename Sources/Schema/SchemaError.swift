@@ -13,6 +13,8 @@ public struct SchemaError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The database was busy or locked by another connection: trying again later may succeed.
     public var isTransient = false
+    /// True when a start stopped because its caller asked it to (`shouldStop`), not because anything failed.
+    public var isInterruption = false
 
     /// Makes an error; the operation fields are optional.
     public init(migration: String? = nil, operationIndex: Int? = nil, operationKind: String? = nil, _ message: String) {
@@ -20,6 +22,12 @@ public struct SchemaError: Error, Sendable, CustomStringConvertible {
         self.operationIndex = operationIndex
         self.operationKind = operationKind
         self.message = message
+    }
+
+    /// A start stopped on request.
+    public init(migration: String, interruption message: String) {
+        self.init(migration: migration, message)
+        isInterruption = true
     }
 
     public var description: String {

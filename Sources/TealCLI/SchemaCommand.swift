@@ -17,7 +17,7 @@ struct SchemaCommand: ParsableCommand {
         @Option(help: "sqlite:///ABS/PATH or sqlite:RELATIVE (under --data-dir).")
         var database: String
 
-        @Option(help: "Folder of NNNN_name.yaml migration files.")
+        @Option(help: "Folder of NNNN_name.yaml (or pgroll's NNNN_name.json) migration files.")
         var dir: String?
 
         @Option(name: .customLong("data-dir"), help: "teal's data directory, for relative SQLite paths.")
@@ -54,7 +54,7 @@ struct SchemaCommand: ParsableCommand {
             }
             let names: [String]
             do {
-                names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
+                names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { name in MigrationParser.extensions.contains { name.hasSuffix($0) } }.sorted()
             } catch {
                 throw SchemaError("cannot read migrations folder \(dir): \(error.localizedDescription)")
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Desired
 import Git
 import Manifest
+import Drivers
 
 /// `teal validate`: parse and check a commit's desired state.
 struct ValidateCommand: AsyncParsableCommand {
@@ -20,6 +21,14 @@ struct ValidateCommand: AsyncParsableCommand {
         let repository = try await repo.open(dataDir: data.path)
         let state = try DesiredInput.read(repository, revision: rev ?? repo.branch)
         let apps = state.apps.keys.sorted()
+        // What an SQLite app's database cannot express, and a dry-run of every migration on an in-memory database.
+        let schemas = SchemaBackendCatalog(dataDir: data.path)
+        let problems = apps.compactMap { state.apps[$0] }.flatMap { schemas.validate($0.migrations, for: $0.environment.database) }
+        if !problems.isEmpty {
+            for d in ManifestErrors(problems).diagnostics { Console.error(d.description) }
+            Console.error("\(problems.count) error\(problems.count == 1 ? "" : "s") at \(rev ?? repo.branch)")
+            throw ExitCode(1)
+        }
         print("ok: \(apps.count) app\(apps.count == 1 ? "" : "s") (\(apps.joined(separator: ", "))) at \(state.commit.prefix(8))")
     }
 }

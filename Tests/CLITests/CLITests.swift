@@ -113,6 +113,46 @@ import TestSupport
         #expect(noted.stdout.split(separator: "\n").first?.contains("applied") == true, "\(noted.stdout)")
     }
 
+    @Test func validateRefusesWhatSQLiteCannotExpressAndDryRunsTheMigrations() throws {
+        let scratch = try exampleRepo()
+        defer { scratch.cleanup() }
+        try scratch.write("apps/shop/schema/0003_stamp.yaml", """
+            operations:
+              - add_column:
+                  table: users
+                  column: {name: seen_at, type: timestamptz, default: now()}
+            """)
+        try scratch.commit("A PostgreSQL default")
+        let pg = try TealBinary.run(["validate", "--repo", scratch.path])
+        #expect(pg.status == 1)
+        #expect(pg.stderr.contains("apps/shop/schema/0003_stamp.yaml:4:1: operations[0] (add_column).column.default: now()"), "\(pg.stderr)")
+        #expect(pg.stderr.contains("needs PostgreSQL"), "\(pg.stderr)")
+
+        try scratch.write("apps/shop/schema/0003_stamp.yaml", """
+            operations:
+              - add_column:
+                  table: users
+                  column: {name: seen_at, type: text, nullable: true}
+                  up: upper(nickname)
+            """)
+        try scratch.commit("An unknown column")
+        let bad = try TealBinary.run(["validate", "--repo", scratch.path])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("apps/shop/schema/0003_stamp.yaml:5:1: operations[0] (add_column)"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("no such column: nickname"), "\(bad.stderr)")
+
+        try scratch.write("apps/shop/schema/0003_stamp.yaml", """
+            operations:
+              - add_column:
+                  table: users
+                  column: {name: seen_at, type: text, nullable: true}
+                  up: upper(first_name)
+            """)
+        try scratch.commit("Fixed")
+        let good = try TealBinary.run(["validate", "--repo", scratch.path])
+        #expect(good.status == 0, "\(good.stderr)")
+    }
+
     @Test func rollbackCommitsARevert() throws {
         let scratch = try exampleRepo()
         defer { scratch.cleanup() }

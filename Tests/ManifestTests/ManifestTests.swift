@@ -50,10 +50,10 @@ let goodTraffic = "listen: 127.0.0.1:8080\nlive: blue\n"
 let createUsers = """
     operations:
       - create_table:
-          table: users
+          name: users
           columns:
-            - {name: id, type: integer, primary_key: true}
-            - {name: name, type: text, nullable: false}
+            - {name: id, type: integer, pk: true}
+            - {name: name, type: text}
     """
 
 let splitName = """
@@ -174,7 +174,7 @@ func diagnostics(_ files: [String: String]) -> [Diagnostic] {
         Bad(name: "duplicate key", path: "apps/shop/traffic.yaml", contents: "listen: 127.0.0.1:8080\nlive: blue\nlive: green\n",
             expected: "apps/shop/traffic.yaml:2:1: YAML syntax error: duplicate key live"),
         Bad(name: "migration file misnamed", path: "apps/shop/schema/3_add.yaml", contents: createUsers,
-            expected: "apps/shop/schema/3_add.yaml:1:1: migration files are named NNNN_name.yaml"),
+            expected: "apps/shop/schema/3_add.yaml:1:1: migration files are named NNNN_name.yaml or NNNN_name.json"),
         Bad(name: "duplicate migration number", path: "apps/shop/schema/0002_other.yaml", contents: createUsers,
             expected: "apps/shop/schema/0002_split_name.yaml:1:1: migration number 0002 is also used by 0002_other.yaml"),
         Bad(name: "unknown operation", path: "apps/shop/schema/0003_x.yaml", contents: "operations:\n  - add_colum:\n      table: users\n",
@@ -183,8 +183,17 @@ func diagnostics(_ files: [String: String]) -> [Diagnostic] {
             contents: "operations:\n  - rename_column:\n      table: users\n      from: a\n",
             expected: "apps/shop/schema/0003_x.yaml:3:7: operations[0].rename_column is missing required key 'to'"),
         Bad(name: "SQL identifier with a quote", path: "apps/shop/schema/0003_x.yaml",
-            contents: "operations:\n  - drop_table:\n      table: 'users\"; DROP TABLE x; --'\n",
-            expected: "apps/shop/schema/0003_x.yaml:3:14: operations[0].drop_table.table 'users\"; DROP TABLE x; --' is not a valid SQL identifier"),
+            contents: "operations:\n  - drop_table:\n      name: 'users\"; DROP TABLE x; --'\n",
+            expected: "apps/shop/schema/0003_x.yaml:3:13: operations[0].drop_table.name 'users\"; DROP TABLE x; --' is not a valid SQL identifier"),
+        Bad(name: "foreign key action misspelt", path: "apps/shop/schema/0003_x.yaml",
+            contents: "operations:\n  - alter_column:\n      table: users\n      column: name\n      references: {name: fk, table: t, column: id, on_delete: EXPLODE}\n",
+            expected: "apps/shop/schema/0003_x.yaml:5:63: operations[0].alter_column.references.on_delete 'EXPLODE' is not one of CASCADE"),
+        Bad(name: "check constraint without its expression", path: "apps/shop/schema/0003_x.yaml",
+            contents: "operations:\n  - create_constraint: {table: users, name: c, type: check, columns: [name]}\n",
+            expected: "apps/shop/schema/0003_x.yaml:2:24: operations[0].create_constraint: a check constraint needs `check`"),
+        Bad(name: "json with an unknown key", path: "apps/shop/schema/0003_x.json",
+            contents: "{\n  \"operations\": [\n    {\"drop_index\": {\"name\": \"i\", \"table\": \"t\"}}\n  ]\n}\n",
+            expected: "apps/shop/schema/0003_x.json:3:34: unknown key 'table' in operations[0].drop_index"),
         Bad(name: "alter_column type with SQL in it", path: "apps/shop/schema/0003_x.yaml",
             contents: "operations:\n  - alter_column:\n      table: users\n      column: name\n      name: full_name\n      type: \"text; DROP TABLE users\"\n",
             expected: "apps/shop/schema/0003_x.yaml:6:13: operations[0].alter_column.type 'text; DROP TABLE users' is not a column type"),

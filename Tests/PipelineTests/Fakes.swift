@@ -82,6 +82,11 @@ final class FakeSchemaBackend: SchemaBackend, Sendable {
 struct FakeSchemas: SchemaBackends {
     let backend: FakeSchemaBackend
     func backend(for database: DatabaseLocation) throws -> any SchemaBackend { backend }
+    func validate(_ migrations: [Migration], for database: DatabaseLocation) -> [Diagnostic] {
+        migrations.filter { $0.name.hasSuffix("_invalid") }.map {
+            Diagnostic(path: "apps/shop/schema/\($0.name).yaml", line: 3, column: 7, message: "cannot run here")
+        }
+    }
 }
 
 struct FakeTraffic: TrafficDriver {

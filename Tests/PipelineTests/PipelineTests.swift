@@ -116,6 +116,21 @@ import Testing
         #expect(source.notes.get()["c2"] == nil)
     }
 
+    @Test func aMigrationItsBackendCannotRunFailsTheCommitWithFileAndLine() async throws {
+        let rig = try Rig(shop(commit: "c1"))
+        _ = await rig.pipeline.pass()
+        var next = shop(commit: "c2", green: true)
+        next.apps["shop"]!.migrations[1].name = "0002_invalid"
+        next.apps["shop"]!.environment.colors[.green]!.schema = "0002_invalid"
+        rig.source.commit(next)
+        let report = await rig.pipeline.pass()
+        let audit = try #require(report.audit)
+        #expect(audit.outcome == .failed)
+        #expect(audit.errors == ["apps/shop/schema/0002_invalid.yaml:3:7: cannot run here"], "\(audit.errors)")
+        #expect(rig.schema.starts.get() == 1, "nothing of the refused migration ran")
+        #expect(rig.runtime.started.get().count == 1)
+    }
+
     @Test func failuresAreClassified() {
         #expect(ReconcileFailure.classify(CancellationError()).isTransient)
         #expect(ReconcileFailure.classify(ReconcileFailure.transient("x")).isTransient)

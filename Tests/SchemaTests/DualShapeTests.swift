@@ -82,9 +82,11 @@ import Testing
             let triggers = (try? app.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name") }) ?? []
             seen.add(done, triggers.count)
         }
-        #expect(seen.values.allSatisfy { $0.1 == 2 })
+        // Insert, old-shape update, and the guard giving `down` to a NULL written into the old shape's NOT NULL name.
+        #expect(seen.values.allSatisfy { $0.1 == 3 })
         #expect(try s.rows("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name") == [
-            ["_teal_0002_split_name_users_ins"], ["_teal_0002_split_name_users_upd"], ["_teal_0002_split_name_users_upd_new"],
+            ["_teal_0002_split_name_users_ins"], ["_teal_0002_split_name_users_nn2"], ["_teal_0002_split_name_users_upd"],
+            ["_teal_0002_split_name_users_upd_new"],
         ])
         #expect(try s.int("SELECT count(*) FROM _teal_migration_state WHERE key LIKE 'deferred%'") == 0)
         try engine.rollback(splitName.name)

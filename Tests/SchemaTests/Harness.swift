@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import Manifest
+import Testing
 @testable import Schema
 
 /// A fresh database file in its own temporary directory, with the engine and a second, plain connection
@@ -58,15 +59,47 @@ final class Scratch {
     }
 
     func integrity() throws -> String? { try value("PRAGMA integrity_check") }
+
+    /// Every schema object but teal's own, as SQLite stores it: (type, name, table, sql).
+    func schema() throws -> [[String?]] {
+        try rows("""
+            SELECT type, name, tbl_name, sql FROM sqlite_master
+            WHERE name NOT LIKE '\\_teal\\_%' ESCAPE '\\' AND tbl_name NOT LIKE '\\_teal\\_%' ESCAPE '\\' ORDER BY type, name
+            """)
+    }
+
+    /// Names of teal's objects (`_teal_...`, and triggers) other than its history tables.
+    func machinery() throws -> [String] {
+        try app.read { try String.fetchAll($0, sql: """
+            SELECT name FROM sqlite_master WHERE (name LIKE '\\_teal\\_%' ESCAPE '\\' OR type = 'trigger')
+            AND name NOT IN ('_teal_migrations', '_teal_migration_state', '_teal_backfill') AND name NOT LIKE 'sqlite_autoindex%'
+            ORDER BY name
+            """) }
+    }
+
+    /// Expects the statement to fail, with `fragment` in SQLite's message when given.
+    func refuses(_ sql: String, _ fragment: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            try exec(sql)
+            Issue.record("expected a refusal: \(sql)", sourceLocation: sourceLocation)
+        } catch {
+            if let fragment, !"\(error)".contains(fragment) {
+                Issue.record("expected '\(fragment)' in: \(error)", sourceLocation: sourceLocation)
+            }
+        }
+    }
 }
 
 func migration(_ name: String, _ operations: [Manifest.Operation], checksum: String? = nil) -> Migration {
     Migration(name: name, number: Int(name.prefix(4)) ?? 0, checksum: checksum ?? "sum-\(name)", operations: operations)
 }
 
+/// A column for test migrations; nullable unless told (the manifest's own default is pgroll's NOT NULL).
 func column(_ name: String, _ type: String = "text", nullable: Bool = true, default: String? = nil, unique: Bool = false,
-            primaryKey: Bool = false, check: String? = nil) -> Manifest.ColumnDefinition {
-    Manifest.ColumnDefinition(name: name, type: type, nullable: nullable, default: `default`, unique: unique, primaryKey: primaryKey, check: check)
+            primaryKey: Bool = false, check: String? = nil, references: ForeignKeyReference? = nil,
+            generated: GeneratedColumn? = nil) -> Manifest.ColumnDefinition {
+    Manifest.ColumnDefinition(name: name, type: type, nullable: nullable, default: `default`, unique: unique, primaryKey: primaryKey,
+                              check: check.map { CheckConstraint(constraint: $0) }, references: references, generated: generated)
 }
 
 let usersSetup = """

@@ -95,6 +95,36 @@ import Testing
         #expect(seen.values.count == 5)
     }
 
+    /// A newer commit stops a running backfill within one batch; the migration stays `backfilling`, and either
+    /// rollback undoes it (sqlite_schema as before) or start resumes it where it stopped.
+    @Test func backfillStopsWithinOneBatchWhenAsked() throws {
+        let s = try Scratch(usersSetup + "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) INSERT INTO users (name) SELECT 'User ' || i FROM n;")
+        let before = try s.schema()
+        let engine = try s.engine(batchSize: 10)
+        let seen = Seen()
+        let stop: @Sendable () -> Bool = { (seen.values.last?.0 ?? 0) >= 100 }
+        let error = #expect(throws: SchemaError.self) { try engine.start(splitName, progress: { seen.add($0, $1) }, shouldStop: stop) }
+        #expect(error?.isInterruption == true, "\(String(describing: error))")
+        #expect(try engine.status().inFlight?.state == .backfilling)
+        let done = seen.values.last?.0 ?? 0
+        #expect(done >= 100 && done < 404)
+        #expect(try s.int("SELECT count(*) FROM users WHERE first_name IS NOT NULL") == done)
+        try engine.rollback(splitName.name)
+        #expect(try s.schema() == before)
+        #expect(try engine.status().migrations.last?.state == .rolledBack)
+
+        let again = Seen()
+        let error2 = #expect(throws: SchemaError.self) {
+            try engine.start(splitName, progress: { again.add($0, $1) }, shouldStop: { (again.values.last?.0 ?? 0) >= 200 })
+        }
+        #expect(error2?.isInterruption == true)
+        try s.exec("INSERT INTO users (name) VALUES ('Written Meanwhile')")
+        try engine.start(splitName)
+        #expect(try engine.status().inFlight?.state == .started)
+        #expect(try s.int("SELECT count(*) FROM users WHERE first_name IS NULL") == 0)
+        #expect(try s.value("SELECT last_name FROM users WHERE name = 'Written Meanwhile'") == "Meanwhile")
+    }
+
     /// Kills `teal schema start` after a few backfill batches, writes in the old shape while it is down,
     /// then runs it again: it resumes, every row gets its values, none is lost.
     @Test func crashMidBackfillResumes() throws {

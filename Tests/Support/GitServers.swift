@@ -1,26 +1,31 @@
 import Foundation
+import Runtime
 
 /// Real git servers for remote-repository tests, on loopback and free ports, each in a folder of its own and
 /// stopped by pid.
 
-/// A server process in the foreground, its output in a log file, ended by `stop`.
+/// A server process in the foreground, in a session of its own, its output in a log file, ended by `stop`.
+/// Started with posix_spawn rather than Foundation's Process, whose child reaping is shared with every other
+/// Process of the test run.
 final class ServerProcess: @unchecked Sendable {
-    let process = Process()
+    let identity: ProcessIdentity
 
     init(_ argv: [String], log: String) throws {
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = argv
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle(forWritingAtPath: log)
-        process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/bin"
+        var argv = argv
+        if !argv[0].hasPrefix("/"),
+           let found = path.split(separator: ":").map({ "\($0)/\(argv[0])" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            argv[0] = found
+        }
+        identity = try DetachedProcess.spawn(argv: argv, environment: ProcessInfo.processInfo.environment,
+                                             directory: NSTemporaryDirectory(), logPath: log)
     }
 
     func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        kill(identity.pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while identity.isAlive && Date() < deadline { usleep(20_000) }
+        if identity.isAlive { kill(identity.pid, SIGKILL) }
     }
 }
 

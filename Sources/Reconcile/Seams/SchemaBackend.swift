@@ -20,4 +20,7 @@ public protocol SchemaBackend: Sendable {
 public protocol SchemaBackends: Sendable {
     /// Throws a permanent `ReconcileFailure` when no backend serves that kind of database.
     func backend(for database: DatabaseLocation) throws -> any SchemaBackend
+    /// What that kind of database cannot run of `migrations`, by file and line, found without touching any app
+    /// database (constructs it cannot express, a dry run of each migration on a scratch database).
+    func validate(_ migrations: [Migration], for database: DatabaseLocation) -> [Diagnostic]
 }

@@ -7,13 +7,18 @@ import Manifest
 /// SQLite has one namespace per file, so both shapes live in it at once: the real table keeps the old shape;
 /// columns the new shape adds or renames are extra physical columns kept in step by `AFTER` triggers; a renamed
 /// table gets a view under its new name with `INSTEAD OF` triggers.
-final class SQLiteDialect: SchemaDialect {
+final class SQLiteSession: DialectSession {
     /// A table earlier versions of the engine used as a trigger guard; complete and rollback still drop it.
     static let guardTable = "_teal_guard"
 
     let db: Database
+    var databaseName: String { "SQLite" }
 
     init(_ db: Database) { self.db = db }
+
+    func checkDualShape(_ table: String) throws {
+        if !(try hasRowid(table)) { throw SchemaError("table \(table) is WITHOUT ROWID, which the SQLite engine cannot show in two shapes") }
+    }
 
     private func q(_ name: String) -> String { Identifiers.quote(name) }
 
@@ -58,36 +63,106 @@ final class SQLiteDialect: SchemaDialect {
         return words != ["WITHOUT", "ROWID"]
     }
 
-    func createTable(_ table: String, columns: [Manifest.ColumnDefinition]) throws {
-        let defs = columns.map { c -> String in
-            var s = "\(q(c.name)) \(c.type)"
-            if c.primaryKey { s += " PRIMARY KEY" }
-            if !c.nullable { s += " NOT NULL" }
-            if c.unique { s += " UNIQUE" }
-            if let d = c.default { s += " DEFAULT (\(d))" }
-            if let check = c.check { s += " CHECK (\(check))" }
-            if let r = c.references { s += " REFERENCES \(reference(r))" }
-            return s
-        }
-        try execute("CREATE TABLE \(q(table)) (\(defs.joined(separator: ", ")))")
+    /// The type SQLite gets for a column: PostgreSQL's auto-numbered key types become SQLite's `integer` row key.
+    static func columnType(_ c: Manifest.ColumnDefinition, soleKey: Bool) -> String {
+        let t = c.type.lowercased().trimmingCharacters(in: .whitespaces)
+        if soleKey, serialTypes.contains(t) || (c.generated?.identity != nil && integerTypes.contains(t)) { return "integer" }
+        return c.type
     }
 
-    private func reference(_ text: String) -> String {
-        guard let open = text.firstIndex(of: "("), text.hasSuffix(")") else { return q(text) }
-        let table = String(text[..<open])
-        let column = String(text[text.index(after: open)..<text.index(before: text.endIndex)])
-        return "\(q(table))(\(q(column)))"
+    static let serialTypes: Set<String> = ["serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"]
+    static let integerTypes: Set<String> = ["integer", "int", "bigint", "smallint", "int2", "int4", "int8"]
+
+    /// `CONSTRAINT name FOREIGN KEY (...) REFERENCES ...` for a column's reference.
+    static func foreignKeyItem(table: String, column: String, _ r: ForeignKeyReference) -> String {
+        let name = r.name ?? "\(table)_\(column)_fkey"
+        return "CONSTRAINT \(Identifiers.quote(name)) FOREIGN KEY (\(Identifiers.quote(column))) " + referenceClause(
+            table: r.table, columns: r.column.map { [$0] } ?? [], onDelete: r.onDelete, onUpdate: r.onUpdate, matchType: r.matchType,
+            deferrable: r.deferrable, initiallyDeferred: r.initiallyDeferred)
+    }
+
+    static func referenceClause(table: String, columns: [String], onDelete: String?, onUpdate: String?, matchType: String?,
+                                deferrable: Bool, initiallyDeferred: Bool) -> String {
+        var s = "REFERENCES \(Identifiers.quote(table))"
+        if !columns.isEmpty { s += " (\(columns.map(Identifiers.quote).joined(separator: ", ")))" }
+        if let onDelete { s += " ON DELETE \(onDelete)" }
+        if let onUpdate { s += " ON UPDATE \(onUpdate)" }
+        if let matchType { s += " MATCH \(matchType)" }
+        if deferrable { s += initiallyDeferred ? " DEFERRABLE INITIALLY DEFERRED" : " DEFERRABLE INITIALLY IMMEDIATE" }
+        return s
+    }
+
+    static func checkItem(name: String, _ expression: String) -> String {
+        "CONSTRAINT \(Identifiers.quote(name)) CHECK (\(expression))"
+    }
+
+    /// Primary keys, NOT NULL, defaults and generated expressions go into the column definitions; checks and
+    /// foreign keys become named table constraints and unique constraints named unique indexes, so that later
+    /// migrations can drop and rename them in place.
+    func createTable(_ op: CreateTable) throws {
+        let table = op.name
+        let keyColumns = op.columns.filter(\.primaryKey).map(\.name) + op.constraints.filter { $0.type == .primaryKey }.flatMap(\.columns)
+        let soleKey = keyColumns.count == 1 ? keyColumns[0].lowercased() : nil
+        var items: [String] = op.columns.map { c in
+            let isKey = keyColumns.contains { $0.lowercased() == c.name.lowercased() }
+            let type = Self.columnType(c, soleKey: soleKey == c.name.lowercased())
+            var s = "\(q(c.name)) \(type)"
+            if c.primaryKey, soleKey != nil { s += " PRIMARY KEY" }
+            if (!c.nullable || isKey) && !(soleKey == c.name.lowercased() && type == "integer") { s += " NOT NULL" }
+            if let d = c.default { s += " DEFAULT (\(d))" }
+            if let g = c.generated?.expression { s += " GENERATED ALWAYS AS (\(g)) STORED" }
+            return s
+        }
+        let named = op.constraints.first { $0.type == .primaryKey }
+        if keyColumns.count > 1 || (named != nil && soleKey != nil && !op.columns.contains { $0.primaryKey }) {
+            items.append((named.map { "CONSTRAINT \(q($0.name)) " } ?? "") + "PRIMARY KEY (\(keyColumns.map(q).joined(separator: ", ")))")
+        }
+        for c in op.columns {
+            if let check = c.check { items.append(Self.checkItem(name: check.name ?? "\(table)_\(c.name)_check", check.constraint)) }
+            if let r = c.references { items.append(Self.foreignKeyItem(table: table, column: c.name, r)) }
+        }
+        for k in op.constraints {
+            switch k.type {
+            case .check: items.append(Self.checkItem(name: k.name, k.check ?? "1"))
+            case .foreignKey:
+                guard let r = k.references else { continue }
+                items.append("CONSTRAINT \(q(k.name)) FOREIGN KEY (\(k.columns.map(q).joined(separator: ", "))) " + Self.referenceClause(
+                    table: r.table, columns: r.columns, onDelete: r.onDelete, onUpdate: r.onUpdate, matchType: r.matchType,
+                    deferrable: k.deferrable, initiallyDeferred: k.initiallyDeferred))
+            case .primaryKey, .unique, .exclude: break
+            }
+        }
+        try execute("CREATE TABLE \(q(table)) (\(items.joined(separator: ", ")))")
+        try createUniqueIndexes(op)
+    }
+
+    func createUniqueIndexes(_ op: CreateTable) throws {
+        let table = op.name
+        for c in op.columns where c.unique {
+            try createIndex(name: "\(table)_\(c.name)_key", table: table, columns: [IndexField(column: c.name)], unique: true, predicate: nil)
+        }
+        for k in op.constraints where k.type == .unique {
+            try createIndex(name: k.name, table: table, columns: k.columns.map { IndexField(column: $0) }, unique: true, predicate: nil)
+        }
     }
 
     func dropTable(_ table: String) throws { try execute("DROP TABLE \(q(table))") }
 
     func renameTable(_ from: String, to: String) throws { try execute("ALTER TABLE \(q(from)) RENAME TO \(q(to))") }
 
-    func addColumn(_ table: String, name: String, type: String, literalDefault: String?, references: String?) throws {
+    func addColumn(_ table: String, name: String, type: String, literalDefault: String?, references: ForeignKeyReference?) throws {
         var s = "ALTER TABLE \(q(table)) ADD COLUMN \(q(name)) \(type)"
         if let literalDefault { s += " DEFAULT \(literalDefault)" }
-        if let references { s += " REFERENCES \(reference(references))" }
+        if let r = references {
+            s += (r.name.map { " CONSTRAINT \(q($0)) " } ?? " ") + Self.referenceClause(
+                table: r.table, columns: r.column.map { [$0] } ?? [], onDelete: r.onDelete, onUpdate: r.onUpdate, matchType: r.matchType,
+                deferrable: r.deferrable, initiallyDeferred: r.initiallyDeferred)
+        }
         try execute(s)
+    }
+
+    func addGeneratedColumn(_ table: String, name: String, type: String, expression: String) throws {
+        try execute("ALTER TABLE \(q(table)) ADD COLUMN \(q(name)) \(type) GENERATED ALWAYS AS (\(expression)) VIRTUAL")
     }
 
     func dropColumn(_ table: String, _ column: String) throws {
@@ -98,23 +173,41 @@ final class SQLiteDialect: SchemaDialect {
         try execute("ALTER TABLE \(q(table)) RENAME COLUMN \(q(from)) TO \(q(to))")
     }
 
+    func createIndex(name: String, table: String, columns: [IndexField], unique: Bool, predicate: String?) throws {
+        let cols = columns.map { f -> String in
+            var s = q(f.column)
+            if let collate = f.collate { s += " COLLATE \(q(collate))" }
+            if let sort = f.sort { s += " \(sort)" }
+            return s
+        }
+        var sql = "CREATE \(unique ? "UNIQUE " : "")INDEX \(q(name)) ON \(q(table)) (\(cols.joined(separator: ", ")))"
+        if let predicate { sql += " WHERE \(predicate)" }
+        try execute(sql)
+    }
+
     func createIndex(name: String, table: String, columns: [String], unique: Bool) throws {
-        try execute("CREATE \(unique ? "UNIQUE " : "")INDEX \(q(name)) ON \(q(table)) (\(columns.map(q).joined(separator: ", ")))")
+        try createIndex(name: name, table: table, columns: columns.map { IndexField(column: $0) }, unique: unique, predicate: nil)
     }
 
     func dropIndex(_ name: String) throws { try execute("DROP INDEX IF EXISTS \(q(name))") }
 
-    /// Uses SQLite's documented in-place procedure for constraint changes that do not touch the stored rows:
-    /// the table's `CREATE TABLE` text is rewritten under `writable_schema` and the schema version bumped.
-    func setColumnConstraints(table: String, column: String, notNull: Bool, default defaultSQL: String?, addingCheck check: String?) throws {
-        guard let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", arguments: [table]),
-              let rewritten = SQLText.settingColumnConstraints(in: sql, column: column, notNull: notNull, default: defaultSQL, addingCheck: check)
-        else { throw SchemaError("cannot find column \(column) in the definition of table \(table)") }
+    func tableSQL(_ table: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", arguments: [table])
+    }
+
+    func indexSQL(_ name: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ? COLLATE NOCASE", arguments: [name])
+    }
+
+    /// Replaces a table's `CREATE TABLE` text with SQLite's documented `writable_schema` procedure, for changes that
+    /// do not touch the stored rows (constraints, defaults, constraint names), then bumps the schema version.
+    func rewriteTableSQL(_ table: String, _ rewritten: String) throws {
+        guard let sql = try tableSQL(table) else { throw SchemaError("table \(table) does not exist") }
         if rewritten == sql { return }
         let version = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
         try db.execute(sql: "PRAGMA writable_schema = ON")
         do {
-            try db.execute(sql: "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?", arguments: [rewritten, table])
+            try db.execute(sql: "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ? COLLATE NOCASE", arguments: [rewritten, table])
             try db.execute(sql: "PRAGMA schema_version = \(version + 1)")
         } catch {
             try? db.execute(sql: "PRAGMA writable_schema = OFF")
@@ -125,6 +218,68 @@ final class SQLiteDialect: SchemaDialect {
         _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM pragma_table_info(?)", arguments: [table])
     }
 
+    func setColumnConstraints(table: String, column: String, notNull: Bool, default defaultSQL: String?, addingCheck check: String?) throws {
+        guard let sql = try tableSQL(table),
+              let rewritten = SQLText.settingColumnConstraints(in: sql, column: column, notNull: notNull, default: defaultSQL, addingCheck: check)
+        else { throw SchemaError("cannot find column \(column) in the definition of table \(table)") }
+        try rewriteTableSQL(table, rewritten)
+    }
+
+    func namedConstraints(of table: String) throws -> [ConstraintInfo] {
+        var result: [ConstraintInfo] = []
+        let columnNames = try columns(of: table).map(\.name)
+        if let sql = try tableSQL(table), let items = SQLText.tableItems(sql) {
+            for item in items {
+                guard let name = SQLText.constraintName(ofItem: item) else { continue }
+                let words = SQLText.tokens(item).dropFirst(2).first?.text.uppercased() ?? ""
+                let kind: ConstraintInfo.Kind = words == "CHECK" ? .check : words == "FOREIGN" ? .foreignKey : words == "PRIMARY" ? .primaryKey : .unique
+                result.append(ConstraintInfo(name: name, kind: kind, columns: SQLText.columnsMentioned(byItem: item, among: columnNames), item: item))
+            }
+        }
+        for index in try indexes(of: table) where index.unique && !index.fromConstraint {
+            result.append(ConstraintInfo(name: index.name, kind: .unique, columns: index.columns, item: nil))
+        }
+        return result
+    }
+
+    func addCheckConstraint(_ table: String, name: String, expression: String) throws {
+        try addTableConstraint(table, item: Self.checkItem(name: name, expression))
+    }
+
+    func addForeignKey(_ table: String, name: String, columns: [String], references r: TableForeignKeyReference, deferrable: Bool,
+                       initiallyDeferred: Bool) throws {
+        try addTableConstraint(table, item: "CONSTRAINT \(q(name)) FOREIGN KEY (\(columns.map(q).joined(separator: ", "))) " + Self.referenceClause(
+            table: r.table, columns: r.columns, onDelete: r.onDelete, onUpdate: r.onUpdate, matchType: r.matchType,
+            deferrable: deferrable, initiallyDeferred: initiallyDeferred))
+    }
+
+    func addTableConstraint(_ table: String, item: String) throws {
+        guard let sql = try tableSQL(table), let rewritten = SQLText.replacingTableItems(in: sql, { $0 + [" " + item] }) else {
+            throw SchemaError("cannot read the definition of table \(table)")
+        }
+        try rewriteTableSQL(table, rewritten)
+    }
+
+    func removeTableConstraints(_ table: String, where matches: (String) -> Bool) throws -> [String] {
+        guard let sql = try tableSQL(table), let items = SQLText.tableItems(sql) else { return [] }
+        let removed = items.filter { SQLText.isTableConstraint($0) && matches($0) }
+        guard !removed.isEmpty, let rewritten = SQLText.replacingTableItems(in: sql, { $0.filter { !removed.contains($0) } }) else { return [] }
+        try rewriteTableSQL(table, rewritten)
+        return removed.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+
+    func renameTableConstraint(_ table: String, from: String, to: String) throws {
+        guard let sql = try tableSQL(table), let rewritten = SQLText.replacingTableItems(in: sql, { items in
+            items.map { item in
+                guard SQLText.constraintName(ofItem: item)?.lowercased() == from.lowercased() else { return item }
+                let toks = SQLText.tokens(item)
+                let rest = item.range(of: toks[1].text).map { String(item[$0.upperBound...]) } ?? ""
+                return " CONSTRAINT \(q(to))" + rest
+            }
+        }) else { throw SchemaError("cannot read the definition of table \(table)") }
+        try rewriteTableSQL(table, rewritten)
+    }
+
     func count(_ table: String, where condition: String) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT count(*) FROM \(q(table)) WHERE \(condition)") ?? 0
     }
@@ -133,15 +288,47 @@ final class SQLiteDialect: SchemaDialect {
         _ = try db.makeStatement(sql: "SELECT (\(expression)) FROM \(q(table)) LIMIT 0")
     }
 
+    /// The columns that identify a row of `table` for kept-aside data: its primary key, else its rowid.
+    private func rowKey(_ table: String) throws -> [String] {
+        let keys = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", arguments: [table])
+        return keys.isEmpty ? ["rowid"] : keys
+    }
+
+    /// Keyed by the row's primary key (its rowid when it has none). A trigger on the table forgets the value of
+    /// a row that is deleted, or follows a row whose key changes, so a later row that reuses the key (SQLite
+    /// reuses the largest rowid) never receives a value that was not written for it.
+    /// A key column in SQL: `rowid` stays bare (it is not a declared column).
+    static func keyName(_ column: String) -> String { column == "rowid" ? "rowid" : Identifiers.quote(column) }
+
     func keepColumn(table: String, column: String, into kept: String) throws {
-        try execute("CREATE TABLE IF NOT EXISTS \(q(kept)) (\"row\" INTEGER PRIMARY KEY, \"value\")")
-        try execute("INSERT OR REPLACE INTO \(q(kept)) (\"row\", \"value\") SELECT rowid, \(q(column)) FROM \(q(table)) WHERE \(q(column)) IS NOT NULL")
+        let keys = try rowKey(table)
+        let keyColumns = keys.indices.map { "key\($0)" }
+        try execute("CREATE TABLE IF NOT EXISTS \(q(kept)) (\(keyColumns.map(q).joined(separator: ", ")), \"value\", PRIMARY KEY (\(keyColumns.map(q).joined(separator: ", "))))")
+        try execute("""
+            INSERT OR REPLACE INTO \(q(kept)) (\(keyColumns.map(q).joined(separator: ", ")), "value")
+            SELECT \(keys.map(Self.keyName).joined(separator: ", ")), \(q(column)) FROM \(q(table)) WHERE \(q(column)) IS NOT NULL
+            """)
+        func match(_ row: String) -> String { zip(keyColumns, keys).map { "\(q($0)) = \(row).\(Self.keyName($1))" }.joined(separator: " AND ") }
+        let moved = zip(keyColumns, keys).map { "\(q($0)) = NEW.\(Self.keyName($1))" }.joined(separator: ", ")
+        let changed = keys.map { "OLD.\(Self.keyName($0)) IS NOT NEW.\(Self.keyName($0))" }.joined(separator: " OR ")
+        try execute("DROP TRIGGER IF EXISTS \(q(kept + "_gone"))")
+        try execute("DROP TRIGGER IF EXISTS \(q(kept + "_moved"))")
+        try execute("CREATE TRIGGER \(q(kept + "_gone")) AFTER DELETE ON \(q(table)) BEGIN DELETE FROM \(q(kept)) WHERE \(match("OLD")); END")
+        try execute("""
+            CREATE TRIGGER \(q(kept + "_moved")) AFTER UPDATE ON \(q(table)) WHEN \(changed)
+            BEGIN DELETE FROM \(q(kept)) WHERE \(match("NEW")); UPDATE \(q(kept)) SET \(moved) WHERE \(match("OLD")); END
+            """)
     }
 
     func restoreColumn(table: String, column: String, from kept: String) throws {
+        let keys = try rowKey(table)
+        let keyColumns = keys.indices.map { "key\($0)" }
+        let match = zip(keyColumns, keys).map { "k.\(Identifiers.quote($0)) = \(Identifiers.quote(table)).\(Self.keyName($1))" }.joined(separator: " AND ")
+        try execute("DROP TRIGGER IF EXISTS \(q(kept + "_gone"))")
+        try execute("DROP TRIGGER IF EXISTS \(q(kept + "_moved"))")
         try execute("""
-            UPDATE \(q(table)) SET \(q(column)) = (SELECT "value" FROM \(q(kept)) WHERE "row" = \(q(table)).rowid)
-            WHERE rowid IN (SELECT "row" FROM \(q(kept)))
+            UPDATE \(q(table)) SET \(q(column)) = (SELECT k."value" FROM \(q(kept)) k WHERE \(match))
+            WHERE EXISTS (SELECT 1 FROM \(q(kept)) k WHERE \(match))
             """)
         try execute("DROP TABLE \(q(kept))")
     }
@@ -163,6 +350,14 @@ final class SQLiteDialect: SchemaDialect {
             CREATE TRIGGER \(q(triggerPrefix + table + "_ins")) AFTER INSERT ON \(t) WHEN \(missing)
             BEGIN UPDATE \(t) SET \(fill) WHERE rowid = NEW.rowid; END
             """)
+        // A column the old shape requires, written NULL by the new shape (which allows NULL there): it gets `down`.
+        for (n, a) in assignments.enumerated() where !a.backfill && a.requiredInOldShape {
+            let value = a.fallback.map { "COALESCE((\(a.expression)), (\($0)))" } ?? "(\(a.expression))"
+            try execute("""
+                CREATE TRIGGER \(q(triggerPrefix + table + "_nn\(n)")) AFTER UPDATE OF \(q(a.target)) ON \(t) WHEN NEW.\(q(a.target)) IS NULL
+                BEGIN UPDATE \(t) SET \(q(a.target)) = \(value) WHERE rowid = NEW.rowid AND \(value) IS NOT NULL; END
+                """)
+        }
         let forward = assignments.filter(\.backfill)
         let reverse = assignments.filter { !$0.backfill }
         if let sql = updateTrigger(table: table, name: triggerPrefix + table + "_upd", direction: forward, opposite: reverse) {

@@ -30,7 +30,8 @@ struct DropColumnOperation: SchemaOperation {
         if let expression = op.down ?? column.defaultSQL {
             let sources = op.down.map { SQLText.referencedColumns(in: $0, among: columns.map(\.name).filter { $0 != column.name }) } ?? []
             ctx.plan.add(DualAssignment(target: column.name, expression: expression, sources: sources,
-                                        fallback: op.down == nil ? nil : column.defaultSQL, backfill: false), on: table)
+                                        fallback: op.down == nil ? nil : column.defaultSQL, backfill: false,
+                                        requiredInOldShape: column.notNull), on: table)
         }
     }
 

@@ -6,17 +6,17 @@ struct DropTableOperation: SchemaOperation {
     var kind: String { "drop_table" }
 
     func validate(_ model: ShapeModel) throws {
-        let t = try model.table(op.table)
-        if t.createdHere { throw SchemaError("table \(op.table) is created by this same migration") }
-        model.remove(op.table)
+        let t = try model.table(op.name)
+        if t.createdHere { throw SchemaError("table \(op.name) is created by this same migration") }
+        model.remove(op.name)
     }
 
     func start(_ ctx: OperationContext) throws {
-        guard try ctx.dialect.tableExists(ctx.physical(op.table)) else { throw SchemaError("table \(op.table) does not exist") }
+        guard try ctx.dialect.tableExists(ctx.physical(op.name)) else { throw SchemaError("table \(op.name) does not exist") }
     }
 
     func complete(_ ctx: OperationContext) throws {
-        let table = ctx.physical(op.table)
+        let table = ctx.physical(op.name)
         if try ctx.dialect.tableExists(table) { try ctx.dialect.dropTable(table) }
     }
 

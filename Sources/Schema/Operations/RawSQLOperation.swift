@@ -1,8 +1,8 @@
 import Foundation
 import Manifest
 
-/// `sql`: runs `up` at start and `down` at rollback. Not dual-version safe: the engine cannot know what the
-/// statements do to either shape.
+/// `sql`: runs `up` at start (or at complete with `onComplete`) and `down` at rollback. Not dual-version safe:
+/// the engine cannot know what the statements do to either shape.
 struct RawSQLOperation: SchemaOperation {
     let op: RawSQL
     var kind: String { "sql" }
@@ -12,12 +12,14 @@ struct RawSQLOperation: SchemaOperation {
     }
 
     func start(_ ctx: OperationContext) throws {
-        try ctx.dialect.execute(op.up)
+        if !op.onComplete { try ctx.dialect.execute(op.up) }
     }
 
-    func complete(_ ctx: OperationContext) throws {}
+    func complete(_ ctx: OperationContext) throws {
+        if op.onComplete { try ctx.dialect.execute(op.up) }
+    }
 
     func rollback(_ ctx: OperationContext) throws {
-        if let down = op.down { try ctx.dialect.execute(down) }
+        if !op.onComplete, let down = op.down { try ctx.dialect.execute(down) }
     }
 }

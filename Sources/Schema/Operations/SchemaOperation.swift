@@ -14,25 +14,49 @@ protocol SchemaOperation: Sendable {
     func rollback(_ ctx: OperationContext) throws
 }
 
-extension Operation {
-    /// The engine's implementation of this operation.
-    var implementation: any SchemaOperation {
-        switch self {
-        case .createTable(let o): CreateTableOperation(op: o)
-        case .dropTable(let o): DropTableOperation(op: o)
-        case .renameTable(let o): RenameTableOperation(op: o)
-        case .addColumn(let o): AddColumnOperation(op: o)
-        case .dropColumn(let o): DropColumnOperation(op: o)
-        case .renameColumn(let o): RenameColumnOperation(table: o.table, from: o.from, to: o.to)
-        case .alterColumn(let o):
-            if let name = o.name, o.type == nil, o.nullable == nil, o.default == nil, o.unique == nil, o.check == nil, o.up == nil, o.down == nil {
-                RenameColumnOperation(table: o.table, from: o.column, to: name, kind: "alter_column")
-            } else {
-                AlterColumnOperation(op: o)
+enum Implementations {
+    /// The engine's implementation of each operation of a migration. A constraint that create_constraint adds to a
+    /// table created earlier in the same migration is declared by that create_table (SQLite cannot add a primary
+    /// key in place, and a new table has no old shape to keep in step).
+    static func of(_ ops: [Manifest.Operation]) -> [any SchemaOperation] {
+        var folded: [Int: [TableConstraint]] = [:]
+        var foldedInto: [Int: Int] = [:]
+        for (j, op) in ops.enumerated() {
+            guard case .createConstraint(let c) = op else { continue }
+            let creator = ops[..<j].lastIndex { if case .createTable(let t) = $0 { t.name.lowercased() == c.table.lowercased() } else { false } }
+            guard let creator else { continue }
+            folded[creator, default: []].append(TableConstraint(
+                name: c.name, type: c.type, columns: c.columns, check: c.check,
+                references: c.references, includeColumns: c.includeColumns, storageParameters: c.storageParameters, tablespace: c.tablespace))
+            foldedInto[j] = creator
+        }
+        return ops.enumerated().map { (i, op) -> any SchemaOperation in
+            switch op {
+            case .createTable(var o):
+                o.constraints += folded[i] ?? []
+                return CreateTableOperation(op: o)
+            case .dropTable(let o): return DropTableOperation(op: o)
+            case .renameTable(let o): return RenameTableOperation(op: o)
+            case .addColumn(let o): return AddColumnOperation(op: o)
+            case .dropColumn(let o): return DropColumnOperation(op: o)
+            case .renameColumn(let o): return RenameColumnOperation(table: o.table, from: o.from, to: o.to)
+            case .alterColumn(let o):
+                if let name = o.name, !o.changesShape, o.up == nil, o.down == nil {
+                    return RenameColumnOperation(table: o.table, from: o.column, to: name, kind: "alter_column")
+                }
+                return AlterColumnOperation(op: o)
+            case .createIndex(let o): return CreateIndexOperation(op: o)
+            case .dropIndex(let o): return DropIndexOperation(op: o)
+            case .createConstraint(let o):
+                if let creator = foldedInto[i] { return FoldedConstraintOperation(op: o, into: creator) }
+                return CreateConstraintOperation(op: o)
+            case .dropConstraint(let o): return DropConstraintOperation(table: o.table, name: o.name, down: [:], singleDown: o.down, kind: "drop_constraint")
+            case .dropMultiColumnConstraint(let o):
+                return DropConstraintOperation(table: o.table, name: o.name, down: o.down, singleDown: nil, kind: "drop_multicolumn_constraint")
+            case .renameConstraint(let o): return RenameConstraintOperation(op: o)
+            case .setReplicaIdentity(let o): return SetReplicaIdentityOperation(op: o)
+            case .sql(let o): return RawSQLOperation(op: o)
             }
-        case .createIndex(let o): CreateIndexOperation(op: o)
-        case .dropIndex(let o): DropIndexOperation(op: o)
-        case .sql(let o): RawSQLOperation(op: o)
         }
     }
 }
@@ -63,7 +87,7 @@ protocol OperationStateStore: AnyObject {
 
 /// Everything an operation sees while it runs one phase.
 final class OperationContext {
-    let dialect: any SchemaDialect
+    let dialect: any DialectSession
     let migration: String
     let index: Int
     let plan: ExpandPlan
@@ -72,7 +96,7 @@ final class OperationContext {
     private let tableNames: [String: String]
     private let store: any OperationStateStore
 
-    init(dialect: any SchemaDialect, migration: String, index: Int, tableNames: [String: String], plan: ExpandPlan,
+    init(dialect: any DialectSession, migration: String, index: Int, tableNames: [String: String], plan: ExpandPlan,
          restoreKept: Bool, store: any OperationStateStore) {
         self.dialect = dialect
         self.migration = migration
@@ -119,22 +143,33 @@ final class OperationContext {
     }
 
     /// Declares the final constraints of a column the new shape introduced, after checking the rows meet them.
+    /// `unique` is the name of the unique index to create, if any.
     func enforce(table: String, logicalTable: String, column: String, nullable: Bool, default defaultSQL: String?,
-                 unique: Bool, check: String?) throws {
+                 unique: String?, check: CheckConstraint?, references: ForeignKeyReference? = nil) throws {
         let c = Identifiers.quote(column)
         if !nullable {
             let n = try dialect.count(table, where: "\(c) IS NULL")
             if n > 0 { throw SchemaError("\(n) row(s) of \(logicalTable) have NULL in \(column), declared NOT NULL; fix the rows or roll back") }
         }
         if let check {
-            let n = try dialect.count(table, where: "NOT (\(check))")
-            if n > 0 { throw SchemaError("\(n) row(s) of \(logicalTable) fail the check (\(check)) on \(column); fix the rows or roll back") }
+            let n = try dialect.count(table, where: "NOT (\(check.constraint))")
+            if n > 0 { throw SchemaError("\(n) row(s) of \(logicalTable) fail the check (\(check.constraint)) on \(column); fix the rows or roll back") }
         }
-        if !nullable || defaultSQL != nil || check != nil {
-            try dialect.setColumnConstraints(table: table, column: column, notNull: !nullable, default: defaultSQL, addingCheck: check)
+        if !nullable || defaultSQL != nil {
+            try dialect.setColumnConstraints(table: table, column: column, notNull: !nullable, default: defaultSQL, addingCheck: nil)
         }
-        if unique {
-            try dialect.createIndex(name: "\(logicalTable)_\(column)_key", table: table, columns: [column], unique: true)
+        if let check {
+            try dialect.addCheckConstraint(table, name: check.name ?? "\(logicalTable)_\(column)_check", expression: check.constraint)
+        }
+        if let references {
+            try dialect.addForeignKey(table, name: references.name ?? "\(logicalTable)_\(column)_fkey", columns: [column],
+                                      references: TableForeignKeyReference(table: references.table, columns: references.column.map { [$0] } ?? [],
+                                                                           onDelete: references.onDelete, onUpdate: references.onUpdate,
+                                                                           matchType: references.matchType),
+                                      deferrable: references.deferrable, initiallyDeferred: references.initiallyDeferred)
+        }
+        if let unique {
+            try dialect.createIndex(name: unique, table: table, columns: [column], unique: true)
         }
     }
 
@@ -154,16 +189,19 @@ final class ShapeModel {
         var createdHere: Bool
         var hasRowid: Bool
         var indexes: [IndexInfo]
+        /// Named constraints (checks, foreign keys, unique constraints) as the new shape has them so far.
+        var constraints: [ConstraintInfo] = []
 
         func column(_ name: String) -> ColumnInfo? { columns.first { $0.name.lowercased() == name.lowercased() } }
+        func constraint(_ name: String) -> ConstraintInfo? { constraints.first { $0.name.lowercased() == name.lowercased() } }
     }
 
-    private let dialect: any SchemaDialect
+    private let dialect: any DialectSession
     private var tables: [String: Table] = [:]
     private var gone: Set<String> = []
     private var indexes: [String: String?] = [:]
 
-    init(dialect: any SchemaDialect) { self.dialect = dialect }
+    init(dialect: any DialectSession) { self.dialect = dialect }
 
     /// The table as the new shape has it so far.
     func table(_ name: String) throws -> Table {
@@ -174,7 +212,8 @@ final class ShapeModel {
             throw SchemaError("table \(name) does not exist")
         }
         let t = Table(name: name, columns: try dialect.columns(of: name), createdHere: false,
-                      hasRowid: try dialect.hasRowid(name), indexes: try dialect.indexes(of: name))
+                      hasRowid: try dialect.hasRowid(name), indexes: try dialect.indexes(of: name),
+                      constraints: try dialect.namedConstraints(of: name))
         tables[key] = t
         return t
     }
@@ -183,7 +222,7 @@ final class ShapeModel {
     func existingTable(_ name: String, for what: String) throws -> Table {
         let t = try table(name)
         if t.createdHere { throw SchemaError("table \(name) is created by this migration; declare the \(what) in its create_table instead") }
-        if !t.hasRowid { throw SchemaError("table \(name) is WITHOUT ROWID, which the SQLite engine cannot show in two shapes") }
+        try dialect.checkDualShape(t.name)
         return t
     }
 

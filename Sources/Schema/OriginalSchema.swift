@@ -1,0 +1,43 @@
+import Foundation
+import GRDB
+import Manifest
+
+/// The schema text as it was before a migration started, so that rollback leaves `sqlite_schema` exactly as it
+/// found it: an in-place constraint edit re-spells a table's declaration, and a dropped index must come back as
+/// it was declared. Kept in `_teal_migration_state` until the migration ends.
+enum OriginalSchema {
+    static let key = "original_schema"
+
+    private struct Entry: Codable {
+        var type: String
+        var name: String
+        var table: String
+        var sql: String
+    }
+
+    static func record(_ db: Database, migration: String) throws {
+        let entries = try Row.fetchAll(db, sql: """
+            SELECT type, name, tbl_name, sql FROM sqlite_master
+            WHERE type IN ('table', 'index') AND sql IS NOT NULL AND name NOT LIKE '\\_teal\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+            """).map { Entry(type: $0["type"], name: $0["name"], table: $0["tbl_name"], sql: $0["sql"]) }
+        let json = String(decoding: try JSONEncoder().encode(entries), as: UTF8.self)
+        try db.execute(sql: "INSERT OR REPLACE INTO \"\(History.state)\" (migration, key, value) VALUES (?, ?, ?)", arguments: [migration, key, json])
+    }
+
+    /// Puts back the declaration of every table whose columns are what they were, and every index that is missing.
+    static func restore(_ db: Database, migration: String, dialect: any DialectSession) throws {
+        guard let json = try String.fetchOne(db, sql: "SELECT value FROM \"\(History.state)\" WHERE migration = ? AND key = ?",
+                                             arguments: [migration, key]),
+              let entries = try? JSONDecoder().decode([Entry].self, from: Data(json.utf8)) else { return }
+        for e in entries where e.type == "table" {
+            guard let current = try dialect.tableSQL(e.name), current != e.sql else { continue }
+            let now = try dialect.columns(of: e.name).map { $0.name.lowercased() }
+            guard let items = SQLText.tableItems(e.sql) else { continue }
+            let before = items.filter { !SQLText.isTableConstraint($0) }.compactMap { SQLText.tokens($0).first?.identifier?.lowercased() }
+            if before == now { try dialect.rewriteTableSQL(e.name, e.sql) }
+        }
+        for e in entries where e.type == "index" {
+            if try dialect.tableOfIndex(e.name) == nil, try dialect.tableExists(e.table) { try dialect.execute(e.sql) }
+        }
+    }
+}
