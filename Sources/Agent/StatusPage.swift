@@ -49,11 +49,14 @@ public enum StatusPage {
         html += "</p>"
         if let suspended = app.suspended { html += "<p class=\"suspended\">\(e(suspended))</p>" }
         if let schema = app.schema, !schema.isEmpty { html += "<p class=\"schema\">schema: \(e(schema))</p>" }
-        if let b = app.backfill {
-            let percent = b.total > 0 ? 100 * b.done / b.total : 100
-            html += "<p class=\"backfill\">backfill \(e(b.migration)): \(b.done)/\(b.total) rows (\(percent)%)"
-            if let rate = b.rowsPerSecond { html += ", \(Int(rate)) rows/s" }
-            html += " <progress max=\"\(b.total)\" value=\"\(b.done)\"></progress></p>"
+        if let b = app.backfill, b.total > 0 {
+            if b.done < b.total {
+                html += "<p class=\"backfill\">backfill \(e(b.migration)): \(b.done)/\(b.total) rows (\(100 * b.done / b.total)%)"
+                if let rate = b.rowsPerSecond { html += ", \(Int(rate)) rows/s" }
+                html += " <progress max=\"\(b.total)\" value=\"\(b.done)\"></progress></p>"
+            } else {
+                html += "<p class=\"backfill muted\">backfill \(e(b.migration)): done, \(b.total) rows</p>"
+            }
         }
         html += "<table><thead><tr><th>color</th><th>release</th><th>commit</th><th>state</th><th>uptime</th><th>restarts</th>"
         html += "<th>traffic</th><th>requests</th><th>log</th></tr></thead><tbody>"

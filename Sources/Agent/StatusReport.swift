@@ -182,7 +182,9 @@ public struct StatusReport: Codable, Sendable {
                 let time = inside.dropFirst().first.flatMap { Double($0.trimmingCharacters(in: .whitespaces).dropLast()) }
                 let words = summary.split(separator: " ")
                 let app = words.first.map { String($0.dropLast()) }
-                let color = words.dropFirst().first { ["blue", "green"].contains($0) }.map(String.init)
+                // Only steps that start, wait for or stop a color wrote to its log.
+                let acts = words.dropFirst().first.map { ["start", "stop", "wait", "drain"].contains(String($0)) } ?? false
+                let color = acts ? words.dropFirst().first { ["blue", "green"].contains($0) }.map(String.init) : nil
                 steps.append(.init(summary: summary, status: status, seconds: time, app: app, color: color))
             } else if line.hasPrefix("error: ") {
                 errors.append(String(line.dropFirst(7)))

@@ -76,7 +76,7 @@ struct ResumeCommand: ParsableCommand {
     func run() throws {
         let store = try data.storeOfExistingDataDir()
         guard try store.resume(app: app, by: operatorName()) else {
-            print("\(app ?? "no app") is not suspended")
+            print(app.map { "\($0) is not suspended" } ?? "nothing is suspended")
             return
         }
         print("resumed \(app ?? "every app")")

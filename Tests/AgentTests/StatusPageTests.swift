@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import Synchronization
 import Testing
@@ -21,6 +24,8 @@ import TestSupport
 
     /// Serves `report()` on a free loopback port while `body` runs.
     static func serving(_ report: @escaping @Sendable () -> StatusReport, _ body: (String) async throws -> Void) async throws {
+        // The browser may close while the page's poll is answered; a write to that socket must not end the test process.
+        signal(SIGPIPE, SIG_IGN)
         let port = freeLoopbackPort()
         let handlers = AdminServer.Handlers(status: { report() }, metrics: nil, trigger: {})
         let app = Application(router: AdminServer.router(handlers, webhookSecret: nil),

@@ -66,3 +66,17 @@ import Testing
         #expect(try rig.store.events().contains { $0.kind == "retry" && $0.commit == "c2" })
     }
 }
+
+@Suite struct ListenConflictTests {
+    /// A listen address another process holds is found when planning: the app is refused before its migration or
+    /// any color starts, and the refusal names the address and the holder.
+    @Test func aListenAddressInUseIsRefusedBeforeAnythingStarts() async throws {
+        let rig = try Rig(shop(commit: "c1"))
+        rig.traffic.held.update { $0[ListenAddress(host: "127.0.0.1", port: 8080)] = "pid 4242 (nginx)" }
+        let report = await rig.pipeline.pass()
+        let audit = try #require(report.audit)
+        #expect(audit.outcome == .refused)
+        #expect(audit.errors.contains { $0.contains("listen 127.0.0.1:8080 is in use by pid 4242 (nginx)") && $0.contains("traffic.yaml") }, "\(audit.errors)")
+        #expect(rig.schema.starts.get() == 0 && rig.runtime.started.get().isEmpty)
+    }
+}
