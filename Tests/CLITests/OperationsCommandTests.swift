@@ -44,6 +44,50 @@ import TestSupport
         #expect(text.split(separator: "\n").count == 1 && text.contains("resume"), "\(text)")
     }
 
+    /// `teal events -f` and `teal logs -f` keep printing what arrives; `logs --since` and `--tail` pick lines.
+    @Test func followingEventsAndLogs() async throws {
+        let data = NSTemporaryDirectory() + "teal-follow-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: data + "/logs", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        #expect(try TealBinary.run(["suspend", "--data-dir", data]).status == 0)
+        let log = data + "/logs/shop-blue.log"
+        try "1.0.0\tabc123\t\(Date().timeIntervalSince1970)\n".write(toFile: log + ".release", atomically: true, encoding: .utf8)
+        let old = "2000-01-01T00:00:00Z an old line\n", recent = "\(Date().formatted(.iso8601)) a recent line\n"
+        try (old + recent + "a continuation without a time\n").write(toFile: log, atomically: true, encoding: .utf8)
+
+        let since = try TealBinary.run(["logs", "shop", "blue", "--since", "10m", "--data-dir", data]).stdout
+        #expect(!since.contains("an old line") && since.contains("a recent line") && since.contains("a continuation"), "\(since)")
+        #expect(try TealBinary.run(["logs", "shop", "blue", "--tail", "1", "--data-dir", data]).stdout == "a continuation without a time\n")
+
+        func follow(_ args: [String]) throws -> (Process, Pipe) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: TealBinary.path)
+            process.arguments = args
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            return (process, out)
+        }
+        let (events, eventsOut) = try follow(["events", "-f", "--data-dir", data])
+        let (logs, logsOut) = try follow(["logs", "shop", "blue", "-f", "--data-dir", data])
+        defer { for p in [events, logs] { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        #expect(try TealBinary.run(["resume", "--data-dir", data]).status == 0)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("a line written later\n".utf8))
+        try handle.close()
+        let collected = LockedText()
+        for (pipe, name) in [(eventsOut, "events"), (logsOut, "logs")] {
+            pipe.fileHandleForReading.readabilityHandler = { h in collected.append(name, String(decoding: h.availableData, as: UTF8.self)) }
+        }
+        let seen = await HTTP.eventually(timeout: 10, every: 0.1) {
+            collected.text("events").contains("resumed every app") && collected.text("logs").contains("a line written later")
+        }
+        for pipe in [eventsOut, logsOut] { pipe.fileHandleForReading.readabilityHandler = nil }
+        #expect(seen, "events: \(collected.text("events"))\nlogs: \(collected.text("logs"))")
+    }
+
     @Test func reconcileAndRetryWithoutAnAgentSayWhatToDo() throws {
         let scratch = try CLITests().exampleRepo()
         defer { scratch.cleanup() }
@@ -174,4 +218,11 @@ import TestSupport
         #expect(unit.range(of: #"(?m)^LimitNOFILE=\d+$"#, options: .regularExpression) != nil)
         #expect(FileManager.default.fileExists(atPath: "\(prefix)/share/teal/manifests/apps/shop/environment.yaml"))
     }
+}
+
+final class LockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var texts: [String: String] = [:]
+    func append(_ key: String, _ text: String) { lock.lock(); texts[key, default: ""] += text; lock.unlock() }
+    func text(_ key: String) -> String { lock.lock(); defer { lock.unlock() }; return texts[key] ?? "" }
 }
