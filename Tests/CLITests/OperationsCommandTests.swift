@@ -164,7 +164,7 @@ import TestSupport
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stdout.contains("Would revert \(change.prefix(8))") && dry.stdout.contains("Test User <test@example.com>"), "\(dry.stdout)")
         #expect(dry.stdout.contains("change  apps/shop/traffic.yaml") && dry.stdout.contains("- listen: 127.0.0.1:9090")
-            && dry.stdout.contains("+ listen: 127.0.0.1:8080"), "\(dry.stdout)")
+            && dry.stdout.contains("+ listen: 127.0.0.1:\(CLITests.port)"), "\(dry.stdout)")
         #expect(try scratch.git("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines) == change, "a dry run commits nothing")
 
         let done = try TealBinary.run(["rollback", "--repo", scratch.path])
