@@ -74,7 +74,7 @@ let package = Package(
         ]),
         // The agent: built from one configuration; watch loop, color supervisor, admin endpoint, metrics, status.
         .target(name: "Agent", dependencies: [
-            "Reconcile", "Drivers", "Manifest", "Planning", "State",
+            "Reconcile", "Drivers", "Manifest", "Planning", "State", "Runtime",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -84,7 +84,7 @@ let package = Package(
         ]),
         // The command line: parses arguments into configuration and calls the library.
         .target(name: "TealCLI", dependencies: [
-            "Git", "Manifest", "Desired", "Planning", "State", "Reconcile", "Drivers", "Agent", "Schema", "Runtime", "Traffic",
+            "CLibgit2", "Git", "Manifest", "Desired", "Planning", "State", "Reconcile", "Drivers", "Agent", "Schema", "Runtime", "Traffic",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -2,6 +2,6 @@
 # Builds teal and runs the whole test suite, installing what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh nginx-light wrk python3-websockets openssl
+bash scripts/install-deps.sh nginx-light wrk python3-websockets openssl chromium openssh-server
 swift build --build-tests
 swift test --skip-build "$@"

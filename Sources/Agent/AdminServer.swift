@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import Runtime
+import State
 
 /// The agent's HTTP admin endpoint: GET /status, GET /metrics, POST /hooks/git.
 /// Binds to loopback unless told otherwise.
@@ -28,18 +30,90 @@ public enum AdminServer {
         }
     }
 
-    /// Builds the router of the admin endpoint.
-    public static func router(status: @escaping @Sendable () async throws -> [UInt8], metrics: AgentMetrics?,
-                              webhookSecret: String?, trigger: @escaping @Sendable () -> Void) -> Router<BasicRequestContext> {
+    /// What the admin endpoint serves, as closures over the agent (tests build it over anything).
+    public struct Handlers: Sendable {
+        /// The status report, probed live.
+        public var status: @Sendable () async throws -> StatusReport
+        public var metrics: AgentMetrics?
+        /// Asks the watch loop for a pass now.
+        public var trigger: @Sendable () -> Void
+        /// The event log after an id, for one app or all.
+        public var events: @Sendable (_ app: String?, _ after: Int64) throws -> [AgentEvent]
+        /// The path of a color's current log file, nil when the color is unknown.
+        public var logFile: @Sendable (_ app: String, _ color: String) -> String?
+
+        public init(status: @escaping @Sendable () async throws -> StatusReport, metrics: AgentMetrics?,
+                    trigger: @escaping @Sendable () -> Void,
+                    events: @escaping @Sendable (_ app: String?, _ after: Int64) throws -> [AgentEvent] = { _, _ in [] },
+                    logFile: @escaping @Sendable (_ app: String, _ color: String) -> String? = { _, _ in nil }) {
+            self.status = status
+            self.metrics = metrics
+            self.trigger = trigger
+            self.events = events
+            self.logFile = logFile
+        }
+    }
+
+    /// Builds the router of the admin endpoint: the status page (`GET /`), `GET /status`, `GET /metrics`,
+    /// `GET /events` (JSON lines; `?follow=1` keeps streaming), `GET /logs/APP/COLOR`, `POST /reconcile` and
+    /// `POST /hooks/git`.
+    public static func router(_ handlers: Handlers, webhookSecret: String?) -> Router<BasicRequestContext> {
         let router = Router()
         let signature = webhookSecret.map(WebhookSignature.init(secret:))
+        router.get("/") { request, _ -> Response in
+            let report = try await handlers.status()
+            let fragment = request.uri.queryParameters["fragment"] != nil
+            let html = fragment ? StatusPage.main(report) : StatusPage.document(report)
+            return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                                                   .init("Content-Security-Policy")!: StatusPage.contentSecurityPolicy],
+                            body: .init(byteBuffer: ByteBuffer(string: html)))
+        }
         router.get("/status") { _, _ -> Response in
-            let body = try await status()
+            let body = try await handlers.status().json()
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
         router.get("/metrics") { _, _ -> Response in
-            let text = metrics?.render() ?? ""
+            let text = handlers.metrics?.render() ?? ""
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("/events") { request, _ -> Response in
+            let query = request.uri.queryParameters
+            let app = query["app"].map(String.init)
+            let follow = query["follow"].map { $0 == "1" || $0 == "true" } ?? false
+            let requested = query["after"].flatMap { Int64($0) } ?? 0
+            let first = try handlers.events(app, requested)
+            guard follow else {
+                let text = first.map { $0.jsonLine() + "\n" }.joined()
+                return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: .init(byteBuffer: ByteBuffer(string: text)))
+            }
+            let after = first.last?.id ?? requested
+            let body = ResponseBody { writer in
+                var cursor = after
+                var batch = first
+                while !Task.isCancelled {
+                    if !batch.isEmpty {
+                        try await writer.write(ByteBuffer(string: batch.map { $0.jsonLine() + "\n" }.joined()))
+                        cursor = batch.last!.id
+                    }
+                    try await Task.sleep(for: .milliseconds(250))
+                    batch = (try? handlers.events(app, cursor)) ?? []
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-store"], body: body)
+        }
+        router.get("/logs/:app/:color") { request, context -> Response in
+            let app = context.parameters.get("app") ?? "", color = context.parameters.get("color") ?? ""
+            let tail = request.uri.queryParameters["tail"].flatMap { Int($0) } ?? 200
+            guard let path = handlers.logFile(app, color), let lines = try? LogReader.tail(path, lines: tail) else {
+                return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "no log for \(app) \(color)\n")))
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .init("X-Content-Type-Options")!: "nosniff"],
+                            body: .init(byteBuffer: ByteBuffer(string: lines.joined(separator: "\n") + (lines.isEmpty ? "" : "\n"))))
+        }
+        router.post("/reconcile") { _, _ -> Response in
+            handlers.trigger()
+            return Response(status: .accepted, body: .init(byteBuffer: ByteBuffer(string: "reconcile triggered\n")))
         }
         router.post("/hooks/git") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 5 << 20)
@@ -49,9 +123,12 @@ public enum AdminServer {
                     return Response(status: .unauthorized, body: .init(byteBuffer: ByteBuffer(string: "bad or missing X-Hub-Signature-256\n")))
                 }
             }
-            trigger()
+            handlers.trigger()
             return Response(status: .accepted, body: .init(byteBuffer: ByteBuffer(string: "reconcile triggered\n")))
         }
         return router
     }
+
+    /// The file in a data dir where a running agent writes the admin address it listens on (`teal reconcile` reads it).
+    public static func addressFile(dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("admin.address") }
 }

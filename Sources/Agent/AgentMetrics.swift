@@ -15,6 +15,8 @@ public final class AgentMetrics: ReconcileMetrics, Sendable {
     private let commits = Mutex<[String: (commit: String, gauge: Metrics.Gauge)]>([:])
     /// Per app and color, the router's request total last seen (the counter grows by the difference).
     private let requestTotals = Mutex<[String: Int]>([:])
+    /// Per app, the backfill last reported: for the status page's progress and rate.
+    private let backfills = Mutex<[String: BackfillProgress]>([:])
 
     /// A registry of its own; the metrics go to it whatever the process's global metrics backend is.
     public init() {
@@ -60,7 +62,32 @@ public final class AgentMetrics: ReconcileMetrics, Sendable {
         if delta > 0 { counter.increment(by: delta) }
     }
 
+    public func colorRestarted(app: String, color: ColorName) {
+        Metrics.Counter(label: "teal_color_restarts_total", dimensions: [("app", app), ("color", color.rawValue)], factory: factory).increment()
+    }
+
+    public func colorCrashloop(app: String, color: ColorName, crashloop: Bool) {
+        Metrics.Gauge(label: "teal_color_crashloop", dimensions: [("app", app), ("color", color.rawValue)], factory: factory)
+            .record(crashloop ? 1 : 0)
+    }
+
+    /// The backfill of each app last reported.
+    public func backfillProgress() -> [String: BackfillProgress] { backfills.withLock { $0 } }
+
     public func backfill(app: String, migration: String, done: Int, total: Int) {
+        backfills.withLock { all in
+            let now = Date()
+            if var progress = all[app], progress.migration == migration {
+                progress.done = done
+                progress.total = total
+                let seconds = now.timeIntervalSince(progress.startedAt)
+                progress.rowsPerSecond = seconds > 0 ? Double(done - progress.startDone) / seconds : nil
+                progress.updatedAt = now
+                all[app] = progress
+            } else {
+                all[app] = BackfillProgress(migration: migration, done: done, total: total, startDone: done, startedAt: now, updatedAt: now)
+            }
+        }
         let dimensions = [("app", app), ("migration", migration)]
         Metrics.Gauge(label: "teal_backfill_rows_done", dimensions: dimensions, factory: factory).record(Double(done))
         Metrics.Gauge(label: "teal_backfill_rows_total", dimensions: dimensions, factory: factory).record(Double(total))
@@ -68,4 +95,15 @@ public final class AgentMetrics: ReconcileMetrics, Sendable {
 
     /// The Prometheus text exposition.
     public func render() -> String { registry.emitToString() }
+}
+
+/// A running (or finished) backfill, as the schema engine reports it.
+public struct BackfillProgress: Codable, Sendable, Hashable {
+    public var migration: String
+    public var done: Int
+    public var total: Int
+    public var startDone: Int
+    public var startedAt: Date
+    public var updatedAt: Date
+    public var rowsPerSecond: Double?
 }

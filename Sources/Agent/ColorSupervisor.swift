@@ -34,6 +34,12 @@ public actor ColorSupervisor {
     public var maximumDelay: Duration = .seconds(30)
     /// How long a replacement that failed has between SIGTERM and SIGKILL.
     public var stopGrace: Duration = .seconds(5)
+    /// A color restarted this many times within `crashloopWindow` is in a crash loop.
+    public static let crashloopRestarts = 3
+    public static let crashloopWindow: TimeInterval = 300
+    /// Colors seen dead and not restarted yet, and colors reported in a crash loop.
+    private var noticedDead: Set<String> = []
+    private var crashlooping: Set<String> = []
 
     /// `settings` gives a color's health check, database and desired spec (from the desired state), nil when the
     /// app or the color is not desired.
@@ -54,15 +60,28 @@ public actor ColorSupervisor {
     public func checkOnce() async -> [String] {
         var restarted: [String] = []
         let records = (try? store.colors()) ?? []
+        let suspensions = (try? store.suspensions()) ?? Suspensions()
         for record in records {
+            let key = "\(record.app)/\(record.color)"
             let alive = record.handle.map(drivers.runtime.isAlive) ?? false
             if alive {
                 drivers.runtime.maintain(record)
+                if crashlooping.contains(key), recentRestarts(record) < Self.crashloopRestarts {
+                    crashlooping.remove(key)
+                    metrics.colorCrashloop(app: record.app, color: record.color, crashloop: false)
+                }
                 continue
             }
             metrics.colorHealth(app: record.app, color: record.color, healthy: false)
-            let key = "\(record.app)/\(record.color)"
             try? await drivers.traffic.mark(app: record.app, color: record.color, up: false)
+            if noticedDead.insert(key).inserted {
+                _ = try? store.addEvent(AgentEvent(app: record.app, color: record.color.rawValue, commit: record.specCommit, kind: "died",
+                                                   message: "\(key) (release \(record.spec.release)) is not running"))
+            }
+            if let suspension = suspensions.holding(record.app), !suspension.repairDrift {
+                logger.debug("dead color of a suspended app; not restarted", metadata: ["color": "\(key)"])
+                continue
+            }
             if let (_, next) = backoff[key], ContinuousClock.now < next { continue }
             guard let wanted = await settings(record.app, record.color) else {
                 logger.debug("dead color is not desired; left to the reconcile pass", metadata: ["color": "\(key)"])
@@ -74,8 +93,21 @@ public actor ColorSupervisor {
             }
             do {
                 try await restart(record, settings: wanted)
-                backoff[key] = nil
+                noticedDead.remove(key)
                 restarted.append(key)
+                metrics.colorRestarted(app: record.app, color: record.color)
+                _ = try? store.addEvent(AgentEvent(app: record.app, color: record.color.rawValue, commit: record.specCommit, kind: "restart",
+                                                   message: "\(key) (release \(record.spec.release)) died and was restarted"))
+                let recent = recentRestarts(record)
+                if recent >= Self.crashloopRestarts {
+                    // A crash loop: restarts keep backing off even though each replacement got healthy.
+                    var policy = backoff[key]?.0 ?? Backoff(initial: minimumDelay, maximum: maximumDelay)
+                    let delay = policy.next()
+                    backoff[key] = (policy, ContinuousClock.now + delay)
+                    if crashlooping.insert(key).inserted { await reportCrashloop(record, restarts: recent) }
+                } else {
+                    backoff[key] = nil
+                }
             } catch {
                 var policy = backoff[key]?.0 ?? Backoff(initial: minimumDelay, maximum: maximumDelay)
                 let delay = policy.next()
@@ -84,6 +116,26 @@ public actor ColorSupervisor {
             }
         }
         return restarted
+    }
+
+    private func recentRestarts(_ record: ColorRecord) -> Int {
+        (try? store.restarts(app: record.app, color: record.color.rawValue, commit: record.specCommit,
+                             since: Date().addingTimeInterval(-Self.crashloopWindow))) ?? 0
+    }
+
+    /// A crash loop goes to the log, the metrics, the event log and the note of the commit that set the color's spec.
+    private func reportCrashloop(_ record: ColorRecord, restarts: Int) async {
+        let line = "crashloop: \(record.app) \(record.color) (release \(record.spec.release)) restarted \(restarts) times "
+            + "in \(Int(Self.crashloopWindow / 60))m; see teal logs \(record.app) \(record.color)"
+        logger.error("\(line)")
+        metrics.colorCrashloop(app: record.app, color: record.color, crashloop: true)
+        _ = try? store.addEvent(AgentEvent(app: record.app, color: record.color.rawValue, commit: record.specCommit, kind: "crashloop",
+                                           message: line))
+        guard (try? store.auditNote(commit: record.specCommit)) != nil else { return }
+        try? store.appendToAuditNote(commit: record.specCommit, line: line)
+        if let note = try? await drivers.source.note(for: record.specCommit), !note.contains(line) {
+            try? await drivers.source.setNote(note + line + "\n", for: record.specCommit)
+        }
     }
 
     private func restart(_ record: ColorRecord, settings: Settings) async throws {

@@ -21,6 +21,13 @@ public struct StatusReport: Codable, Sendable {
         public var weight: Int
         public var requests: Int?
         public var inFlight: Int?
+        /// Restarts by the supervisor since this spec started.
+        public var restarts: Int = 0
+        /// Restarted too often lately (`ColorSupervisor.crashloopRestarts` in `crashloopWindow`).
+        public var crashloop: Bool = false
+
+        /// `healthy`, `unhealthy`, `down` or `crashloop`.
+        public var state: String { crashloop ? "crashloop" : !running ? "down" : healthy ? "healthy" : "unhealthy" }
     }
 
     public struct App: Codable, Sendable {
@@ -30,12 +37,55 @@ public struct StatusReport: Codable, Sendable {
         public var weights: [String: Int]
         public var colors: [Color]
         public var schema: String?
+        /// Why reconciling is held for this app (`teal suspend`), nil when it is not.
+        public var suspended: String?
+        /// The backfill of the migration in flight, while the agent reports one.
+        public var backfill: BackfillProgress?
+    }
+
+    /// The branch tip teal last reconciled, and what serves when it did not apply.
+    public struct Head: Codable, Sendable {
+        public var commit: String
+        public var outcome: String?
+        public var errors: [String]
+        /// The last commit that applied, which keeps serving when HEAD failed or was refused.
+        public var serving: String?
+        /// One line: `serving 3f2a1b0c; HEAD 9c8d7e6f failed: …` or `HEAD 9c8d7e6f applied`.
+        public var summary: String
+    }
+
+    /// A reconciled commit, newest first in `timeline`.
+    public struct Reconciled: Codable, Sendable {
+        public struct Step: Codable, Sendable {
+            public var summary: String
+            /// `ok`, `failed`, `superseded`.
+            public var status: String
+            public var seconds: Double?
+            /// The app and color whose log the step's output went to.
+            public var app: String?
+            public var color: String?
+        }
+        public var commit: String
+        public var outcome: String
+        public var startedAt: Date
+        public var seconds: Double?
+        public var steps: [Step]
+        public var errors: [String]
+        /// Lines added after the outcome (a crash loop seen later).
+        public var notes: [String]
     }
 
     public var routerPid: Int32?
     public var apps: [App]
+    /// Why reconciling is held for every app, nil when it is not.
+    public var suspended: String?
+    public var head: Head?
+    public var timeline: [Reconciled] = []
 
-    public init(routerPid: Int32?, apps: [App]) {
+    public init(routerPid: Int32?, apps: [App], suspended: String? = nil, head: Head? = nil, timeline: [Reconciled] = []) {
+        self.suspended = suspended
+        self.head = head
+        self.timeline = timeline
         self.routerPid = routerPid
         self.apps = apps
     }
@@ -77,13 +127,83 @@ public struct StatusReport: Codable, Sendable {
         }
         var routerPid: Int32?
         if case .answering(let pid) = driverHealth { routerPid = pid }
-        return StatusReport(routerPid: routerPid, apps: apps)
+        var report = StatusReport(routerPid: routerPid, apps: apps)
+        try report.addOperations(store: store, backfills: (metrics as? AgentMetrics)?.backfillProgress() ?? [:])
+        return report
+    }
+
+    /// Suspensions, restarts and crash loops, HEAD and what serves, and the timeline of recent commits.
+    mutating func addOperations(store: StateStore, backfills: [String: BackfillProgress]) throws {
+        let suspensions = try store.suspensions()
+        func describe(_ s: Suspension) -> String {
+            "suspended by \(s.by) at \(s.at.formatted(.iso8601))\(s.repairDrift ? " (drift is repaired)" : "")"
+        }
+        suspended = suspensions.all.first { $0.app == nil }.map(describe)
+        let window = Date().addingTimeInterval(-ColorSupervisor.crashloopWindow)
+        let records = try store.colors()
+        for index in apps.indices {
+            let name = apps[index].name
+            apps[index].suspended = suspensions.holding(name).map(describe)
+            apps[index].backfill = backfills[name]
+            for c in apps[index].colors.indices {
+                let color = apps[index].colors[c]
+                guard let record = records.first(where: { $0.app == name && $0.color.rawValue == color.color }) else { continue }
+                apps[index].colors[c].restarts = try store.restarts(app: name, color: color.color, commit: record.specCommit)
+                apps[index].colors[c].crashloop = try store.restarts(app: name, color: color.color, commit: record.specCommit, since: window)
+                    >= ColorSupervisor.crashloopRestarts
+            }
+        }
+        let outcomes = try store.recentOutcomes(limit: 20)
+        timeline = outcomes.map { Self.reconciled(commit: $0.commit, outcome: $0.outcome.rawValue, note: $0.note, startedAt: $0.startedAt) }
+        if let last = try store.meta("last_reconciled_commit") {
+            let entry = timeline.first { $0.commit == last }
+            let serving = try store.meta("last_applied_commit")
+            let outcome = entry?.outcome
+            var summary = "HEAD \(last.prefix(8)) \(outcome ?? "not reconciled")"
+            if let outcome, outcome == "failed" || outcome == "refused" {
+                let why = entry?.errors.first.map { ": \($0)" } ?? ""
+                summary = (serving.map { "serving \($0.prefix(8)); " } ?? "nothing applied yet; ") + "HEAD \(last.prefix(8)) \(outcome)\(why)"
+            }
+            head = Head(commit: last, outcome: outcome, errors: entry?.errors ?? [], serving: serving, summary: summary)
+        }
+    }
+
+    /// A timeline entry from the note text (`AuditRecord.note`).
+    static func reconciled(commit: String, outcome: String, note: String, startedAt: Date) -> Reconciled {
+        var steps: [Reconciled.Step] = []
+        var errors: [String] = []
+        var notes: [String] = []
+        var seconds: Double?
+        for line in note.split(separator: "\n").map(String.init) {
+            if line.hasPrefix("step "), let colon = line.firstIndex(of: ":"), let open = line.lastIndex(of: "["), line.hasSuffix("]") {
+                let summary = line[line.index(colon, offsetBy: 2)..<open].trimmingCharacters(in: .whitespaces)
+                let inside = line[line.index(after: open)..<line.index(before: line.endIndex)].split(separator: ",")
+                let status = inside.first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+                let time = inside.dropFirst().first.flatMap { Double($0.trimmingCharacters(in: .whitespaces).dropLast()) }
+                let words = summary.split(separator: " ")
+                let app = words.first.map { String($0.dropLast()) }
+                // Only steps that start, wait for or stop a color wrote to its log.
+                let acts = words.dropFirst().first.map { ["start", "stop", "wait", "drain"].contains(String($0)) } ?? false
+                let color = acts ? words.dropFirst().first { ["blue", "green"].contains($0) }.map(String.init) : nil
+                steps.append(.init(summary: summary, status: status, seconds: time, app: app, color: color))
+            } else if line.hasPrefix("error: ") {
+                errors.append(String(line.dropFirst(7)))
+            } else if line.hasPrefix("  "), !errors.isEmpty {
+                errors[errors.count - 1] += "\n" + line.dropFirst(2)
+            } else if line.hasPrefix("finished: "), let open = line.lastIndex(of: "("), line.hasSuffix("s)") {
+                seconds = Double(line[line.index(after: open)..<line.index(line.endIndex, offsetBy: -2)])
+            } else if line.hasPrefix("crashloop: ") {
+                notes.append(line)
+            }
+        }
+        return Reconciled(commit: commit, outcome: outcome, startedAt: startedAt, seconds: seconds, steps: steps, errors: errors, notes: notes)
     }
 
     /// The JSON `teal status --json` prints and `GET /status` serves.
     public func json() throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
         return Array(try encoder.encode(self))
     }
 }

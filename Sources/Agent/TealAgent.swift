@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Manifest
 import Planning
+import Runtime
 import Reconcile
 import ServiceLifecycle
 import State
@@ -84,10 +85,20 @@ public final class TealAgent: Sendable {
         if !["127.0.0.1", "::1", "localhost"].contains(admin.host) {
             logger.warning("the admin endpoint listens on \(admin.host), not loopback\(admin.webhookSecret == nil ? ", and POST /hooks/git has no secret" : "")")
         }
-        let router = AdminServer.router(status: { [self] in try await status().json() }, metrics: metrics,
-                                        webhookSecret: admin.webhookSecret, trigger: { watch.trigger.fire() })
+        let dataDir = configuration.dataDir
+        let handlers = AdminServer.Handlers(
+            status: { [self] in try await status() }, metrics: metrics, trigger: { watch.trigger.fire() },
+            events: { [store] app, after in try store.events(app: app, after: after, last: after == 0 ? 500 : nil) },
+            logFile: { app, color in LogFiles(dataDir: dataDir).current(app: app, color: color) })
+        let router = AdminServer.router(handlers, webhookSecret: admin.webhookSecret)
+        let addressFile = AdminServer.addressFile(dataDir: dataDir)
         let app = Application(router: router, configuration: .init(address: .hostname(admin.host, port: admin.port)),
-                              services: [watch], onServerRunning: { _ in ready.open() }, logger: logger)
+                              services: [watch], onServerRunning: { channel in
+                                  let port = channel.localAddress?.port ?? admin.port
+                                  let host = admin.host.contains(":") ? "[\(admin.host)]" : admin.host
+                                  try? "\(host):\(port)\n".write(toFile: addressFile, atomically: true, encoding: .utf8)
+                                  ready.open()
+                              }, logger: logger)
         do {
             try await app.runService()
         } catch where !ready.isOpen {

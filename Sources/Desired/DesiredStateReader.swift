@@ -19,6 +19,10 @@ public struct DesiredStateReader {
         let tree = try repository.tree(at: commit)
         var state = try DesiredStateLoader.load(tree: GitManifestTree(tree), commit: commit.hex).get()
         for name in state.apps.keys {
+            let digest = try contentDigest(app: name, tree: tree)
+            for (color, spec) in state.apps[name]!.environment.colors where spec.restartOnChange == true {
+                state.apps[name]!.environment.colors[color]!.contentDigest = digest
+            }
             state.apps[name]!.specCommits = try specCommits(app: name, colors: state.apps[name]!.environment.colors, from: commit)
         }
         return state
@@ -36,8 +40,11 @@ public struct DesiredStateReader {
             steps += 1
             let tree = try repository.tree(at: parent)
             let blob = try tree.entryID("apps/\(app)/environment.yaml")
-            if blob != lastBlob {
-                let env = blob == nil ? nil : DesiredStateLoader.environment(tree: GitManifestTree(tree), app: app)
+            let watching = open.filter { colors[$0]?.restartOnChange == true }
+            let digest = watching.isEmpty ? nil : try contentDigest(app: app, tree: tree)
+            if blob != lastBlob || !watching.isEmpty {
+                var env = blob == nil ? nil : DesiredStateLoader.environment(tree: GitManifestTree(tree), app: app)
+                for color in watching where env?.colors[color]?.restartOnChange == true { env?.colors[color]?.contentDigest = digest }
                 for color in open where env?.colors[color] != colors[color] { open.remove(color) }
             }
             for color in open { result[color] = parent.hex }
@@ -45,5 +52,15 @@ public struct DesiredStateReader {
             current = parent
         }
         return result
+    }
+
+    /// What a color with `restart_on_change` depends on: every file of `apps/<app>/` but environment.yaml,
+    /// traffic.yaml and schema/ (paths and blob ids, hashed).
+    func contentDigest(app: String, tree: CommitTree) throws -> String {
+        let files = try tree.files(under: "apps/\(app)").filter {
+            !["environment.yaml", "traffic.yaml"].contains($0.path) && !$0.path.hasPrefix("schema/")
+        }
+        let listing = files.map { "\($0.path)\t\($0.entry.id.hex)\n" }.sorted().joined()
+        return String(ObjectID.hashBlob(Array(listing.utf8)).hex.prefix(16))
     }
 }

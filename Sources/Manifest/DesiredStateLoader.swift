@@ -69,6 +69,11 @@ public enum DesiredStateLoader {
                     try checkCommand(spec.command, color: color, folder: folder, tree: tree, node: commandNode, y: y)
                 }
             }
+            if traffic == nil, sink.items.count == before, let first = env.colors.keys.sorted().first, let node = marks.colorCommand[first] {
+                // Without traffic.yaml an app's colors would run unrouted: removing the file must not take the app off the air silently.
+                y.error(node, "colors are declared but \(trafficPath) is missing; an app with colors needs a traffic.yaml "
+                    + "(write `live: none` in it to run them without traffic)")
+            }
             if let (t, tmarks) = traffic {
                 let ty = StrictYAML(path: trafficPath, sink: sink)
                 for (color, node) in tmarks.colors where env.colors[color] == nil {

@@ -19,6 +19,12 @@ public struct ColorSpec: Codable, Hashable, Sendable {
     public var env: [String: String]
     /// Absolute host paths of KEY=VALUE files, read at start, never logged.
     public var envFiles: [String]
+    /// `restart_on_change: true`: the files of the app folder are part of the spec, so a commit that changes them
+    /// restarts the color (nil: only release, command, schema and env do).
+    public var restartOnChange: Bool?
+    /// With `restartOnChange`: a digest of the app folder's files other than environment.yaml, traffic.yaml and
+    /// schema/, set by the desired-state reader.
+    public var contentDigest: String?
 
     public init(release: String, command: [String], schema: String, env: [String: String] = [:], envFiles: [String] = []) {
         self.release = release

@@ -74,7 +74,7 @@ enum EnvironmentParser {
 
     private static func parseColor(_ node: Node, color: ColorName, y: StrictYAML, marks: inout Marks) -> ColorSpec? {
         let what = "colors.\(color)"
-        guard let m = y.mapping(node, what, allowed: ["release", "command", "schema", "env", "env_files"],
+        guard let m = y.mapping(node, what, allowed: ["release", "command", "schema", "env", "env_files", "restart_on_change"],
                                 required: ["release", "command", "schema"]) else { return nil }
         var ok = m["release"] != nil && m["command"] != nil && m["schema"] != nil
         let release = m["release"].flatMap { y.string($0, "\(what).release") }
@@ -111,7 +111,13 @@ enum EnvironmentParser {
                 envFiles = files
             } else { ok = false }
         }
+        var restartOnChange = false
+        if let n = m["restart_on_change"] {
+            if let value = y.bool(n, "\(what).restart_on_change") { restartOnChange = value } else { ok = false }
+        }
         guard ok, let release, let command, let schema else { return nil }
-        return ColorSpec(release: release, command: command, schema: schema, env: env, envFiles: envFiles)
+        var spec = ColorSpec(release: release, command: command, schema: schema, env: env, envFiles: envFiles)
+        if restartOnChange { spec.restartOnChange = true }
+        return spec
     }
 }

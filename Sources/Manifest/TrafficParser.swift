@@ -26,7 +26,9 @@ enum TrafficParser {
             y.error(live, "traffic.yaml has both 'live' and 'weights'; use one")
         } else if let n = top["live"], !StrictYAML.isNull(n) {
             if let name = y.string(n, "live") {
-                if let color = ColorName(rawValue: name) {
+                if name == "none" {
+                    route = .none
+                } else if let color = ColorName(rawValue: name) {
                     route = .live(color)
                     marks.colors.append((color, n))
                 } else {
@@ -52,6 +54,10 @@ enum TrafficParser {
             route = Route(weights: weights)
         } else if let n = top["weights"] {
             y.error(n, "weights must be a mapping such as {blue: 90, green: 10}")
+        } else {
+            // Routing nothing must be said, not fallen into by leaving `live` out or empty.
+            y.error(top["live"] ?? root, "traffic.yaml routes no traffic; write `live: none` to run the colors without traffic, "
+                + "or `live: blue` (or weights) to serve one")
         }
         guard sink.items.count == before, let listen else { return nil }
         return (TrafficManifest(listen: listen, route: route), marks)

@@ -15,6 +15,8 @@ public struct ObservedApp: Codable, Hashable, Sendable {
     public var listen: ListenAddress?
     /// The app database's migration history; nil when the database is not there yet.
     public var schema: ObservedSchema
+    /// The desired listen address is held by another process (its description), found before anything starts.
+    public var listenHeldBy: String?
 
     public init(colors: [ColorName: ObservedColor] = [:], route: Route = .none, schema: ObservedSchema = ObservedSchema()) {
         self.colors = colors

@@ -22,6 +22,10 @@ public enum Planner {
     /// The steps for one app, or why it cannot be reconciled safely.
     public static func planApp(_ name: String, desired: AppManifest?, observed: ObservedApp) -> Result<[PlannedStep], Refusal> {
         var graph = StepGraph(app: name)
+        if let holder = observed.listenHeldBy, let listen = desired?.traffic?.listen {
+            return .failure(Refusal(app: name, message: "apps/\(name)/traffic.yaml: listen \(listen) is in use by \(holder)",
+                                    hint: "stop that process or choose another listen address; nothing was migrated or started"))
+        }
         do {
             try AppPlanning(app: name, desired: desired, observed: observed).build(into: &graph)
             return .success(try graph.ordered())

@@ -25,6 +25,14 @@ public enum Step: Codable, Hashable, Sendable {
         }
     }
 
+    /// The color a step starts, waits for or stops; nil for migrations and routes.
+    public var color: ColorName? {
+        switch self {
+        case .startColor(_, let color, _, _), .awaitHealthy(_, let color), .stopColor(_, let color, _): color
+        default: nil
+        }
+    }
+
     /// A one-line description a person can read.
     public var summary: String {
         switch self {

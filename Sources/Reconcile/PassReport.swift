@@ -16,6 +16,9 @@ public struct PassReport: Sendable {
         case stopped
         /// A permanent failure before any commit could be reconciled (the source cannot be read).
         case notReconciled(ReconcileFailure)
+        /// Apps are suspended and the commit changes them: what it changes for them waits, and the commit gets no
+        /// outcome until they are resumed. Other apps' steps ran.
+        case held(apps: [String])
     }
 
     /// The branch tip the pass looked at.
@@ -51,6 +54,10 @@ public protocol ReconcileMetrics: Sendable {
     func requests(app: String, color: ColorName, total: Int)
     func backfill(app: String, migration: String, done: Int, total: Int)
     func retried(failure: ReconcileFailure)
+    /// A dead color was started again by the supervisor.
+    func colorRestarted(app: String, color: ColorName)
+    /// A color restarted too often in a short time (or no longer does).
+    func colorCrashloop(app: String, color: ColorName, crashloop: Bool)
 }
 
 extension ReconcileMetrics {
@@ -60,6 +67,8 @@ extension ReconcileMetrics {
     public func requests(app: String, color: ColorName, total: Int) {}
     public func backfill(app: String, migration: String, done: Int, total: Int) {}
     public func retried(failure: ReconcileFailure) {}
+    public func colorRestarted(app: String, color: ColorName) {}
+    public func colorCrashloop(app: String, color: ColorName, crashloop: Bool) {}
 }
 
 /// Metrics that go nowhere.

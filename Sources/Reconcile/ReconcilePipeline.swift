@@ -59,6 +59,8 @@ public actor ReconcilePipeline {
     /// The desired state of the last commit that loaded (a commit's desired state never changes).
     public internal(set) var lastDesired: DesiredState?
     var stepsRun = 0
+    /// The commit and apps last reported held, so a held commit is reported once, not every pass.
+    var lastHeld: String?
 
     public init(drivers: ReconcileDrivers, store: StateStore, configuration: Configuration = Configuration(),
                 metrics: any ReconcileMetrics = NoMetrics(), logger: Logger = Logger(label: "teal.reconcile")) {
@@ -103,8 +105,12 @@ public actor ReconcilePipeline {
             // 3. Observe.
             let observed = try await observe(desired)
 
-            // 4. Plan.
-            let plan = Planner.plan(desired: desired, observed: observed)
+            // 4. Plan, then hold back what suspended apps would change.
+            let gated = gate(Planner.plan(desired: desired, observed: observed), revision: revision)
+            let plan = gated.plan
+            if plan.isEmpty && !gated.held.isEmpty {
+                return PassReport(commit: revision.tip, plan: plan, result: .held(apps: gated.held))
+            }
             if plan.isEmpty && !revision.isNew { return PassReport(commit: revision.tip, plan: plan, result: .nothingToDo) }
 
             // 5. Execute, journaled.
@@ -117,6 +123,11 @@ public actor ReconcilePipeline {
                 return PassReport(commit: revision.tip, plan: plan, result: .willRetry(failure.error))
             }
 
+            if !gated.held.isEmpty, execution.failure == nil {
+                // The commit is not reconciled while part of it is held: no outcome until the apps are resumed.
+                return PassReport(commit: revision.tip, plan: plan, result: .held(apps: gated.held))
+            }
+
             // 6. Record.
             var audit = AuditRecord(commit: revision.tip, outcome: execution.outcome(refused: !plan.refusals.isEmpty),
                                     host: configuration.host, startedAt: started, finishedAt: started)
@@ -124,6 +135,10 @@ public actor ReconcilePipeline {
             audit.steps = execution.steps
             if !revision.isNew {
                 logger.notice("drift repair toward \(target.prefix(8)): \(audit.outcome.rawValue)", metadata: ["steps": "\(audit.steps.count)"])
+                let why = audit.errors.isEmpty ? "" : ": " + audit.errors.joined(separator: "; ")
+                event(app: Set(plan.steps.map(\.step.app)).count == 1 ? plan.steps.first?.step.app : nil, commit: target, kind: "drift-repair",
+                      "drift repaired toward \(target.prefix(8))\(target != revision.tip ? " (the last good commit; HEAD \(revision.tip.prefix(8)) did not apply)" : ""): "
+                        + "\(plan.steps.count) step\(plan.steps.count == 1 ? "" : "s"), \(audit.outcome.rawValue)\(why)")
                 return PassReport(commit: revision.tip, plan: plan, result: .repairedDrift(audit))
             }
             return try await record(audit, revision: revision, plan: plan)

@@ -26,6 +26,7 @@ public struct ColorLauncher: Sendable {
             try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         }
         let log = paths.log(app: app, color: color)
+        LogFiles(dataDir: paths.dataDir).prepare(app: app, color: color, spec: spec, commit: commit)
         LogRotation.rotateIfNeeded(log)
         let identity = try DetachedProcess.spawn(argv: argv, environment: environment, directory: folder, logPath: log)
         return Launched(identity: identity, port: port, log: log)

@@ -97,6 +97,7 @@ public final class StateStore: Sendable {
                 ALTER TABLE colors DROP COLUMN process_start_time;
                 """)
         }
+        registerOperations(&m)
         return m
     }
 

@@ -51,6 +51,9 @@ struct ApplyCommand: AsyncParsableCommand {
             throw CLIError("stopped before the plan finished; no outcome was recorded")
         case .notReconciled(let failure):
             throw CLIError("\(failure)")
+        case .held(let apps):
+            throw CLIError("\(report.commit?.prefix(8) ?? "?") is held: it changes \(apps.joined(separator: ", ")), suspended "
+                + "(teal resume to reconcile it); no outcome was recorded")
         }
     }
 }

@@ -31,16 +31,18 @@ struct StatusCommand: AsyncParsableCommand {
             return
         }
         print(report.routerPid.map { "router: running (pid \($0))" } ?? "router: not running")
+        if let head = report.head { print(head.summary) }
+        if let suspended = report.suspended { print("every app is \(suspended)") }
         if report.apps.isEmpty { print("no apps are running in \(dataDir)") }
         for app in report.apps {
             print("\n\(app.name)\(app.listen.map { " on \($0)" } ?? ""): \(app.traffic)")
+            if let suspended = app.suspended { print("  \(suspended)") }
             if let schema = app.schema, !schema.isEmpty { print("  schema: \(schema)") }
             for c in app.colors {
-                let state = !c.running ? "down" : c.healthy ? "healthy" : "unhealthy"
                 let uptime = c.uptimeSeconds.map { " up \(Self.duration($0))" } ?? ""
-                print("  \(c.color.padding(toLength: 6, withPad: " ", startingAt: 0)) release \(c.release)  \(state)  "
+                print("  \(c.color.padding(toLength: 6, withPad: " ", startingAt: 0)) release \(c.release)  \(c.state)  "
                     + "pid \(c.pid.map(String.init) ?? "-")  port \(c.port.map(String.init) ?? "-")\(uptime)  "
-                    + "traffic \(c.weight)%\(c.requests.map { "  requests \($0)" } ?? "")")
+                    + "restarts \(c.restarts)  traffic \(c.weight)%\(c.requests.map { "  requests \($0)" } ?? "")")
             }
         }
     }

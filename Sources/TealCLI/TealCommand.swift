@@ -7,9 +7,12 @@ public struct TealCommand: AsyncParsableCommand {
         commandName: "teal",
         abstract: "GitOps blue/green deploys that carry the data along.",
         discussion: "Exit status: 0 ok, 1 invalid input or refused plan, 2 usage error.",
+        version: TealVersion.text,
         subcommands: [
             InitCommand.self, ValidateCommand.self, PlanCommand.self, ApplyCommand.self, WatchCommand.self, HistoryCommand.self,
             StatusCommand.self, RollbackCommand.self, SchemaCommand.self, RouterCommand.self, DownCommand.self,
+            SuspendCommand.self, ResumeCommand.self, ReconcileCommand.self, RetryCommand.self, WaitCommand.self,
+            LogsCommand.self, EventsCommand.self, VersionCommand.self,
         ]
     )
 

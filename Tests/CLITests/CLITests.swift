@@ -14,9 +14,29 @@ import TestSupport
     }
 
     /// A repository with the example app committed by the git CLI.
+    /// The example app's listen port in these tests: free when first asked for (8080 may be taken on the machine,
+    /// and plan refuses a listen address another process holds).
+    static let port = freeLoopbackPort()
+
+    /// The example manifests with the listen port replaced by `port`.
+    static let portableManifests: String = {
+        let dir = NSTemporaryDirectory() + "teal-manifests-\(UUID().uuidString)"
+        let source = URL(fileURLWithPath: manifests)
+        for file in (try? FileManager.default.subpathsOfDirectory(atPath: source.path)) ?? [] {
+            var isDir: ObjCBool = false
+            let full = source.appendingPathComponent(file).path
+            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue,
+                  let text = try? String(contentsOfFile: full, encoding: .utf8) else { continue }
+            let target = URL(fileURLWithPath: dir).appendingPathComponent(file)
+            try? FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try? text.replacingOccurrences(of: "127.0.0.1:8080", with: "127.0.0.1:\(port)").write(to: target, atomically: true, encoding: .utf8)
+        }
+        return dir
+    }()
+
     func exampleRepo() throws -> ScratchRepo {
         let scratch = try ScratchRepo()
-        let source = URL(fileURLWithPath: Self.manifests)
+        let source = URL(fileURLWithPath: Self.portableManifests)
         for file in try FileManager.default.subpathsOfDirectory(atPath: source.path) {
             var isDir: ObjCBool = false
             let full = source.appendingPathComponent(file).path
@@ -39,7 +59,7 @@ import TestSupport
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let repo = dir + "/desired"
-        let initRun = try TealBinary.run(["init", repo, "--from", Self.manifests])
+        let initRun = try TealBinary.run(["init", repo, "--from", Self.portableManifests])
         #expect(initRun.status == 0, "\(initRun.stderr)")
         let log = try ScratchRepo.gitOutput(["-C", repo, "log", "--format=%s"])
         #expect(log.contains("Desired state for the example app"))
@@ -70,11 +90,11 @@ import TestSupport
         let env = try String(contentsOfFile: scratch.path + "/apps/shop/environment.yaml", encoding: .utf8)
         try scratch.write("apps/shop/environment.yaml", env + Self.greenColor + "\n")
         let deploy = try scratch.commit("Deploy 2.0.0 as green")
-        try scratch.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:8080\nlive: green\n")
+        try scratch.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:\(Self.port)\nlive: green\n")
         let switchCommit = try scratch.commit("Switch to green")
         // A broken commit on a branch.
         try scratch.git("checkout", "-q", "-b", "broken")
-        try scratch.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:8080\nlive: green\nweights: {blue: 100}\n")
+        try scratch.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:\(Self.port)\nlive: green\nweights: {blue: 100}\n")
         try scratch.write("apps/shop/schema/0003_bad.yaml", "operations:\n  - add_colum: {table: users}\n")
         try scratch.commit("Broken")
         try scratch.git("checkout", "-q", "main")
@@ -161,7 +181,7 @@ import TestSupport
         let r = try TealBinary.run(["rollback", "--repo", scratch.path])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try scratch.git("log", "-1", "--format=%s%n%b").contains("This reverts commit \(change)"))
-        #expect(try scratch.git("show", "HEAD:apps/shop/traffic.yaml").contains("127.0.0.1:8080"))
+        #expect(try scratch.git("show", "HEAD:apps/shop/traffic.yaml").contains("127.0.0.1:\(Self.port)"))
         #expect(try scratch.git("status", "--porcelain").isEmpty)
         let bad = try TealBinary.run(["rollback", "--repo", scratch.path, "no-such-commit"])
         #expect(bad.status == 1)

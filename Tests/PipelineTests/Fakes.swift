@@ -100,6 +100,9 @@ struct FakeTraffic: TrafficDriver {
         served.update { $0[app]?.upstreams[color]?.up = up }
     }
     func counters() async throws -> [String: [ColorName: TrafficCounters]] { [:] }
+    /// Addresses another process holds, as the test says.
+    let held = Shared<[ListenAddress: String]>([:])
+    func listenHolder(_ address: ListenAddress) async -> String? { held.get()[address] }
 }
 
 /// Colors that "run" as entries of a set; `unhealthy` never pass a health check. `onStart` runs inside start.

@@ -165,6 +165,7 @@ struct SandboxPass {
         case .nothingToDo: audit = nil
         case .willRetry(let failure), .notReconciled(let failure): throw failure
         case .stopped: throw RuntimeError("stopped")
+        case .held(let apps): throw RuntimeError("held: \(apps)")
         }
         let steps = audit?.steps ?? []
         var failure: (step: PlannedStep, error: String)?

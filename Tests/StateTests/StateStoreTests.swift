@@ -14,7 +14,7 @@ import Testing
     @Test func createsAVersionedWALDatabase() throws {
         let (store, dir) = try store()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        #expect(try store.appliedVersions() == ["v1", "v2", "v3"])
+        #expect(try store.appliedVersions() == ["v1", "v2", "v3", "v4"])
         #expect(FileManager.default.fileExists(atPath: dir + "/state.db"))
         let mode = try FileManager.default.attributesOfItem(atPath: dir)[.posixPermissions] as? Int
         #expect(mode == 0o700)
@@ -23,7 +23,7 @@ import Testing
         // Reopening keeps the data and the version.
         try store.saveRoute(app: "shop", route: .live(.blue), listen: ListenAddress(host: "127.0.0.1", port: 8080))
         let again = try StateStore(dataDir: dir)
-        #expect(try again.appliedVersions() == ["v1", "v2", "v3"])
+        #expect(try again.appliedVersions() == ["v1", "v2", "v3", "v4"])
         try again.setMeta("k", "v")
         #expect(try again.meta("k") == "v")
         #expect(try again.routes()["shop"]?.route == .live(.blue))

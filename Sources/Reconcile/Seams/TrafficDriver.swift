@@ -70,4 +70,6 @@ public protocol TrafficDriver: Sendable {
     func mark(app: String, color: ColorName, up: Bool) async throws
     /// Request counters per app and color.
     func counters() async throws -> [String: [ColorName: TrafficCounters]]
+    /// Who holds `address` when it is not free to serve, nil when it is (a default in `ListenProbe`).
+    func listenHolder(_ address: ListenAddress) async -> String?
 }

@@ -83,13 +83,18 @@ extension ReconcilePipeline {
             do {
                 try await runner.run(planned.step)
                 try store.markStep(id, .done)
-                execution.steps.append(.init(summary: planned.step.summary, seconds: seconds(stepStart.duration(to: clock.now))))
+                let took = seconds(stepStart.duration(to: clock.now))
+                execution.steps.append(.init(summary: planned.step.summary, seconds: took))
+                event(app: planned.step.app, color: planned.step.color?.rawValue, commit: desired.commit, kind: "step",
+                      "\(planned.step.summary) (\(String(format: "%.2f", took))s)")
             } catch {
                 let failure = ReconcileFailure.classify(error)
                 try store.markStep(id, .failed, error: failure.isTransient ? "transient, will retry: \(failure)" : "\(failure)")
                 execution.steps.append(.init(summary: planned.step.summary, seconds: seconds(stepStart.duration(to: clock.now)),
                                              error: failure.message))
                 execution.failure = (planned, failure)
+                event(app: planned.step.app, color: planned.step.color?.rawValue, commit: desired.commit, kind: "step-failed",
+                      "\(planned.step.summary): \(failure.isTransient ? "transient, will retry: " : "")\(failure.message)")
                 if !failure.isTransient { logger.error("step failed: \(planned.step.summary): \(failure)") }
             }
         }

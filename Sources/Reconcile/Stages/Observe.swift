@@ -21,7 +21,8 @@ extension ReconcilePipeline {
             metrics.colorHealth(app: record.app, color: record.color, healthy: color.healthy)
             observed.apps[record.app]?.colors[record.color] = color
         }
-        if let served = try? await drivers.traffic.routes() {
+        let served = try? await drivers.traffic.routes()
+        if let served {
             for app in Set(observed.apps.keys).union(served.keys) {
                 observed.apps[app, default: ObservedApp()].route = served[app]?.effective ?? .none
                 observed.apps[app]?.listen = served[app]?.listen
@@ -35,6 +36,11 @@ extension ReconcilePipeline {
             for app in observed.apps.keys { observed.apps[app]?.route = .none }
         }
         for (app, manifest) in desired.apps {
+            // An address the router does not serve yet must be free, or the plan is refused before any step runs.
+            if let listen = manifest.traffic?.listen, observed.apps[app]?.listen != listen,
+               let holder = await drivers.traffic.listenHolder(listen) {
+                observed.apps[app, default: ObservedApp()].listenHeldBy = holder
+            }
             let backend = try drivers.schemas.backend(for: manifest.environment.database)
             guard let schema = try await backend.observe() else { continue }
             observed.apps[app, default: ObservedApp()].schema = schema

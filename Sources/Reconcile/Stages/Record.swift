@@ -32,6 +32,7 @@ extension ReconcilePipeline {
         }
         let why = audit.errors.isEmpty ? "" : ": " + audit.errors.joined(separator: "; ")
         logger.info("\(audit.commit.prefix(8)): \(audit.outcome.rawValue)\(why)")
+        event(commit: audit.commit, kind: "outcome", "\(audit.commit.prefix(8)): \(audit.outcome.rawValue)\(why)")
         return PassReport(commit: audit.commit, plan: plan, result: .ended(audit))
     }
 }
