@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh nginx-light wrk python3-websockets openssl chromium openssh-server
 swift build --build-tests
-swift test --skip-build "$@"
+# One test at a time: the suites start real routers, agents, colors, servers and a browser, and on two
+# cores running them all at once turns their timeouts into noise.
+swift test --skip-build --no-parallel "$@"

@@ -187,13 +187,14 @@ public final class Repository {
     /// Commits the revert of `commit` on top of `branch` without touching any work tree other
     /// than a checked-out `branch` (which is updated safely, refusing to overwrite local edits).
     @discardableResult
-    public func revert(_ commit: ObjectID, onBranch branch: String, signature: Signature) throws -> ObjectID {
+    public func revert(_ commit: ObjectID, onBranch branch: String, mainline: Int = 1, signature: Signature) throws -> ObjectID {
         guard let tip = try branchTip(branch) else {
             throw GitError(code: -3, operation: "revert", message: "branch '\(branch)' does not exist")
         }
         let info = try commitInfo(commit)
-        guard info.parents.count <= 1 else {
-            throw GitError(code: -1, operation: "revert \(commit.short)", message: "it is a merge commit; revert it with git revert -m")
+        guard info.parents.count <= 1 || (1...info.parents.count).contains(mainline) else {
+            throw GitError(code: -1, operation: "revert \(commit.short)",
+                           message: "it is a merge of \(info.parents.count) parents; --mainline must be 1 to \(info.parents.count)")
         }
         guard !info.parents.isEmpty else {
             throw GitError(code: -1, operation: "revert \(commit.short)", message: "it is the root commit and has nothing to revert to")
@@ -201,7 +202,9 @@ public final class Repository {
         var index: OpaquePointer?
         try withCommit(commit) { revertCommit in
             try withCommit(tip) { ours in
-                try check(git_revert_commit(&index, pointer, revertCommit, ours, 0, nil), "revert \(commit.short)")
+                // For a merge, the changes it brought relative to parent `mainline` are undone (git revert -m).
+                try check(git_revert_commit(&index, pointer, revertCommit, ours, info.parents.count > 1 ? UInt32(mainline) : 0, nil),
+                          "revert \(commit.short)")
             }
         }
         defer { git_index_free(index) }

@@ -12,7 +12,8 @@ struct RollbackCommand: ParsableCommand {
             The revert is committed as you: --author, else GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL, else user.name and \
             user.email from git config (the repository's, then yours), else teal. A revert that would change nothing \
             (the commit's changes are already undone on the branch) is refused. --dry-run prints what the revert \
-            would change and commits nothing. Merge commits are not reverted by teal yet: use git revert -m 1.
+            would change and commits nothing. A merge commit is reverted against its first parent (the branch it was merged \
+            into), or the parent --mainline names, as git revert -m does.
             """)
 
     @OptionGroup var repo: RepoOptions
@@ -22,6 +23,9 @@ struct RollbackCommand: ParsableCommand {
 
     @Option(help: "Who the revert is by: 'Name <email>'.")
     var author: String?
+
+    @Option(help: "For a merge commit: the parent (1-based) whose side is kept, as git revert -m.")
+    var mainline = 1
 
     @Flag(help: "Print what the revert would change; commit nothing.")
     var dryRun = false
@@ -36,11 +40,12 @@ struct RollbackCommand: ParsableCommand {
             guard let tip = try repository.branchTip(repo.branch) else { throw CLIError("branch '\(repo.branch)' does not exist in \(repo.path)") }
             let target = try repository.resolve(commit ?? repo.branch)
             let info = try repository.commitInfo(target)
-            guard info.parents.count == 1 else {
-                throw CLIError(info.parents.isEmpty ? "\(target.short) is the root commit and has nothing to revert to"
-                    : "\(target.short) is a merge commit; teal rollback does not revert merges yet: git revert -m 1 \(target.short)")
+            guard !info.parents.isEmpty else { throw CLIError("\(target.short) is the root commit and has nothing to revert to") }
+            guard (1...info.parents.count).contains(mainline) else {
+                throw CLIError("\(target.short) has \(info.parents.count) parent\(info.parents.count == 1 ? "" : "s"); --mainline must be 1"
+                    + (info.parents.count > 1 ? " to \(info.parents.count)" : ""))
             }
-            let changes = try Self.changes(in: repository, commit: target, parent: info.parents[0], tip: tip)
+            let changes = try Self.changes(in: repository, commit: target, parent: info.parents[mainline - 1], tip: tip)
             guard !changes.isEmpty else {
                 throw CLIError("nothing to revert: the changes of \(target.short) (\"\(info.subject)\") are already undone on \(repo.branch)")
             }
@@ -50,7 +55,7 @@ struct RollbackCommand: ParsableCommand {
                 for change in changes { print(change) }
                 return
             }
-            let revert = try repository.revert(target, onBranch: repo.branch, signature: signature)
+            let revert = try repository.revert(target, onBranch: repo.branch, mainline: mainline, signature: signature)
             print("Reverted \(target.short) as \(revert.short) on \(repo.branch).")
             for change in changes { print(change) }
         } catch let error as GitError {

@@ -209,7 +209,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: data) }
         // Three migrations, colors two apart: two would be in flight.
         try scratch.write("apps/shop/schema/0003_add_email.yaml",
-                          "operations:\n  - add_column:\n      table: users\n      column: {name: email, type: text}\n")
+                          "operations:\n  - add_column:\n      table: users\n      column: {name: email, type: text, nullable: true}\n")
         let env = try String(contentsOfFile: scratch.path + "/apps/shop/environment.yaml", encoding: .utf8)
         try scratch.write("apps/shop/environment.yaml", env + Self.greenColor.replacingOccurrences(of: "0002_split_name", with: "0003_add_email") + "\n")
         try scratch.commit("Too far ahead")

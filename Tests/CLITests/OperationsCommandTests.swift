@@ -179,6 +179,28 @@ import TestSupport
         #expect(try TealBinary.run(["rollback", "--author", "nobody", "--repo", scratch.path]).status == 2)
     }
 
+    /// A merge on the branch is reverted against its first parent by default, as `git revert -m 1` would.
+    @Test func rollbackRevertsAMergeAgainstItsMainline() throws {
+        let scratch = try CLITests().exampleRepo()
+        defer { scratch.cleanup() }
+        let before = try String(contentsOfFile: scratch.path + "/apps/shop/traffic.yaml", encoding: .utf8)
+        try scratch.git("checkout", "-q", "-b", "switch")
+        try scratch.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:9191\nlive: blue\n")
+        try scratch.commit("Move the port on a branch")
+        try scratch.git("checkout", "-q", "main")
+        try scratch.write("apps/shop/notes.txt", "unrelated\n")
+        try scratch.commit("Unrelated change on main")
+        try scratch.git("merge", "-q", "--no-ff", "-m", "Merge the port move", "switch")
+
+        let wrong = try TealBinary.run(["rollback", "--mainline", "3", "--repo", scratch.path])
+        #expect(wrong.status == 1 && wrong.stderr.contains("--mainline must be 1 to 2"), "\(wrong.stderr)")
+        let done = try TealBinary.run(["rollback", "--repo", scratch.path])
+        #expect(done.status == 0, "\(done.stderr)")
+        #expect(try String(contentsOfFile: scratch.path + "/apps/shop/traffic.yaml", encoding: .utf8) == before)
+        #expect(FileManager.default.fileExists(atPath: scratch.path + "/apps/shop/notes.txt"), "main's own change stays")
+        #expect(try scratch.git("log", "-1", "--format=%s").contains("Revert \"Merge the port move\""))
+    }
+
     @Test func installIntoAPrefixNeedsNoUserNoSystemdAndTheUnitRaisesTheFileLimit() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let prefix = NSTemporaryDirectory() + "teal-prefix-\(UUID().uuidString)"

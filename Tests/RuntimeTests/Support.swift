@@ -183,7 +183,8 @@ func desiredShop(listen: Int, live: ColorName?, colors: [ColorName: [String: Str
     health.interval = .milliseconds(100)
     health.timeout = .seconds(1)
     health.healthyAfter = 2
-    health.startTimeout = .seconds(3)
+    // Generous: the whole suite shares two cores; tests of a color that never gets healthy wait this long.
+    health.startTimeout = .seconds(8)
     let specs = colors.mapValues { env in
         ColorSpec(release: "1.0", command: ["python3", "app.py"], schema: "0001_init", env: env)
     }
