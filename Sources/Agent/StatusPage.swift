@@ -75,6 +75,8 @@ public enum StatusPage {
     static func render(_ commit: StatusReport.Reconciled) -> String {
         var html = "<li class=\"commit \(e(commit.outcome))\" data-commit=\"\(e(commit.commit))\" data-outcome=\"\(e(commit.outcome))\">"
         html += "<code>\(e(String(commit.commit.prefix(8))))</code> <b class=\"outcome\">\(e(commit.outcome))</b>"
+        if let subject = commit.subject { html += " <span class=\"subject\">\(e(subject))</span>" }
+        if let author = commit.author { html += " <span class=\"author muted\">by \(e(author))</span>" }
         html += " <span class=\"muted\">\(e(commit.startedAt.formatted(.iso8601)))"
         if let seconds = commit.seconds { html += ", \(String(format: "%.2f", seconds))s" }
         html += "</span>"

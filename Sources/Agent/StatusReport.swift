@@ -67,6 +67,9 @@ public struct StatusReport: Codable, Sendable {
         }
         public var commit: String
         public var outcome: String
+        /// Who made the commit, and its subject, as the note records them.
+        public var author: String?
+        public var subject: String?
         public var startedAt: Date
         public var seconds: Double?
         public var steps: [Step]
@@ -174,7 +177,10 @@ public struct StatusReport: Codable, Sendable {
         var errors: [String] = []
         var notes: [String] = []
         var seconds: Double?
+        var author: String?, subject: String?
         for line in note.split(separator: "\n").map(String.init) {
+            if line.hasPrefix("author: ") { author = String(line.dropFirst(8)); continue }
+            if line.hasPrefix("subject: ") { subject = String(line.dropFirst(9)); continue }
             if line.hasPrefix("step "), let colon = line.firstIndex(of: ":"), let open = line.lastIndex(of: "["), line.hasSuffix("]") {
                 let summary = line[line.index(colon, offsetBy: 2)..<open].trimmingCharacters(in: .whitespaces)
                 let inside = line[line.index(after: open)..<line.index(before: line.endIndex)].split(separator: ",")
@@ -196,7 +202,8 @@ public struct StatusReport: Codable, Sendable {
                 notes.append(line)
             }
         }
-        return Reconciled(commit: commit, outcome: outcome, startedAt: startedAt, seconds: seconds, steps: steps, errors: errors, notes: notes)
+        return Reconciled(commit: commit, outcome: outcome, author: author, subject: subject, startedAt: startedAt, seconds: seconds,
+                          steps: steps, errors: errors, notes: notes)
     }
 
     /// The JSON `teal status --json` prints and `GET /status` serves.

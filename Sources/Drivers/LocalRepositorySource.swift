@@ -61,6 +61,12 @@ public actor LocalRepositorySource: Source {
         return try open().isAncestor(a, of: c)
     }
 
+    public func summary(of commit: String) throws -> CommitSummary? {
+        guard let id = ObjectID(hex: commit) else { return nil }
+        let info = try open().commitInfo(id)
+        return CommitSummary(author: "\(info.authorName) <\(info.authorEmail)>", subject: info.subject)
+    }
+
     public func note(for commit: String) throws -> String? {
         guard let id = ObjectID(hex: commit) else { return nil }
         return try open().note(for: id)

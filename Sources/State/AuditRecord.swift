@@ -25,6 +25,9 @@ public struct AuditRecord: Sendable, Equatable {
     public var steps: [StepRecord] = []
     /// Validation errors, refusals or the failing step's error.
     public var errors: [String] = []
+    /// Who made the commit (`Name <email>`) and its subject, when the source could tell.
+    public var author: String?
+    public var subject: String?
     /// For `superseded`: the commit that replaced this one.
     public var supersededBy: String?
 
@@ -40,6 +43,8 @@ public struct AuditRecord: Sendable, Equatable {
     public var note: String {
         var lines = ["outcome: \(outcome.rawValue)"]
         lines.append("host: \(host)")
+        if let subject { lines.append("subject: \(subject.replacingOccurrences(of: "\n", with: " "))") }
+        if let author { lines.append("author: \(author.replacingOccurrences(of: "\n", with: " "))") }
         lines.append("started: \(startedAt.formatted(.iso8601))")
         lines.append("finished: \(finishedAt.formatted(.iso8601)) (\(String(format: "%.2f", finishedAt.timeIntervalSince(startedAt)))s)")
         if let supersededBy { lines.append("superseded by: \(supersededBy)") }

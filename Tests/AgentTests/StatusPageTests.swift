@@ -7,6 +7,7 @@ import Synchronization
 import Testing
 import TestSupport
 @testable import Agent
+import State
 
 /// The status page in a real browser (headless Chromium), served by the real admin router over HTTP, from
 /// reports with no app, one app and fifty apps; live updates; nothing a manifest or commit says is run as markup.
@@ -97,5 +98,21 @@ import TestSupport
         }
         let header = StatusPage.contentSecurityPolicy
         #expect(header.contains("default-src 'none'") && header.contains("script-src 'sha256-"))
+    }
+}
+
+/// The timeline names each commit's subject and author from its note, as text.
+@Suite struct TimelineAuthorTests {
+    @Test func theTimelineShowsWhoMadeEachCommitEscaped() {
+        var audit = AuditRecord(commit: String(repeating: "a", count: 40), outcome: .applied, host: "web-1",
+                                startedAt: Date(timeIntervalSince1970: 0), finishedAt: Date(timeIntervalSince1970: 1))
+        audit.author = "Eve <eve@example.com>"
+        audit.subject = "Deploy <script>alert(1)</script>"
+        let entry = StatusReport.reconciled(commit: audit.commit, outcome: "applied", note: audit.note, startedAt: audit.startedAt)
+        #expect(entry.author == "Eve <eve@example.com>")
+        #expect(entry.subject == "Deploy <script>alert(1)</script>")
+        let html = StatusPage.render(entry)
+        #expect(html.contains("by Eve &lt;eve@example.com&gt;"), "\(html)")
+        #expect(!html.contains("<script>alert(1)</script>") && html.contains("&lt;script&gt;"), "\(html)")
     }
 }

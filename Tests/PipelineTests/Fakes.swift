@@ -51,6 +51,9 @@ struct FakeSource: Source {
         guard let a = all.firstIndex(of: ancestor), let c = all.firstIndex(of: commit) else { return false }
         return a <= c
     }
+    func summary(of commit: String) async throws -> CommitSummary? {
+        CommitSummary(author: "Ada <ada@example.com>", subject: "Commit \(commit)")
+    }
     func note(for commit: String) async throws -> String? { notes.get()[commit] }
     func setNote(_ text: String, for commit: String) async throws { notes.update { $0[commit] = text } }
     func workingCopy(app: String, commit: String) async throws -> String { "/fake/\(app)/\(commit)" }

@@ -14,6 +14,8 @@ import Testing
         #expect(audit.outcome == .applied, "\(audit.errors)")
         #expect(try rig.store.outcome(commit: "c1") == .applied)
         #expect(rig.source.notes.get()["c1"]?.hasPrefix("outcome: applied\n") == true)
+        #expect(audit.author == "Ada <ada@example.com>" && audit.subject == "Commit c1")
+        #expect(rig.source.notes.get()["c1"]?.contains("\nauthor: Ada <ada@example.com>\n") == true)
         #expect(rig.traffic.served.get()["shop"]?.effective == .live(.blue))
         #expect(rig.runtime.started.get().count == 1)
         // Nothing moved: the next pass does nothing and writes nothing.

@@ -134,6 +134,7 @@ struct SandboxSource: Source {
     func desiredState(at commit: String) async throws -> DesiredState { desired }
     func commits(after ancestor: String, before tip: String) async throws -> [String] { [] }
     func isAncestor(_ ancestor: String, of commit: String) async throws -> Bool { ancestor == commit }
+    func summary(of commit: String) async throws -> CommitSummary? { nil }
     func note(for commit: String) async throws -> String? { notes.withLock { $0[commit] } }
     func setNote(_ text: String, for commit: String) async throws { notes.withLock { $0[commit] = text } }
     func workingCopy(app: String, commit: String) async throws -> String { try sandbox.materialize(app: app, commit: commit) }

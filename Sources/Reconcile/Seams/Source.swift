@@ -1,5 +1,17 @@
 import Manifest
 
+/// A commit as people name it.
+public struct CommitSummary: Hashable, Sendable {
+    /// `Name <email>`.
+    public var author: String
+    public var subject: String
+
+    public init(author: String, subject: String) {
+        self.author = author
+        self.subject = subject
+    }
+}
+
 /// Where the desired state comes from: the branch tip, each commit's manifests and app folders, and where the
 /// audit notes go. Today a local repository; a fetched mirror of a remote one fits the same shape.
 public protocol Source: Sendable {
@@ -15,6 +27,8 @@ public protocol Source: Sendable {
     /// Whether `ancestor` is `commit` or one of its ancestors (a tip that does not descend from the last applied
     /// commit is a rewritten history).
     func isAncestor(_ ancestor: String, of commit: String) async throws -> Bool
+    /// Who made a commit and its subject line, for the audit record; nil when the source cannot tell.
+    func summary(of commit: String) async throws -> CommitSummary?
     /// The audit note on a commit, if any.
     func note(for commit: String) async throws -> String?
     /// Writes (replaces) the audit note on a commit.

@@ -8,6 +8,10 @@ extension ReconcilePipeline {
     func record(_ audit: AuditRecord, revision: Revision, plan: Plan) async throws -> PassReport {
         var audit = audit
         audit.finishedAt = Date()
+        if let summary = try? await drivers.source.summary(of: audit.commit) {
+            audit.author = summary.author
+            audit.subject = summary.subject
+        }
         try store.record(audit)
         do {
             try await drivers.source.setNote(audit.note, for: audit.commit)
