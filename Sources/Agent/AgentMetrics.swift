@@ -15,6 +15,9 @@ public final class AgentMetrics: ReconcileMetrics, Sendable {
     private let commits = Mutex<[String: (commit: String, gauge: Metrics.Gauge)]>([:])
     /// Per app and color, the router's request total last seen (the counter grows by the difference).
     private let requestTotals = Mutex<[String: Int]>([:])
+    /// Handles recorded on every pass, made once per app and color.
+    private let healthGauges = Mutex<[String: Metrics.Gauge]>([:])
+    private let requestCounters = Mutex<[String: Metrics.Counter]>([:])
     /// Per app, the backfill last reported: for the status page's progress and rate.
     private let backfills = Mutex<[String: BackfillProgress]>([:])
 
@@ -47,7 +50,13 @@ public final class AgentMetrics: ReconcileMetrics, Sendable {
     }
 
     public func colorHealth(app: String, color: ColorName, healthy: Bool) {
-        Metrics.Gauge(label: "teal_color_healthy", dimensions: [("app", app), ("color", color.rawValue)], factory: factory).record(healthy ? 1 : 0)
+        let gauge = healthGauges.withLock { gauges in
+            if let gauge = gauges["\(app)/\(color)"] { return gauge }
+            let gauge = Metrics.Gauge(label: "teal_color_healthy", dimensions: [("app", app), ("color", color.rawValue)], factory: factory)
+            gauges["\(app)/\(color)"] = gauge
+            return gauge
+        }
+        gauge.record(healthy ? 1 : 0)
     }
 
     public func requests(app: String, color: ColorName, total: Int) {
@@ -58,7 +67,13 @@ public final class AgentMetrics: ReconcileMetrics, Sendable {
             // A router that restarted counts from zero again: everything it counted since is new.
             return total >= previous ? total - previous : total
         }
-        let counter = Metrics.Counter(label: "teal_router_requests_total", dimensions: [("app", app), ("color", color.rawValue)], factory: factory)
+        let counter = requestCounters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Metrics.Counter(label: "teal_router_requests_total", dimensions: [("app", app), ("color", color.rawValue)],
+                                          factory: factory)
+            counters[key] = counter
+            return counter
+        }
         if delta > 0 { counter.increment(by: delta) }
     }
 

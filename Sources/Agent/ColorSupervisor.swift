@@ -60,7 +60,8 @@ public actor ColorSupervisor {
     public func checkOnce() async -> [String] {
         var restarted: [String] = []
         let records = (try? store.colors()) ?? []
-        let suspensions = (try? store.suspensions()) ?? Suspensions()
+        // Read only once a dead color is found: an idle pass touches nothing but the records.
+        var suspensionsRead: Suspensions?
         for record in records {
             let key = "\(record.app)/\(record.color)"
             let alive = record.handle.map(drivers.runtime.isAlive) ?? false
@@ -78,7 +79,8 @@ public actor ColorSupervisor {
                 _ = try? store.addEvent(AgentEvent(app: record.app, color: record.color.rawValue, commit: record.specCommit, kind: "died",
                                                    message: "\(key) (release \(record.spec.release)) is not running"))
             }
-            if let suspension = suspensions.holding(record.app), !suspension.repairDrift {
+            if suspensionsRead == nil { suspensionsRead = (try? store.suspensions()) ?? Suspensions() }
+            if let suspension = suspensionsRead!.holding(record.app), !suspension.repairDrift {
                 logger.debug("dead color of a suspended app; not restarted", metadata: ["color": "\(key)"])
                 continue
             }
