@@ -92,16 +92,15 @@ struct WatchService: Service {
             if due {
                 nextDrift = clock.now + configuration.driftInterval
                 let report = await agent.pipeline.pass()
+                // After a transient failure the tip is not settled: the retry timer, not the poll, runs the next pass.
+                lastTip = report.commit
                 if let failure = report.retry {
                     let delay = backoff.next()
                     retryAt = clock.now + delay
                     logger.notice("retrying in \(delay): \(failure)")
-                    // The tip is not settled: the retry, not the poll, runs the next pass.
-                    lastTip = report.commit
                 } else {
                     backoff.reset()
                     retryAt = nil
-                    lastTip = report.commit
                     if let audit = report.audit, audit.outcome == .applied {
                         logger.info("serving \(configuration.branch)@sha1:\(audit.commit)")
                     }
