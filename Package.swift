@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // libgit2 from the system (Debian: libgit2-dev).
@@ -46,6 +47,12 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Expand/contract migrations on PostgreSQL: version schemas of views, triggers, batched backfill.
+        .target(name: "PostgresSchema", dependencies: [
+            "Manifest", "Schema",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Colors as OS processes, their working copies and health checks.
         .target(name: "Runtime", dependencies: [
             "Manifest", "Git",
@@ -69,7 +76,7 @@ let package = Package(
         ]),
         // The seams' real implementations: local repository and fetched mirror, SQLite, teal's router, OS processes.
         .target(name: "Drivers", dependencies: [
-            "Reconcile", "Git", "Desired", "Manifest", "Planning", "State", "Schema", "Runtime", "Traffic",
+            "Reconcile", "Git", "Desired", "Manifest", "Planning", "State", "Schema", "PostgresSchema", "Runtime", "Traffic",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // The agent: built from one configuration; watch loop, color supervisor, admin endpoint, metrics, status.
@@ -102,6 +109,7 @@ let package = Package(
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Reconcile", "Drivers", "Agent", "Manifest", "Planning", "State", "Traffic", "Git", "TestSupport"]),
         .testTarget(name: "TrafficTests", dependencies: ["Traffic"]),
+        .testTarget(name: "PostgresSchemaTests", dependencies: ["PostgresSchema", "Schema", "Manifest", "TestSupport"]),
 
         // Benchmarks: `swift run -c release <name>` prints a table.
         .executableTarget(name: "SchemaBenchmark", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift"),

@@ -15,6 +15,10 @@ public struct SchemaError: Error, Sendable, CustomStringConvertible {
     public var isTransient = false
     /// True when a start stopped because its caller asked it to (`shouldStop`), not because anything failed.
     public var isInterruption = false
+    /// The server's SQLSTATE, when a server-side database (PostgreSQL) refused a statement.
+    public var sqlState: String?
+    /// The statement that failed, when known.
+    public var statement: String?
 
     /// Makes an error; the operation fields are optional.
     public init(migration: String? = nil, operationIndex: Int? = nil, operationKind: String? = nil, _ message: String) {

@@ -32,12 +32,25 @@ public struct AppliedMigration: Sendable, Hashable {
     public var completedAt: Date?
     /// When rollback finished.
     public var rolledBackAt: Date?
+
+    public init(name: String, checksum: String, state: MigrationState, definition: Migration, startedAt: Date,
+                completedAt: Date? = nil, rolledBackAt: Date? = nil) {
+        self.name = name
+        self.checksum = checksum
+        self.state = state
+        self.definition = definition
+        self.startedAt = startedAt
+        self.completedAt = completedAt
+        self.rolledBackAt = rolledBackAt
+    }
 }
 
 /// The migration history of one database.
 public struct SchemaStatus: Sendable {
     /// Every migration ever started (including rolled-back ones), in number order.
     public var migrations: [AppliedMigration]
+
+    public init(migrations: [AppliedMigration]) { self.migrations = migrations }
     /// The migration started and not yet completed, if any.
     public var inFlight: AppliedMigration? { migrations.last { $0.state.isInFlight } }
     /// The most recently completed migration.

@@ -1,0 +1,143 @@
+import Foundation
+import Logging
+import Manifest
+import Schema
+
+/// Fills the new shape's columns of existing rows, in primary-key batches (ctid ranges for a table without a
+/// key), each batch one transaction that also saves the cursor, so a backfill cut off anywhere resumes after the
+/// last committed batch. Only rows that existed when the backfill began are visited (up to the key it saw
+/// last then); later rows got their values from the triggers. The backfill writes the values itself
+/// (`teal.shape = backfill` keeps the triggers out of it). Batches shrink when they take longer than
+/// `batchDuration` or wait for row locks and grow back when fast; it pauses while a replica lags.
+struct BackfillRunner {
+    let session: PostgresSession
+    let schema: String
+    let migration: String
+    let table: Catalog.Table
+    let assignments: [Assignment]
+    let options: PostgresSchemaOptions
+    let logger: Logger
+
+    private var qt: String { "\(Identifiers.quote(schema)).\(Identifiers.quote(table.name))" }
+    private var byCtid: Bool { table.primaryKey.isEmpty }
+    /// The key as column names and their types.
+    private var key: [(name: String, type: String)] {
+        byCtid ? [("ctid", "tid")] : table.primaryKey.map { k in (k, table.column(k)?.type ?? "text") }
+    }
+    /// The key read as text, under names that cannot shadow the columns it is sorted by.
+    private var keyAsText: String { key.enumerated().map { "\(Identifiers.quote($0.element.name))::text AS _teal_k\($0.offset)" }.joined(separator: ", ") }
+    private var keyList: String { key.map { Identifiers.quote($0.name) }.joined(separator: ", ") }
+    private func keyTuple(from first: Int) -> String {
+        "(" + key.enumerated().map { "$\($0.offset + first)::\($0.element.type)" }.joined(separator: ", ") + ")"
+    }
+
+    func run(progress: (@Sendable (Int, Int) -> Void)?, shouldStop: (@Sendable () -> Bool)?) async throws {
+        let s = session
+        let id: [String?] = [schema, migration, table.name]
+        var state = try await s.rows("""
+            SELECT coalesce(array_to_json(cursor)::text, ''), coalesce(array_to_json(bound)::text, ''), done::text, total::text, finished::text
+            FROM teal.backfill WHERE schema_name = $1 AND migration = $2 AND table_name = $3
+            """, id).first
+        if state == nil {
+            let last = try await s.rows("SELECT \(keyAsText) FROM \(qt) ORDER BY \(keyList.descending) LIMIT 1").first
+            let total = try await s.value("SELECT count(*)::text FROM \(qt)") ?? "0"
+            let boundArray = last.map { "ARRAY[" + $0.indices.map { "$\($0 + 6)" }.joined(separator: ", ") + "]::text[]" } ?? "NULL"
+            try await s.exec("""
+                INSERT INTO teal.backfill (schema_name, migration, table_name, bound, total, finished) VALUES ($1, $2, $3, \(boundArray), $4::bigint, $5::boolean)
+                ON CONFLICT DO NOTHING
+                """, id + [total, last == nil ? "true" : "false"] + (last ?? []))
+            state = ["", last.map { Self.json($0) } ?? "", "0", total, last == nil ? "true" : "false"]
+        }
+        guard let state, state[4] != "true" else { return }
+        var cursor: [String]? = Self.parse(state[0] ?? "")
+        let bound = Self.parse(state[1] ?? "") ?? []
+        var done = Int(state[2] ?? "0") ?? 0
+        let total = Int(state[3] ?? "0") ?? 0
+        guard bound.count == key.count else { return }
+        progress?(done, total)
+
+        let sets = assignments.map { "\(Identifiers.quote($0.target)) = (\($0.expression))" }.joined(separator: ", ")
+        var batch = min(1000, options.batchSize)
+        var batches = 0
+        let started = Date()
+        while true {
+            if shouldStop?() == true {
+                throw SchemaError(migration: migration, interruption: "backfill of \(table.name) interrupted after \(done) of \(total) rows; start again to resume")
+            }
+            let t0 = Date()
+            let (count, last): (Int, [String?])
+            do {
+                (count, last) = try await s.transaction {
+                    try await s.exec("SET LOCAL \(ShapeSetting.name) = '\(ShapeSetting.backfill)'")
+                    try await s.exec("SET LOCAL lock_timeout = '\(Int(max(options.batchDuration * 5, 0.1) * 1000))ms'")
+                    try await s.exec("SET LOCAL statement_timeout = '\(Int(options.statementTimeout * 1000))ms'")
+                    var binds: [String?] = bound
+                    var condition = "(\(keyList)) <= \(keyTuple(from: 1))"
+                    if let cursor {
+                        condition += " AND (\(keyList)) > \(keyTuple(from: key.count + 1))"
+                        binds += cursor
+                    }
+                    let row = try await s.rows("""
+                        WITH u AS (
+                            UPDATE \(qt) SET \(sets)
+                            WHERE (\(keyList)) IN (SELECT \(keyList) FROM \(qt) WHERE \(condition) ORDER BY \(keyList) LIMIT \(batch))
+                            RETURNING \(keyList))
+                        SELECT c.n, m.* FROM (SELECT count(*)::text AS n FROM u) c
+                        LEFT JOIN LATERAL (SELECT \(keyAsText) FROM u ORDER BY \(keyList.descending) LIMIT 1) m ON true
+                        """, binds).first ?? ["0"]
+                    let count = Int(row[0] ?? "0") ?? 0
+                    let last = Array(row.dropFirst())
+                    if count > 0 {
+                        try await s.exec("""
+                            UPDATE teal.backfill SET cursor = ARRAY[\(last.indices.map { "$\($0 + 6)" }.joined(separator: ", "))]::text[],
+                                done = done + $4::bigint, finished = $5::boolean
+                            WHERE schema_name = $1 AND migration = $2 AND table_name = $3
+                            """, id + [String(count), count < batch ? "true" : "false"] + last)
+                    } else {
+                        try await s.exec("UPDATE teal.backfill SET finished = true WHERE schema_name = $1 AND migration = $2 AND table_name = $3", id)
+                    }
+                    return (count, last)
+                }
+            } catch let error as SchemaError where error.sqlState == "55P03" || error.sqlState == "40P01" {
+                // Rows held by a writer: let it finish, take fewer rows next time.
+                batch = max(10, batch / 2)
+                try await Task.sleep(nanoseconds: 20_000_000)
+                continue
+            }
+            done += count
+            progress?(done, total)
+            if count < batch { break }
+            cursor = last.map { $0 ?? "" }
+            let took = Date().timeIntervalSince(t0)
+            if took > options.batchDuration { batch = max(100, batch / 2) }
+            else if took < options.batchDuration / 2 { batch = min(options.batchSize, batch * 2) }
+            batches += 1
+            if batches % 20 == 0 { try await waitForReplicas() }
+        }
+        let seconds = Date().timeIntervalSince(started)
+        logger.info("backfilled", metadata: ["table": "\(table.name)", "rows": "\(done)", "seconds": "\(String(format: "%.2f", seconds))"])
+    }
+
+    /// Pauses while a streaming replica replays more than `maxReplicationLag` behind.
+    private func waitForReplicas() async throws {
+        for _ in 0..<600 {
+            let lag = try await session.value("SELECT coalesce(max(extract(epoch FROM replay_lag)), 0)::text FROM pg_stat_replication")
+            guard let lag = lag.flatMap(Double.init), lag > options.maxReplicationLag else { return }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+    }
+
+    static func parse(_ json: String) -> [String]? {
+        guard !json.isEmpty, let data = json.data(using: .utf8), let values = try? JSONDecoder().decode([String].self, from: data) else { return nil }
+        return values
+    }
+
+    static func json(_ values: [String?]) -> String {
+        String(decoding: (try? JSONEncoder().encode(values.map { $0 ?? "" })) ?? Data(), as: UTF8.self)
+    }
+}
+
+private extension String {
+    /// `"a", "b"` → `"a" DESC, "b" DESC`.
+    var descending: String { split(separator: ",").map { "\($0.trimmingCharacters(in: .whitespaces)) DESC" }.joined(separator: ", ") }
+}

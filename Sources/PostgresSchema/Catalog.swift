@@ -1,0 +1,104 @@
+import Foundation
+
+/// The app schema's tables as PostgreSQL reports them, read once when a migration starts and stored with it, so
+/// that complete and rollback (and a start resumed after a crash) plan from the same facts.
+struct Catalog: Codable, Sendable, Hashable {
+    struct Column: Codable, Sendable, Hashable {
+        var name: String
+        /// `format_type` of the column: `integer`, `text`, `character varying(20)`.
+        var type: String
+        var notNull: Bool
+        var defaultSQL: String?
+    }
+
+    struct Table: Codable, Sendable, Hashable {
+        var name: String
+        var columns: [Column]
+        var primaryKey: [String]
+
+        func column(_ name: String) -> Column? { columns.first { $0.name == name } }
+        /// Columns an app sees: teal's own (`_teal_…`) are hidden.
+        var visibleColumns: [Column] { columns.filter { !$0.name.hasPrefix("_teal_") } }
+    }
+
+    var tables: [Table]
+    /// Index name → its table.
+    var indexes: [String: String] = [:]
+
+    func table(_ name: String) -> Table? { tables.first { $0.name == name } }
+
+    /// Reads `schema`'s ordinary and partitioned tables, their columns in order and primary keys.
+    static func read(_ session: PostgresSession, schema: String) async throws -> Catalog {
+        let columns = try await session.rows("""
+            SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull::text,
+                   pg_get_expr(d.adbin, d.adrelid)
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+            WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+            ORDER BY c.relname, a.attnum
+            """, [schema])
+        let keys = try await session.rows("""
+            SELECT c.relname::text, a.attname::text
+            FROM pg_index i
+            JOIN pg_class c ON c.oid = i.indrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+            WHERE n.nspname = $1 AND i.indisprimary
+            ORDER BY c.relname, k.ord
+            """, [schema])
+        var order: [String] = []
+        var byTable: [String: Table] = [:]
+        for row in columns {
+            let t = row[0] ?? ""
+            if byTable[t] == nil { order.append(t); byTable[t] = Table(name: t, columns: [], primaryKey: []) }
+            byTable[t]!.columns.append(Column(name: row[1] ?? "", type: row[2] ?? "text", notNull: row[3] == "true", defaultSQL: row[4]))
+        }
+        for row in keys { byTable[row[0] ?? ""]?.primaryKey.append(row[1] ?? "") }
+        let indexRows = try await session.rows("""
+            SELECT i.relname::text, t.relname::text FROM pg_index x
+            JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+            JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1
+            """, [schema])
+        var indexes: [String: String] = [:]
+        for row in indexRows { indexes[row[0] ?? ""] = row[1] ?? "" }
+        return Catalog(tables: order.compactMap { byTable[$0] }, indexes: indexes)
+    }
+}
+
+/// One shape of the database as an app sees it: per table, the names it uses and the physical table and
+/// columns behind them. A version schema holds one view per table of a shape.
+struct Shape: Codable, Sendable, Hashable {
+    struct Column: Codable, Sendable, Hashable {
+        var name: String
+        var physical: String
+    }
+
+    struct Table: Codable, Sendable, Hashable {
+        var name: String
+        var physical: String
+        var columns: [Column]
+
+        func column(_ name: String) -> Column? { columns.first { $0.name == name } }
+    }
+
+    var tables: [Table]
+
+    func table(_ name: String) -> Table? { tables.first { $0.name == name } }
+
+    mutating func update(_ name: String, _ change: (inout Table) -> Void) {
+        guard let i = tables.firstIndex(where: { $0.name == name }) else { return }
+        change(&tables[i])
+    }
+
+    /// The shape of a catalog with no migration in flight: every table and visible column under its own name.
+    init(_ catalog: Catalog) {
+        tables = catalog.tables.filter { !$0.name.hasPrefix("_teal_") }.map { t in
+            Table(name: t.name, physical: t.name, columns: t.visibleColumns.map { Column(name: $0.name, physical: $0.name) })
+        }
+    }
+
+    init(tables: [Table]) { self.tables = tables }
+}

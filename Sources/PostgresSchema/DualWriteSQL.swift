@@ -1,0 +1,77 @@
+import Manifest
+
+/// The SQL of a plan's triggers and version schema, pure.
+enum DualWriteSQL {
+    enum Direction: String { case up, down }
+
+    static func functionName(_ plan: MigrationPlan, _ table: String, _ direction: Direction) -> String {
+        String(decoding: Array("\(plan.tag)_\(direction.rawValue)_\(table)".utf8.prefix(63)), as: UTF8.self)
+    }
+
+    static func triggerName(_ plan: MigrationPlan, _ direction: Direction) -> String {
+        "_teal_\(plan.tag)_\(direction.rawValue)"
+    }
+
+    /// `CREATE OR REPLACE FUNCTION` and `CREATE TRIGGER` statements keeping `write.table`'s shapes in step. Each
+    /// direction declares the shape's names as variables holding the row's values, so `up`/`down` are written
+    /// over the names of the shape they read, as in pgroll.
+    static func statements(_ plan: MigrationPlan, _ write: DualWrite) throws -> [String] {
+        let table = "\(Identifiers.quote(plan.schema)).\(Identifiers.quote(write.table))"
+        var out: [String] = []
+        for (direction, assignments, shape) in [(Direction.up, write.up, plan.oldShape), (.down, write.down, plan.newShape)] {
+            let trigger = triggerName(plan, direction)
+            out.append("DROP TRIGGER IF EXISTS \(Identifiers.quote(trigger)) ON \(table)")
+            guard !assignments.isEmpty else { continue }
+            guard let t = shape.tables.first(where: { $0.physical == write.table }) else { continue }
+            let declarations = t.columns.map {
+                "  \(Identifiers.quote($0.name)) \(table).\(Identifiers.quote($0.physical))%TYPE := NEW.\(Identifiers.quote($0.physical));"
+            }
+            let body = try assignments.map { a -> String in
+                guard !a.expression.contains("$teal$") else { throw PlanError(operation: a.operation, "an expression may not contain $teal$") }
+                return "  NEW.\(Identifiers.quote(a.target)) := (\(a.expression));"
+            }
+            let function = "teal.\(Identifiers.quote(functionName(plan, write.table, direction)))"
+            out.append("""
+                CREATE OR REPLACE FUNCTION \(function)() RETURNS trigger LANGUAGE plpgsql AS $teal$
+                DECLARE
+                \(declarations.joined(separator: "\n"))
+                BEGIN
+                \(body.joined(separator: "\n"))
+                  RETURN NEW;
+                END
+                $teal$
+                """)
+            let shapeName = "'" + plan.migration.replacingOccurrences(of: "'", with: "''") + "'"
+            let condition = direction == .up
+                ? "\(ShapeSetting.current) NOT IN (\(shapeName), '\(ShapeSetting.backfill)')"
+                : "\(ShapeSetting.current) = \(shapeName)"
+            out.append("""
+                CREATE TRIGGER \(Identifiers.quote(trigger)) BEFORE INSERT OR UPDATE ON \(table) FOR EACH ROW
+                WHEN (\(condition)) EXECUTE FUNCTION \(function)()
+                """)
+        }
+        return out
+    }
+
+    /// Drops a plan's triggers and functions on `table`.
+    static func dropStatements(_ plan: MigrationPlan, table: String) -> [String] {
+        let qt = "\(Identifiers.quote(plan.schema)).\(Identifiers.quote(table))"
+        return [Direction.up, .down].flatMap { d in
+            ["DROP TRIGGER IF EXISTS \(Identifiers.quote(triggerName(plan, d))) ON \(qt)",
+             "DROP FUNCTION IF EXISTS teal.\(Identifiers.quote(functionName(plan, table, d)))()"]
+        }
+    }
+
+    /// The version schema of `shape`: one updatable view per table, run with the caller's privileges.
+    static func versionSchema(_ name: String, schema: String, shape: Shape) -> [String] {
+        var out = ["DROP SCHEMA IF EXISTS \(Identifiers.quote(name)) CASCADE", "CREATE SCHEMA \(Identifiers.quote(name))"]
+        for t in shape.tables {
+            let columns = t.columns.map { "\(Identifiers.quote($0.physical)) AS \(Identifiers.quote($0.name))" }
+            out.append("""
+                CREATE VIEW \(Identifiers.quote(name)).\(Identifiers.quote(t.name)) WITH (security_invoker = true) AS \
+                SELECT \(columns.joined(separator: ", ")) FROM \(Identifiers.quote(schema)).\(Identifiers.quote(t.physical))
+                """)
+        }
+        return out
+    }
+}

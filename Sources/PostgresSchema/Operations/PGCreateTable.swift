@@ -1,0 +1,98 @@
+import Manifest
+
+/// `create_table`: the table is created at start (no old shape to keep in step); rollback moves it, rows and
+/// all, to `teal_kept`, and starting the migration again moves it back.
+struct PGCreateTable: PostgresOperation {
+    var op: CreateTable
+
+    func plan(_ b: inout PlanBuilder) throws {
+        guard b.plan.newShape.table(op.name) == nil else { throw PlanError("table \(op.name) already exists") }
+        guard !op.columns.isEmpty else { throw PlanError("create_table \(op.name) has no columns") }
+        let kept = PGCreateTable.keptName(b, op.name)
+        b.plan.newShape.tables.append(Shape.Table(name: op.name, physical: op.name,
+                                                  columns: op.columns.map { Shape.Column(name: $0.name, physical: $0.name) }))
+        var items = try op.columns.map { try PGColumnSQL.definition($0, in: b) }
+        for c in op.constraints { items.append(try PGColumnSQL.tableConstraint(c, in: b)) }
+        var statements = [
+            b.when("to_regclass(\(b.lit("teal_kept.\(b.q(kept))"))) IS NOT NULL AND to_regclass(\(b.lit(b.qt(op.name)))) IS NULL",
+                   "ALTER TABLE teal_kept.\(b.q(kept)) SET SCHEMA \(b.q(b.schema)); ALTER TABLE \(b.qt(kept)) RENAME TO \(b.q(op.name));"),
+            "CREATE TABLE IF NOT EXISTS \(b.qt(op.name)) (\(items.joined(separator: ", ")))",
+        ]
+        if let comment = op.comment { statements.append("COMMENT ON TABLE \(b.qt(op.name)) IS \(b.lit(comment))") }
+        for c in op.columns { if let comment = c.comment { statements.append("COMMENT ON COLUMN \(b.qt(op.name)).\(b.q(c.name)) IS \(b.lit(comment))") } }
+        b.expand(op.name, statements)
+        b.undo(op.name, [
+            "CREATE SCHEMA IF NOT EXISTS teal_kept",
+            "DROP TABLE IF EXISTS teal_kept.\(b.q(kept))",
+            "ALTER TABLE IF EXISTS \(b.qt(op.name)) RENAME TO \(b.q(kept))",
+            "ALTER TABLE IF EXISTS \(b.qt(kept)) SET SCHEMA teal_kept",
+        ])
+    }
+
+    /// The name a table goes by in `teal_kept`.
+    static func keptName(_ b: PlanBuilder, _ table: String) -> String {
+        String(decoding: Array("\(b.tag)_\(table)".utf8.prefix(63)), as: UTF8.self)
+    }
+}
+
+/// Column and table-constraint clauses of CREATE TABLE and ADD COLUMN.
+enum PGColumnSQL {
+    static func definition(_ c: ColumnDefinition, in b: PlanBuilder, withConstraints: Bool = true) throws -> String {
+        var sql = "\(b.q(c.name)) \(try type(c.type))"
+        if let g = c.generated {
+            if let e = g.expression { sql += " GENERATED ALWAYS AS (\(e)) STORED" }
+            else if let identity = g.identity {
+                sql += " GENERATED \(try b.keyword(identity, ["ALWAYS", "BY DEFAULT"])) AS IDENTITY"
+                if let s = g.sequenceOptions { sql += " (\(s))" }
+            }
+        }
+        guard withConstraints else { return sql }
+        if c.primaryKey { sql += " PRIMARY KEY" } else if !c.nullable { sql += " NOT NULL" }
+        if let d = c.default { sql += " DEFAULT \(d)" }
+        if c.unique { sql += " UNIQUE" }
+        if let check = c.check {
+            sql += (check.name.map { " CONSTRAINT \(b.q($0))" } ?? "") + " CHECK (\(check.constraint))" + (check.noInherit ? " NO INHERIT" : "")
+        }
+        if let r = c.references {
+            sql += (r.name.map { " CONSTRAINT \(b.q($0))" } ?? "") + " " + (try b.references(r, columnOf: c.name))
+        }
+        return sql
+    }
+
+    static func tableConstraint(_ c: TableConstraint, in b: PlanBuilder) throws -> String {
+        let cols = "(" + c.columns.map(b.q).joined(separator: ", ") + ")"
+        var sql = "CONSTRAINT \(b.q(c.name)) "
+        switch c.type {
+        case .primaryKey: sql += "PRIMARY KEY \(cols)"
+        case .unique: sql += "UNIQUE" + (c.nullsNotDistinct ? " NULLS NOT DISTINCT" : "") + " \(cols)"
+        case .check:
+            guard let check = c.check else { throw PlanError("check constraint \(c.name) has no check") }
+            sql += "CHECK (\(check))" + (c.noInherit ? " NO INHERIT" : "")
+        case .foreignKey:
+            guard let r = c.references else { throw PlanError("foreign key \(c.name) has no references") }
+            sql += "FOREIGN KEY \(cols) REFERENCES \(b.qt(r.table)) (" + r.columns.map(b.q).joined(separator: ", ") + ")"
+            if let m = r.matchType { sql += " MATCH \(try b.keyword(m, ["SIMPLE", "FULL"]))" }
+            if let d = r.onDelete {
+                sql += " ON DELETE \(try b.keyword(d, PlanBuilder.actions))"
+                if !r.onDeleteSetColumns.isEmpty { sql += " (" + r.onDeleteSetColumns.map(b.q).joined(separator: ", ") + ")" }
+            }
+            if let u = r.onUpdate { sql += " ON UPDATE \(try b.keyword(u, PlanBuilder.actions))" }
+        case .exclude:
+            guard let e = c.exclude else { throw PlanError("exclude constraint \(c.name) has no exclude") }
+            sql += "EXCLUDE \(e)"
+        }
+        if !c.includeColumns.isEmpty, c.type == .unique || c.type == .primaryKey {
+            sql += " INCLUDE (" + c.includeColumns.map(b.q).joined(separator: ", ") + ")"
+        }
+        if let p = c.storageParameters, c.type != .check, c.type != .foreignKey { sql += " WITH (\(p))" }
+        if c.deferrable { sql += " DEFERRABLE" + (c.initiallyDeferred ? " INITIALLY DEFERRED" : "") }
+        return sql
+    }
+
+    /// A type name is pasted into DDL: letters, digits, spaces, `_`, `.`, `(`, `)`, `,`, `[`, `]` and quotes only.
+    static func type(_ t: String) throws -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.(),[]\"")
+        guard !t.isEmpty, t.allSatisfy({ allowed.contains($0) }) else { throw PlanError("'\(t)' is not a type name") }
+        return t
+    }
+}

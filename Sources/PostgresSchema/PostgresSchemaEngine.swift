@@ -1,0 +1,394 @@
+import Foundation
+import Logging
+import Manifest
+import Schema
+
+/// Tuning of the PostgreSQL engine.
+public struct PostgresSchemaOptions: Sendable {
+    /// How long a DDL statement waits for a table lock before giving up (and trying again).
+    public var lockTimeout: TimeInterval
+    /// Longest any statement of teal's may run (index builds excepted).
+    public var statementTimeout: TimeInterval
+    /// How many times a DDL transaction that hit the lock timeout is tried in all.
+    public var lockAttempts: Int
+    /// Most rows per backfill transaction.
+    public var batchSize: Int
+    /// Longest a backfill transaction should take; slower batches shrink, faster ones grow up to `batchSize`.
+    public var batchDuration: TimeInterval
+    /// The backfill pauses while a replica replays more than this far behind.
+    public var maxReplicationLag: TimeInterval
+    /// How long to wait for another runner's lock on the database before reporting who holds it.
+    public var runnerWait: TimeInterval
+
+    public init(lockTimeout: TimeInterval = 1, statementTimeout: TimeInterval = 60, lockAttempts: Int = 5,
+                batchSize: Int = 10_000, batchDuration: TimeInterval = 0.02, maxReplicationLag: TimeInterval = 2,
+                runnerWait: TimeInterval = 10) {
+        self.lockTimeout = lockTimeout
+        self.statementTimeout = statementTimeout
+        self.lockAttempts = max(1, lockAttempts)
+        self.batchSize = max(1, batchSize)
+        self.batchDuration = batchDuration
+        self.maxReplicationLag = maxReplicationLag
+        self.runnerWait = runnerWait
+    }
+}
+
+/// Runs expand/contract migrations on one PostgreSQL database, with two live shapes served as version schemas
+/// (see `MigrationPlan`). Each call opens its own direct connection and holds a session advisory lock on the
+/// app schema for its duration, so two agents never run migrations on one database at once.
+public final class PostgresSchemaEngine: Sendable {
+    public let settings: PostgresSettings
+    public let options: PostgresSchemaOptions
+    private let logger: Logger
+
+    public init(settings: PostgresSettings, options: PostgresSchemaOptions = PostgresSchemaOptions(),
+                logger: Logger = Logger(label: "teal.schema.postgres")) {
+        self.settings = settings
+        self.options = options
+        self.logger = logger
+    }
+
+    public var schema: String { settings.schema }
+
+    /// The version schema a color written for `migration` uses.
+    public func versionSchema(for migration: String) -> String { MigrationPlan.versionSchema(schema: schema, migration: migration) }
+
+    // MARK: status
+
+    public func status() async throws -> SchemaStatus {
+        try await withSession(lock: false) { s in try await self.history(s) }
+    }
+
+    private func history(_ s: PostgresSession) async throws -> SchemaStatus {
+        guard try await s.value("SELECT to_regclass('teal.migrations')::text") != nil else { return SchemaStatus(migrations: []) }
+        let rows = try await s.rows("""
+            SELECT name, checksum, state, definition, extract(epoch FROM started_at)::text,
+                   extract(epoch FROM completed_at)::text, extract(epoch FROM rolled_back_at)::text
+            FROM teal.migrations WHERE schema_name = $1 ORDER BY number, name
+            """, [schema])
+        return SchemaStatus(migrations: try rows.map { r in
+            let name = r[0] ?? ""
+            guard let state = MigrationState(rawValue: r[2] ?? ""),
+                  let definition = try? JSONDecoder().decode(Migration.self, from: Data((r[3] ?? "").utf8)) else {
+                throw SchemaError(migration: name, "teal.migrations holds a row teal cannot read (state \(r[2] ?? "none"))")
+            }
+            func date(_ s: String?) -> Date? { s.flatMap(Double.init).map { Date(timeIntervalSince1970: $0) } }
+            return AppliedMigration(name: name, checksum: r[1] ?? "", state: state, definition: definition,
+                                    startedAt: date(r[4]) ?? Date(), completedAt: date(r[5]), rolledBackAt: date(r[6]))
+        })
+    }
+
+    // MARK: start
+
+    /// Expands `migration` and backfills existing rows; both shapes are usable when it returns. A start left
+    /// half-way (crash, lost connection, interruption) is resumed by calling it again; one already started or
+    /// completed does nothing. A permanent failure undoes what the start did.
+    public func start(_ migration: Migration, progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil,
+                      shouldStop: (@Sendable () -> Bool)? = nil) async throws {
+        try await withSession(lock: true) { s in
+            try await self.ensureStateTables(s)
+            let existing = try await s.rows("SELECT state, checksum, catalog FROM teal.migrations WHERE schema_name = $1 AND name = $2",
+                                            [self.schema, migration.name]).first
+            let catalog: Catalog
+            if let existing, existing[0] != MigrationState.rolledBack.rawValue {
+                if existing[1] != migration.checksum {
+                    throw SchemaError(migration: migration.name, "the file changed after it was applied (stored checksum \(existing[1] ?? ""), file \(migration.checksum)); write a new migration instead")
+                }
+                if existing[0] != MigrationState.backfilling.rawValue {
+                    self.logger.info("migration already started", metadata: ["migration": "\(migration.name)"])
+                    return
+                }
+                catalog = try JSONDecoder().decode(Catalog.self, from: Data((existing[2] ?? "").utf8))
+                self.logger.info("resuming start", metadata: ["migration": "\(migration.name)"])
+            } else {
+                let status = try await self.history(s)
+                if let other = status.inFlight, other.name != migration.name {
+                    throw SchemaError(migration: migration.name, "migration \(other.name) is in flight on \(self.settings); complete or roll it back first")
+                }
+                catalog = try await Catalog.read(s, schema: self.schema)
+                let definition = String(decoding: try JSONEncoder().encode(migration), as: UTF8.self)
+                let catalogJSON = String(decoding: try JSONEncoder().encode(catalog), as: UTF8.self)
+                _ = try self.plan(migration, catalog) // refuse a migration that does not fit before recording anything
+                try await s.exec("""
+                    INSERT INTO teal.migrations (schema_name, name, number, checksum, definition, catalog, state, started_at)
+                    VALUES ($1, $2, $3::int, $4, $5, $6, 'backfilling', now())
+                    ON CONFLICT (schema_name, name) DO UPDATE SET number = EXCLUDED.number, checksum = EXCLUDED.checksum,
+                        definition = EXCLUDED.definition, catalog = EXCLUDED.catalog, state = 'backfilling',
+                        started_at = now(), completed_at = NULL, rolled_back_at = NULL
+                    """, [self.schema, migration.name, String(migration.number), migration.checksum, definition, catalogJSON])
+            }
+            let plan = try self.plan(migration, catalog)
+            do {
+                try await self.expand(s, plan, migration)
+                try await self.backfill(s, plan, migration, progress: progress, shouldStop: shouldStop)
+                try await s.exec("UPDATE teal.migrations SET state = 'started' WHERE schema_name = $1 AND name = $2", [self.schema, migration.name])
+            } catch let error as SchemaError where error.isTransient || error.isInterruption {
+                throw error.locatedIn(migration)
+            } catch {
+                let cause = (error as? SchemaError ?? SchemaError(PostgresSession.message(of: error))).locatedIn(migration)
+                self.logger.error("start failed; undoing it", metadata: ["migration": "\(migration.name)", "error": "\(cause)"])
+                do {
+                    try await self.undo(s, plan)
+                } catch {
+                    throw SchemaError(migration: migration.name, "\(cause.message); undoing the start failed too: \(PostgresSession.message(of: error))")
+                }
+                throw cause
+            }
+            self.logger.info("started", metadata: ["migration": "\(migration.name)"])
+        }
+    }
+
+    private func plan(_ migration: Migration, _ catalog: Catalog) throws -> MigrationPlan {
+        do {
+            return try MigrationPlan.make(migration, catalog: catalog, schema: schema)
+        } catch let error as PlanError {
+            throw SchemaError(migration: migration.name, operationIndex: error.operation, operationKind: error.kind, error.message)
+        }
+    }
+
+    private func expand(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration) async throws {
+        for step in plan.expand {
+            do {
+                try await run(s, step)
+            } catch let error as SchemaError {
+                let op = migration.operations.indices.contains(step.operation) ? migration.operations[step.operation].kind : nil
+                var e = error
+                if e.operationIndex == nil { e.operationIndex = step.operation; e.operationKind = op }
+                throw e
+            }
+        }
+        // Tables that raw SQL created join the new shape as they are.
+        var shape = plan.newShape
+        let now = try await Catalog.read(s, schema: schema)
+        let known = Set(plan.oldShape.tables.map(\.physical) + plan.newShape.tables.map(\.physical))
+        for t in now.tables where !known.contains(t.name) && !t.name.hasPrefix("_teal_") {
+            shape.tables.append(Shape.Table(name: t.name, physical: t.name, columns: t.visibleColumns.map { .init(name: $0.name, physical: $0.name) }))
+        }
+        for write in plan.dualWriteTables {
+            let statements = try DualWriteSQL.statements(plan, write)
+            try await s.ddl(on: "\(schema).\(write.table)", options: options) { for sql in statements { try await s.exec(sql) } }
+        }
+        let views = DualWriteSQL.versionSchema(plan.versionSchema, schema: schema, shape: shape)
+        try await s.ddl(on: nil, options: options) { for sql in views { try await s.exec(sql) } }
+    }
+
+    /// One step: a DDL transaction under the lock timeout, or a concurrent index build outside any transaction
+    /// (an invalid index left by a failed build is dropped and built again, once).
+    private func run(_ s: PostgresSession, _ step: PlanStep) async throws {
+        guard step.concurrently else {
+            try await s.ddl(on: step.table, options: options) { for sql in step.statements { try await s.exec(sql) } }
+            return
+        }
+        try await s.exec("SET lock_timeout = '\(Int(options.lockTimeout * 1000))ms'")
+        try await s.exec("SET statement_timeout = 0")
+        for attempt in 1...2 {
+            if let index = step.index {
+                let valid = try await s.value("SELECT indisvalid::text FROM pg_index WHERE indexrelid = to_regclass($1)",
+                                              ["\(Identifiers.quote(schema)).\(Identifiers.quote(index))"])
+                if valid == "false" {
+                    try await s.exec("DROP INDEX CONCURRENTLY IF EXISTS \(Identifiers.quote(schema)).\(Identifiers.quote(index))")
+                }
+            }
+            do {
+                for sql in step.statements { try await s.exec(sql) }
+            } catch let error as SchemaError where attempt == 1 && error.isTransient {
+                continue
+            }
+            guard let index = step.index else { return try await resetTimeouts(s) }
+            let valid = try await s.value("SELECT indisvalid::text FROM pg_index WHERE indexrelid = to_regclass($1)",
+                                          ["\(Identifiers.quote(schema)).\(Identifiers.quote(index))"])
+            if valid != "false" { return try await resetTimeouts(s) }
+        }
+        throw SchemaError("the index build on \(step.table ?? "?") left an invalid index twice")
+    }
+
+    private func resetTimeouts(_ s: PostgresSession) async throws {
+        try await s.exec("RESET lock_timeout")
+        try await s.exec("RESET statement_timeout")
+    }
+
+    // MARK: backfill
+
+    private func backfill(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration,
+                          progress: (@Sendable (Int, Int) -> Void)?, shouldStop: (@Sendable () -> Bool)?) async throws {
+        let catalog = try await Catalog.read(s, schema: schema)
+        for table in plan.backfills.keys.sorted() {
+            guard let assignments = plan.backfills[table], !assignments.isEmpty, let t = catalog.table(table) else { continue }
+            let runner = BackfillRunner(session: s, schema: schema, migration: migration.name, table: t, assignments: assignments,
+                                        options: options, logger: logger)
+            try await runner.run(progress: progress, shouldStop: shouldStop)
+        }
+    }
+
+    // MARK: complete
+
+    /// Contracts the started migration `name`: triggers go, the old shape's columns and tables are put aside,
+    /// renames and constraints take their final form, and the previous version schema is dropped.
+    public func complete(_ name: String) async throws {
+        try await withSession(lock: true) { s in
+            try await self.ensureStateTables(s)
+            let (state, migration, catalog) = try await self.load(s, name)
+            switch state {
+            case .completed: return
+            case .rolledBack: throw SchemaError(migration: name, "was rolled back; start it before completing it")
+            case .backfilling: throw SchemaError(migration: name, "its start has not finished (the last one was interrupted); run start again to resume it")
+            case .started: break
+            }
+            let plan = try self.plan(migration, catalog)
+            for write in plan.dualWriteTables {
+                try await s.ddl(on: "\(self.schema).\(write.table)", options: self.options) {
+                    for sql in DualWriteSQL.dropStatements(plan, table: write.table) { try await s.exec(sql) }
+                }
+            }
+            for step in plan.contractInOrder {
+                do {
+                    try await self.run(s, step)
+                } catch var error as SchemaError {
+                    if error.operationIndex == nil, migration.operations.indices.contains(step.operation) {
+                        error.operationIndex = step.operation
+                        error.operationKind = migration.operations[step.operation].kind
+                    }
+                    throw error.locatedIn(migration)
+                }
+            }
+            let previous = try await s.value("""
+                SELECT name FROM teal.migrations WHERE schema_name = $1 AND state = 'completed' AND (number, name) < ($2::int, $3)
+                ORDER BY number DESC, name DESC LIMIT 1
+                """, [self.schema, String(migration.number), name])
+            if let previous {
+                try await s.ddl(on: nil, options: self.options) {
+                    try await s.exec("DROP SCHEMA IF EXISTS \(Identifiers.quote(self.versionSchema(for: previous))) CASCADE")
+                }
+            }
+            try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration = $2", [self.schema, name])
+            try await s.exec("UPDATE teal.migrations SET state = 'completed', completed_at = now() WHERE schema_name = $1 AND name = $2",
+                             [self.schema, name])
+            self.logger.info("completed", metadata: ["migration": "\(name)"])
+        }
+    }
+
+    // MARK: rollback
+
+    /// Undoes the in-flight migration `name` from the definition stored in the database, keeping aside what only
+    /// the new shape holds.
+    public func rollback(_ name: String) async throws {
+        try await withSession(lock: true) { s in
+            try await self.ensureStateTables(s)
+            let (state, migration, catalog) = try await self.load(s, name)
+            switch state {
+            case .rolledBack: return
+            case .completed: throw SchemaError(migration: name, "is completed; a completed migration cannot be rolled back")
+            case .backfilling, .started: break
+            }
+            try await self.undo(s, try self.plan(migration, catalog))
+            self.logger.info("rolled back", metadata: ["migration": "\(name)"])
+        }
+    }
+
+    private func undo(_ s: PostgresSession, _ plan: MigrationPlan) async throws {
+        for write in plan.dualWrites.keys.sorted() {
+            try await s.ddl(on: "\(schema).\(write)", options: options) {
+                if try await s.value("SELECT to_regclass($1)::text", ["\(Identifiers.quote(self.schema)).\(Identifiers.quote(write))"]) != nil {
+                    for sql in DualWriteSQL.dropStatements(plan, table: write) { try await s.exec(sql) }
+                }
+            }
+        }
+        try await s.ddl(on: nil, options: options) { try await s.exec("DROP SCHEMA IF EXISTS \(Identifiers.quote(plan.versionSchema)) CASCADE") }
+        for step in plan.undo { try await run(s, step) }
+        try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration = $2", [schema, plan.migration])
+        try await s.exec("UPDATE teal.migrations SET state = 'rolled_back', rolled_back_at = now() WHERE schema_name = $1 AND name = $2",
+                         [schema, plan.migration])
+    }
+
+    private func load(_ s: PostgresSession, _ name: String) async throws -> (MigrationState, Migration, Catalog) {
+        guard let row = try await s.rows("SELECT state, definition, catalog FROM teal.migrations WHERE schema_name = $1 AND name = $2",
+                                         [schema, name]).first else {
+            throw SchemaError(migration: name, "was never started")
+        }
+        guard let state = MigrationState(rawValue: row[0] ?? "") else { throw SchemaError(migration: name, "has an unknown state \(row[0] ?? "")") }
+        let migration = try JSONDecoder().decode(Migration.self, from: Data((row[1] ?? "").utf8))
+        let catalog = try JSONDecoder().decode(Catalog.self, from: Data((row[2] ?? "").utf8))
+        return (state, migration, catalog)
+    }
+
+    // MARK: sessions, the runner lock and teal's tables
+
+    private func withSession<T>(lock: Bool, _ body: (PostgresSession) async throws -> T) async throws -> T {
+        let s = try await PostgresSession.open(settings, logger: logger, applicationName: "teal schema")
+        do {
+            try await s.exec("SET search_path = \(Identifiers.quote(schema)), public")
+            if lock { try await acquireRunnerLock(s) }
+            let value = try await body(s)
+            await s.close()
+            return value
+        } catch {
+            await s.close() // closing the session also releases the advisory lock
+            throw error
+        }
+    }
+
+    /// A session advisory lock keyed by the app schema: the second runner waits `runnerWait`, then is told who
+    /// holds it.
+    private func acquireRunnerLock(_ s: PostgresSession) async throws {
+        let key = "hashtext('teal:' || current_database() || ':' || $1)"
+        let deadline = Date().addingTimeInterval(options.runnerWait)
+        while true {
+            if try await s.value("SELECT pg_try_advisory_lock(\(key))::text", [schema]) == "true" { return }
+            if Date() >= deadline { break }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        let holder = try await s.rows("""
+            SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'), coalesce(extract(epoch FROM now() - a.backend_start)::int::text, '?')
+            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.objid = (\(key) & 4294967295)::bigint::oid
+            """, [schema]).first
+        var e = SchemaError("another runner holds teal's migration lock on \(settings)" +
+                            (holder.map { " (pid \($0[0] ?? "?"), \($0[1] ?? ""), from \($0[2] ?? "?"), connected \($0[3] ?? "?") s)" } ?? "") +
+                            "; waited \(Int(options.runnerWait)) s")
+        e.isTransient = true
+        throw e
+    }
+
+    private func ensureStateTables(_ s: PostgresSession) async throws {
+        if try await s.value("SELECT to_regclass('teal.backfill')::text") != nil { return }
+        try await s.transaction {
+            for sql in [
+                "CREATE SCHEMA IF NOT EXISTS teal",
+                """
+                CREATE TABLE IF NOT EXISTS teal.migrations (
+                    schema_name text NOT NULL,
+                    name text NOT NULL,
+                    number integer NOT NULL,
+                    checksum text NOT NULL,
+                    definition text NOT NULL,
+                    catalog text NOT NULL,
+                    state text NOT NULL CHECK (state IN ('backfilling', 'started', 'completed', 'rolled_back')),
+                    started_at timestamptz NOT NULL,
+                    completed_at timestamptz,
+                    rolled_back_at timestamptz,
+                    PRIMARY KEY (schema_name, name))
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS teal.backfill (
+                    schema_name text NOT NULL,
+                    migration text NOT NULL,
+                    table_name text NOT NULL,
+                    cursor text[],
+                    bound text[],
+                    done bigint NOT NULL DEFAULT 0,
+                    total bigint NOT NULL DEFAULT 0,
+                    finished boolean NOT NULL DEFAULT false,
+                    PRIMARY KEY (schema_name, migration, table_name))
+                """,
+            ] { try await s.exec(sql) }
+        }
+    }
+}
+
+extension SchemaError {
+    func locatedIn(_ migration: Migration) -> SchemaError {
+        var copy = self
+        if copy.migration == nil { copy.migration = migration.name }
+        return copy
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+import Schema
+
+/// One direct connection to the app database, for teal's own work: statements one at a time (the extended
+/// protocol), transactions, DDL under a lock timeout with retries, and errors turned into `SchemaError`s that
+/// carry the server's message and SQLSTATE, never the password.
+final class PostgresSession: @unchecked Sendable {
+    let settings: PostgresSettings
+    let connection: PostgresConnection
+    let logger: Logger
+    private static let ids = IDGenerator()
+
+    private init(settings: PostgresSettings, connection: PostgresConnection, logger: Logger) {
+        self.settings = settings
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// Connects; a refused connection, a timeout or a rejected login is a transient `SchemaError` naming the host.
+    static func open(_ settings: PostgresSettings, logger: Logger, applicationName: String = "teal",
+                     connectTimeout: TimeAmount = .seconds(10)) async throws -> PostgresSession {
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            switch settings.sslMode {
+            case "disable": tls = .disable
+            case "allow", "prefer":
+                var c = TLSConfiguration.makeClientConfiguration()
+                c.certificateVerification = .none
+                tls = try .prefer(NIOSSLContext(configuration: c))
+            case "require":
+                var c = TLSConfiguration.makeClientConfiguration()
+                c.certificateVerification = .none
+                tls = try .require(NIOSSLContext(configuration: c))
+            default:
+                var c = TLSConfiguration.makeClientConfiguration()
+                c.certificateVerification = settings.sslMode == "verify-full" ? .fullVerification : .noHostnameVerification
+                if let ca = settings.sslRootCert { c.trustRoots = .file(ca) }
+                tls = try .require(NIOSSLContext(configuration: c))
+            }
+        } catch {
+            throw SchemaError("cannot set up TLS for \(settings): \(error)")
+        }
+        var configuration = PostgresConnection.Configuration(host: settings.host, port: settings.port, username: settings.user,
+                                                             password: settings.password, database: settings.database, tls: tls)
+        configuration.options.connectTimeout = connectTimeout
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        do {
+            let connection = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
+                                                                  configuration: configuration, id: ids.next(), logger: logger).get()
+            return PostgresSession(settings: settings, connection: connection, logger: logger)
+        } catch {
+            var e = SchemaError("cannot connect to \(settings) (password from \(settings.passwordSource)): \(Self.message(of: error))")
+            e.isTransient = true
+            throw e
+        }
+    }
+
+    func close() async {
+        try? await connection.close().get()
+    }
+
+    /// Runs one statement.
+    func exec(_ sql: String, _ binds: [String?] = []) async throws {
+        _ = try await rows(sql, binds)
+    }
+
+    /// Runs one statement and returns its rows, every column read as text (cast in the SQL when it is not).
+    func rows(_ sql: String, _ binds: [String?] = []) async throws -> [[String?]] {
+        var bindings = PostgresBindings()
+        for b in binds {
+            if let b { bindings.append(b) } else { bindings.appendNull() }
+        }
+        do {
+            let sequence = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            var out: [[String?]] = []
+            for try await row in sequence {
+                out.append(try row.map { cell in try cell.decode(String?.self) })
+            }
+            return out
+        } catch {
+            throw Self.schemaError(error, statement: sql)
+        }
+    }
+
+    func value(_ sql: String, _ binds: [String?] = []) async throws -> String? {
+        try await rows(sql, binds).first?.first ?? nil
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    func transaction<T>(_ body: () async throws -> T) async throws -> T {
+        try await exec("BEGIN")
+        do {
+            let value = try await body()
+            try await exec("COMMIT")
+            return value
+        } catch {
+            try? await exec("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// A transaction that takes locks (DDL on `table`): `lock_timeout` and `statement_timeout` are set for it, and
+    /// a lock timeout is retried with jittered, growing pauses up to `attempts` times. When every attempt timed
+    /// out the error names who holds locks on the table (pid, how long, what it runs), and is transient.
+    func ddl<T>(on table: String?, options: PostgresSchemaOptions, _ body: () async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await transaction {
+                    try await exec("SET LOCAL lock_timeout = '\(Int(options.lockTimeout * 1000))ms'")
+                    try await exec("SET LOCAL statement_timeout = '\(Int(options.statementTimeout * 1000))ms'")
+                    return try await body()
+                }
+            } catch let error as SchemaError where error.sqlState == "55P03" {
+                if attempt < options.lockAttempts {
+                    let pause = min(5.0, 0.05 * pow(2, Double(attempt))) * Double.random(in: 0.5...1.0)
+                    logger.info("lock timeout, retrying", metadata: ["table": "\(table ?? "?")", "attempt": "\(attempt)"])
+                    try await Task.sleep(nanoseconds: UInt64(pause * 1e9))
+                    continue
+                }
+                var e = SchemaError("\(error.message); after \(attempt) attempts of \(options.lockTimeout) s each\(try await lockHolders(table))")
+                e.isTransient = true
+                e.sqlState = error.sqlState
+                throw e
+            }
+        }
+    }
+
+    /// Who else holds a lock on `table`, as words for an error.
+    private func lockHolders(_ table: String?) async throws -> String {
+        guard let table else { return "" }
+        let rows = try? await self.rows("""
+            SELECT a.pid::text, coalesce(a.state, ''), coalesce(extract(epoch FROM now() - a.xact_start)::int::text, '?'), left(coalesce(a.query, ''), 200)
+            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.relation = to_regclass($1) AND l.granted AND l.pid <> pg_backend_pid()
+            """, [table])
+        guard let rows, !rows.isEmpty else { return "" }
+        let who = rows.map { "pid \($0[0] ?? "?") (\($0[1] ?? ""), transaction open \($0[2] ?? "?") s): \($0[3] ?? "")" }
+        return "; \(table) is held by " + Array(Set(who)).sorted().joined(separator: "; ")
+    }
+
+    // MARK: errors
+
+    static func message(of error: any Error) -> String {
+        if let e = error as? PSQLError {
+            if let info = e.serverInfo {
+                var text = info[.message] ?? "server error"
+                if let state = info[.sqlState] { text += " (SQLSTATE \(state))" }
+                if let detail = info[.detail] { text += ": \(detail)" }
+                if let hint = info[.hint] { text += "; hint: \(hint)" }
+                return text
+            }
+            if let underlying = e.underlying { return "\(e.code): \(underlying)" }
+            return "\(e.code)"
+        }
+        if let e = error as? SchemaError { return e.message }
+        return "\(error)"
+    }
+
+    static func schemaError(_ error: any Error, statement: String) -> SchemaError {
+        if let e = error as? SchemaError { return e }
+        var e = SchemaError(message(of: error))
+        if let p = error as? PSQLError {
+            let state = p.serverInfo?[.sqlState]
+            e.sqlState = state
+            e.statement = statement
+            if let state {
+                // Connection trouble, a server shutting down or starting, serialization failures, deadlocks,
+                // lock timeouts: the same statement may well succeed later.
+                e.isTransient = state.hasPrefix("08") || state.hasPrefix("57P") || state == "40001" || state == "40P01"
+                    || state == "55P03" || state == "53300"
+            } else {
+                e.isTransient = true // no answer from the server: the connection itself failed
+            }
+        }
+        return e
+    }
+}
+
+private final class IDGenerator: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func next() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+}
