@@ -144,7 +144,9 @@ public actor ColorSupervisor {
         let folder = try await drivers.source.workingCopy(app: record.app, commit: record.specCommit)
         let replacement = try await drivers.runtime.start(ColorLaunch(app: record.app, color: record.color, spec: record.spec,
                                                                       commit: record.specCommit, folder: folder,
-                                                                      database: settings.database, health: settings.health))
+                                                                      database: settings.database,
+                                                                      databaseEnvironment: drivers.schemas.colorEnvironment(for: settings.database, shape: record.spec.schema),
+                                                                      health: settings.health))
         do {
             try store.saveColor(replacement)
         } catch {

@@ -20,7 +20,7 @@ public struct ProcessColorRuntime: ColorRuntime {
 
     public func start(_ launch: ColorLaunch) async throws -> ColorRecord {
         let started = try launcher.start(app: launch.app, color: launch.color, spec: launch.spec, commit: launch.commit,
-                                         folder: launch.folder, database: launch.database)
+                                         folder: launch.folder, database: launch.database, databaseEnvironment: launch.databaseEnvironment)
         return ColorRecord(app: launch.app, color: launch.color, spec: launch.spec, specCommit: launch.commit,
                            handle: started.identity.handle, port: started.port, startedAt: Date(), health: launch.health)
     }

@@ -63,17 +63,21 @@ public struct SQLiteSchemaBackend: SchemaBackend {
 }
 
 /// Picks a schema backend from an app's `database:` URL: SQLite files under the data dir or at an absolute
-/// path. PostgreSQL is refused until its backend exists.
+/// path, or a PostgreSQL database.
 public struct SchemaBackendCatalog: SchemaBackends {
     public let paths: RuntimePaths
 
     public init(dataDir: String) { paths = RuntimePaths(dataDir: dataDir) }
 
     public func backend(for database: DatabaseLocation) throws -> any SchemaBackend {
-        guard let file = paths.databaseFile(database) else {
-            throw ReconcileFailure.permanent("migrations on PostgreSQL (\(database)) are not supported by this schema engine yet")
-        }
+        if case .postgres(let url) = database { return try PostgresSchemaBackend(url: url) }
+        guard let file = paths.databaseFile(database) else { throw ReconcileFailure.permanent("no schema backend for \(database)") }
         return SQLiteSchemaBackend(path: file)
+    }
+
+    public func colorEnvironment(for database: DatabaseLocation, shape: String) -> [String: String] {
+        guard case .postgres(let url) = database else { return [:] }
+        return PostgresSchemaBackend.colorEnvironment(url: url, shape: shape)
     }
 
     /// SQLite's refusals and a dry run on an in-memory database; PostgreSQL apps are left to their backend.

@@ -84,7 +84,8 @@ public struct PostgresSettings: Sendable, CustomStringConvertible {
     /// The `DATABASE_URL` of a color written for the version schema `versionSchema`: no password (libpq finds it
     /// through the `PGPASSFILE` the color inherits), and `options` fixing the color's `search_path` and teal's
     /// shape setting at connect, so every session of that color sees exactly its migration's tables and columns.
-    public func colorURL(versionSchema: String, shape: String) -> String {
+    public func colorURL(shape: String) -> String {
+        let versionSchema = MigrationPlan.versionSchema(schema: schema, migration: shape)
         var c = URLComponents()
         c.scheme = "postgres"
         c.user = user

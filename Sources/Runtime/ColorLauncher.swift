@@ -18,10 +18,11 @@ public struct ColorLauncher: Sendable {
 
     /// Starts `spec` from `folder` on a fresh port (or `port`).
     public func start(app: String, color: ColorName, spec: ColorSpec, commit: String, folder: String,
-                      database: DatabaseLocation, port: Int? = nil) throws -> Launched {
+                      database: DatabaseLocation, databaseEnvironment: [String: String] = [:], port: Int? = nil) throws -> Launched {
         let argv = try resolve(command: spec.command, in: folder, app: app, color: color)
         let port = try port ?? FreePort.pick()
-        let environment = try environment(app: app, color: color, spec: spec, commit: commit, database: database, port: port)
+        var environment = try environment(app: app, color: color, spec: spec, commit: commit, database: database, port: port)
+        environment.merge(databaseEnvironment) { _, new in new }
         if let file = paths.databaseFile(database) {
             try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         }

@@ -78,12 +78,13 @@ final class Agent {
     let process = Process()
     let log: String
 
-    init(story: Story, admin: Int, repo: String? = nil, extra: [String] = []) throws {
+    init(story: Story, admin: Int, repo: String? = nil, extra: [String] = [], environment: [String: String] = [:]) throws {
         log = story.data + "-agent.log"
         FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: TealBinary.path)
         process.arguments = ["watch", "--repo", repo ?? story.repo.path, "--data-dir", story.data, "--interval", "200ms",
                              "--admin", "127.0.0.1:\(admin)"] + extra
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
         let handle = FileHandle(forWritingAtPath: log)
         process.standardOutput = handle
         process.standardError = handle

@@ -11,10 +11,13 @@ public struct ColorLaunch: Sendable {
     public var commit: String
     public var folder: String
     public var database: DatabaseLocation
+    /// Set over the color's environment after everything else: how it reaches its shape of the database.
+    public var databaseEnvironment: [String: String]
     public var health: HealthCheck
 
     public init(app: String, color: ColorName, spec: ColorSpec, commit: String, folder: String, database: DatabaseLocation,
-                health: HealthCheck) {
+                databaseEnvironment: [String: String] = [:], health: HealthCheck) {
+        self.databaseEnvironment = databaseEnvironment
         self.app = app
         self.color = color
         self.spec = spec

@@ -23,4 +23,11 @@ public protocol SchemaBackends: Sendable {
     /// What that kind of database cannot run of `migrations`, by file and line, found without touching any app
     /// database (constructs it cannot express, a dry run of each migration on a scratch database).
     func validate(_ migrations: [Migration], for database: DatabaseLocation) -> [Diagnostic]
+    /// What a color written for migration `shape` needs in its environment to see that shape (`DATABASE_URL`
+    /// selecting it, where the password is); empty when the database serves every shape under one name.
+    func colorEnvironment(for database: DatabaseLocation, shape: String) -> [String: String]
+}
+
+extension SchemaBackends {
+    public func colorEnvironment(for database: DatabaseLocation, shape: String) -> [String: String] { [:] }
 }

@@ -73,8 +73,11 @@ public struct StepRunner: Sendable {
         }
         let folder = try await drivers.source.workingCopy(app: app, commit: commit)
         let health = manifest.environment.health
+        let database = manifest.environment.database
         let record = try await drivers.runtime.start(ColorLaunch(app: app, color: color, spec: spec, commit: commit, folder: folder,
-                                                                 database: manifest.environment.database, health: health))
+                                                                 database: database,
+                                                                 databaseEnvironment: drivers.schemas.colorEnvironment(for: database, shape: spec.schema),
+                                                                 health: health))
         do {
             try store.saveColor(record)
         } catch {

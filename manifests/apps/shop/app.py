@@ -2,7 +2,9 @@
 
 Release 1.0.0 (schema 0001_create_users) stores a user's full `name`; release 2.0.0
 (schema 0002_split_name) stores `first_name` and `last_name`. teal tells the process which
-shape it was written for through TEAL_SCHEMA, and where the database is through DATABASE_PATH.
+shape it was written for through TEAL_SCHEMA, and where the database is through DATABASE_URL
+(PostgreSQL: its URL selects this release's shape; the password comes from PGPASSFILE) or
+DATABASE_PATH (SQLite).
 """
 import json
 import os
@@ -12,14 +14,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT = int(os.environ.get("PORT", "8000"))
 DB = os.environ.get("DATABASE_PATH", "shop.db")
+URL = os.environ.get("DATABASE_URL", "")
+POSTGRES = URL.startswith("postgres")
 SPLIT = os.environ.get("TEAL_SCHEMA", "0001_create_users") >= "0002_split_name"
 IDENTITY = {k.lower(): os.environ.get(k, "") for k in ("TEAL_APP", "TEAL_COLOR", "TEAL_RELEASE", "TEAL_SCHEMA", "TEAL_COMMIT")}
 
 
 def connect():
+    if POSTGRES:
+        import psycopg
+        return psycopg.connect(URL, connect_timeout=5)
     conn = sqlite3.connect(DB, timeout=5)
     conn.execute("PRAGMA busy_timeout = 5000")
     return conn
+
+
+def sql(text):
+    """The statement in the driver's parameter style (psycopg: %s, sqlite3: ?)."""
+    return text.replace("?", "%s") if POSTGRES else text
+
+
+DB_ERRORS = (sqlite3.Error,)
+if POSTGRES:
+    import psycopg
+    DB_ERRORS = (sqlite3.Error, psycopg.Error)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -59,12 +77,13 @@ class Handler(BaseHTTPRequestHandler):
             user = json.loads(self.rfile.read(length) or b"{}")
             with connect() as conn:
                 if SPLIT:
-                    cur = conn.execute("INSERT INTO users (first_name, last_name) VALUES (?, ?)",
+                    cur = conn.execute(sql("INSERT INTO users (first_name, last_name) VALUES (?, ?) RETURNING id"),
                                        (user["first_name"], user.get("last_name", "")))
                 else:
-                    cur = conn.execute("INSERT INTO users (name) VALUES (?)", (user["name"],))
-            self.reply(201, {"id": cur.lastrowid})
-        except (KeyError, ValueError, sqlite3.Error) as error:
+                    cur = conn.execute(sql("INSERT INTO users (name) VALUES (?) RETURNING id"), (user["name"],))
+                new_id = cur.fetchone()[0]
+            self.reply(201, {"id": new_id})
+        except (KeyError, ValueError) + DB_ERRORS as error:
             self.reply(400, {"error": str(error)})
 
     def log_message(self, fmt, *args):

@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The seed story on PostgreSQL: the real agent, router and Python colors (psycopg) sharing one database that
+/// the test's own cluster serves.
+@Suite(.serialized) struct PostgresEndToEndTests {
+    static let createUsers = """
+        operations:
+          - create_table:
+              name: users
+              columns:
+                - {name: id, type: serial, pk: true}
+                - {name: name, type: text}
+        """
+
+    static let splitName = """
+        # Release 2.0.0 stores first and last names; 1.0.0 keeps reading and writing `name`.
+        operations:
+          - add_column:
+              table: users
+              column: {name: first_name, type: text, nullable: true}
+              up: "split_part(name, ' ', 1)"
+          - add_column:
+              table: users
+              column: {name: last_name, type: text, nullable: true}
+              up: "CASE WHEN strpos(name, ' ') > 0 THEN substr(name, strpos(name, ' ') + 1) ELSE '' END"
+          - drop_column:
+              table: users
+              column: name
+              down: "trim(coalesce(first_name, '') || ' ' || coalesce(last_name, ''))"
+        """
+
+    @Test(.timeLimit(.minutes(6)))
+    func deploySwitchRevertAndRedeployOnPostgres() async throws {
+        let cluster: PostgresCluster
+        do { cluster = try PostgresCluster.get() } catch {
+            Issue.record("PostgreSQL is needed for this test: \(error)")
+            return
+        }
+        guard (try? runTool(["/usr/bin/python3", "-c", "import psycopg"])) != nil else {
+            Issue.record("python3-psycopg is needed for this test (apt-get install python3-psycopg)")
+            return
+        }
+        let database = try cluster.createDatabase("shop")
+        let story = try Story()
+        defer { story.cleanup() }
+        let url = cluster.url(database)
+        try story.repo.write("apps/shop/environment.yaml",
+                             try story.environment().replacingOccurrences(of: "database: sqlite:shop.db", with: "database: \(url)"))
+        try story.repo.write("apps/shop/schema/0001_create_users.yaml", Self.createUsers)
+        try story.repo.write("apps/shop/schema/0002_split_name.yaml", Self.splitName)
+        try story.repo.commit("The shop on PostgreSQL")
+        let admin = freeLoopbackPort()
+        // The colors run Debian's python3, which has psycopg (python3-psycopg).
+        let path = "/usr/bin:/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+        let agent = try Agent(story: story, admin: admin, environment: ["PGPASSFILE": cluster.passFile, "PATH": path])
+        defer { agent.kill9() }
+
+        #expect(await HTTP.eventually(timeout: 90) { await story.servedBy() == "blue" }, "\(agent.output)")
+        for name in ["Ada Lovelace", "Alan Turing", "Edsger Dijkstra"] {
+            #expect(await HTTP.request(story.base + "/users", method: "POST", json: ["name": name])?.status == 201)
+        }
+        #expect(!agent.output.contains(cluster.password), "the password is never logged")
+
+        // Deploy green on the split-name migration: both shapes live on one database.
+        try story.repo.write("apps/shop/environment.yaml", try story.environment() + greenColor + "\n")
+        let deploy = try story.repo.commit("Deploy 2.0.0 as green")
+        let deployNote = await story.waitForNote(deploy)
+        #expect(deployNote?.hasPrefix("outcome: applied") == true, "\(deployNote ?? agent.output)")
+        #expect(await story.servedBy() == "blue")
+
+        // Writes under load through the switch and its revert: first blue's shape, then green's, then blue's.
+        let failures = Counter(), writes = Counter(), stop = Flag()
+        let base = story.base
+        let load = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<3 {
+                    group.addTask {
+                        var i = 0
+                        while !stop.isSet {
+                            i += 1
+                            let reply = await HTTP.request(base + "/users", method: "POST",
+                                                           json: ["first_name": "W\(worker)n\(i)", "last_name": "Load", "name": "W\(worker)n\(i) Load"])
+                            if reply?.status == 201 { writes.add() } else { failures.add() }
+                        }
+                    }
+                }
+            }
+        }
+        try await Task.sleep(nanoseconds: 500_000_000)
+        try story.repo.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:\(story.port)\nlive: green\n")
+        let switchCommit = try story.repo.commit("Switch to green")
+        #expect(await HTTP.eventually(timeout: 30) { await story.servedBy() == "green" })
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        let viaGreen = await story.users()
+        #expect(viaGreen.contains { $0["first_name"] as? String == "Alan" && $0["last_name"] as? String == "Turing" }, "\(viaGreen.prefix(3))")
+        try story.repo.git("revert", "--no-edit", "HEAD")
+        let revertSwitch = try story.repo.git("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(await HTTP.eventually(timeout: 30, every: 0.02) { await story.servedBy() == "blue" })
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        stop.set()
+        await load.value
+        #expect(failures.value == 0, "\(failures.value) failed writes under load")
+        #expect(writes.value > 10, "\(writes.value) writes")
+
+        // Every row, whichever shape wrote it, is readable by blue in its own shape.
+        let viaBlue = await story.users()
+        let names = Set(viaBlue.compactMap { $0["name"] as? String })
+        #expect(viaBlue.count == 3 + writes.value, "blue reads \(viaBlue.count) rows of \(3 + writes.value)")
+        for expected in ["Ada Lovelace", "Alan Turing", "W0n1 Load"] { #expect(names.contains(expected), "\(expected)") }
+        #expect(viaBlue.allSatisfy { ($0["name"] as? String)?.isEmpty == false }, "no row lost its name")
+
+        // Revert the deploy: green stops and the migration rolls back, keeping every row.
+        try story.repo.git("revert", "--no-edit", deploy)
+        let revertDeploy = try story.repo.git("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
+        let rollbackNote = await story.waitForNote(revertDeploy)
+        #expect(rollbackNote?.hasPrefix("outcome: applied") == true, "\(rollbackNote ?? agent.output)")
+        #expect(rollbackNote?.contains("roll back migration 0002_split_name") == true, "\(rollbackNote ?? "")")
+        #expect(try cluster.psql(database, "SELECT state FROM teal.migrations WHERE name = '0002_split_name'") == "rolled_back")
+        #expect(await story.users().count == 3 + writes.value)
+        #expect(await HTTP.request(story.base + "/users", method: "POST", json: ["name": "Grace Hopper"])?.status == 201)
+
+        // Deploy again: the migration starts again and green sees every row, including the one written meanwhile.
+        try story.repo.git("revert", "--no-edit", "HEAD")
+        let redeploy = try story.repo.git("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
+        let redeployNote = await story.waitForNote(redeploy)
+        #expect(redeployNote?.hasPrefix("outcome: applied") == true, "\(redeployNote ?? agent.output)")
+        let rows = try cluster.psql(database, "SELECT first_name || ' ' || last_name FROM users WHERE first_name = 'Grace'",
+                                    options: "-c search_path=public_0002_split_name -c teal.shape=0002_split_name")
+        #expect(rows == "Grace Hopper", "green's shape has the row blue wrote after the rollback: \(rows)")
+        for commit in [deploy, switchCommit, revertSwitch, revertDeploy, redeploy] {
+            #expect(story.note(commit)?.hasPrefix("outcome: applied") == true, "\(commit): \(story.note(commit) ?? "no note")")
+        }
+        #expect(!agent.output.contains(cluster.password), "the password is never logged")
+    }
+}
