@@ -7,6 +7,7 @@ import Planning
 import Runtime
 import Reconcile
 import ServiceLifecycle
+import Signatures
 import State
 
 /// The agent: the reconcile pipeline over the real drivers, the color supervisor, the admin endpoint and the
@@ -30,7 +31,8 @@ public final class TealAgent: Sendable {
         self.lock = lock
         let drivers = drivers ?? ReconcileDrivers.standard(repository: configuration.repository, branch: configuration.branch,
                                                            dataDir: configuration.dataDir, remote: configuration.remote,
-                                                           routerCommand: configuration.routerCommand)
+                                                           routerCommand: configuration.routerCommand,
+                                                           signatures: configuration.verify == nil ? nil : configuration.signatures)
         self.drivers = drivers
         let store = try store ?? StateStore(dataDir: configuration.dataDir)
         self.store = store
@@ -38,7 +40,8 @@ public final class TealAgent: Sendable {
         self.metrics = metrics
         self.logger = logger
         let pipeline = ReconcilePipeline(drivers: drivers, store: store,
-                                         configuration: .init(host: configuration.host, allowRewrites: configuration.allowRewrites),
+                                         configuration: .init(host: configuration.host, allowRewrites: configuration.allowRewrites,
+                                                               verify: configuration.verify),
                                          metrics: metrics, logger: logger)
         self.pipeline = pipeline
         supervisor = ColorSupervisor(drivers: drivers, store: store, settings: { app, color in
@@ -117,12 +120,15 @@ public struct AgentError: Error, CustomStringConvertible, Sendable {
 extension ReconcileDrivers {
     /// The drivers a host runs with: a local repository or a fetched mirror of a remote one, SQLite databases,
     /// teal's router, OS processes.
+    /// With `signatures`, commit signatures are checked in the repository the source reads (a remote's mirror).
     public static func standard(repository: String, branch: String, dataDir: String, remote: RemoteSettings = RemoteSettings(),
-                                routerCommand: [String]? = nil) -> ReconcileDrivers {
-        ReconcileDrivers(source: source(repository: repository, branch: branch, dataDir: dataDir, remote: remote),
-                         schemas: SchemaBackendCatalog(dataDir: dataDir),
-                         traffic: RouterTrafficDriver(dataDir: dataDir, command: routerCommand),
-                         runtime: ProcessColorRuntime(dataDir: dataDir))
+                                routerCommand: [String]? = nil, signatures: SignaturePolicy? = nil) -> ReconcileDrivers {
+        let source = source(repository: repository, branch: branch, dataDir: dataDir, remote: remote)
+        let read = (source as? RemoteMirrorSource)?.path ?? repository
+        return ReconcileDrivers(source: source, schemas: SchemaBackendCatalog(dataDir: dataDir),
+                                traffic: RouterTrafficDriver(dataDir: dataDir, command: routerCommand),
+                                runtime: ProcessColorRuntime(dataDir: dataDir),
+                                verifier: signatures.map { RepositoryCommitVerifier(path: read, policy: $0) })
     }
 
     /// A local path is read in place; a URL is mirrored into the data dir.
