@@ -83,6 +83,7 @@ public actor RemoteMirrorSource: Source {
     }
     public func isAncestor(_ ancestor: String, of commit: String) async throws -> Bool { try await local.isAncestor(ancestor, of: commit) }
     public func summary(of commit: String) async throws -> CommitSummary? { try await local.summary(of: commit) }
+    public func changesApps(from commit: String, to other: String) async throws -> Bool? { try await local.changesApps(from: commit, to: other) }
     public func note(for commit: String) async throws -> String? { try await local.note(for: commit) }
 
     /// Writes the note on top of the remote's notes and pushes it (never forced); a push that loses a race with

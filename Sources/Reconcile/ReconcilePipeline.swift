@@ -96,6 +96,11 @@ public actor ReconcilePipeline {
             if revision.isNew, let refusal = try await verifySignatures(revision) {
                 return try await refuse(revision, started: started, because: refusal)
             }
+            if revision.isNew, let applied = try await unchangedApps(revision) {
+                var audit = AuditRecord(commit: revision.tip, outcome: .noop, host: configuration.host, startedAt: started, finishedAt: started)
+                audit.unchangedSince = applied
+                return try await record(audit, revision: revision, plan: Plan())
+            }
 
             // 2. Load the desired state.
             let desired: DesiredState

@@ -46,7 +46,7 @@ struct ApplyCommand: AsyncParsableCommand {
         case .ended(let record):
             for error in record.errors { Console.error(error) }
             print("\(record.commit.prefix(8)): outcome: \(record.outcome.rawValue)")
-            if record.outcome != .applied { throw ExitCode(1) }
+            if record.outcome != .applied && record.outcome != .noop { throw ExitCode(1) }
         case .willRetry(let failure):
             throw CLIError("\(failure) (a transient failure; no outcome was recorded, run apply again)")
         case .stopped:
