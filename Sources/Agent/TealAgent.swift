@@ -29,15 +29,16 @@ public final class TealAgent: Sendable {
                 lock: DataDirLock? = nil, logger: Logger = Logger(label: "teal.agent")) throws {
         self.configuration = configuration
         self.lock = lock
+        let metrics = AgentMetrics()
+        self.metrics = metrics
         let drivers = drivers ?? ReconcileDrivers.standard(repository: configuration.repository, branch: configuration.branch,
                                                            dataDir: configuration.dataDir, remote: configuration.remote,
                                                            routerCommand: configuration.routerCommand,
-                                                           signatures: configuration.verify == nil ? nil : configuration.signatures)
+                                                           signatures: configuration.verify == nil ? nil : configuration.signatures,
+                                                           metrics: metrics)
         self.drivers = drivers
         let store = try store ?? StateStore(dataDir: configuration.dataDir)
         self.store = store
-        let metrics = AgentMetrics()
-        self.metrics = metrics
         self.logger = logger
         let pipeline = ReconcilePipeline(drivers: drivers, store: store,
                                          configuration: .init(host: configuration.host, allowRewrites: configuration.allowRewrites,
@@ -122,8 +123,9 @@ extension ReconcileDrivers {
     /// teal's router, OS processes.
     /// With `signatures`, commit signatures are checked in the repository the source reads (a remote's mirror).
     public static func standard(repository: String, branch: String, dataDir: String, remote: RemoteSettings = RemoteSettings(),
-                                routerCommand: [String]? = nil, signatures: SignaturePolicy? = nil) -> ReconcileDrivers {
-        let source = source(repository: repository, branch: branch, dataDir: dataDir, remote: remote)
+                                routerCommand: [String]? = nil, signatures: SignaturePolicy? = nil,
+                                metrics: any ReconcileMetrics = NoMetrics()) -> ReconcileDrivers {
+        let source = source(repository: repository, branch: branch, dataDir: dataDir, remote: remote, metrics: metrics)
         let read = (source as? RemoteMirrorSource)?.path ?? repository
         return ReconcileDrivers(source: source, schemas: SchemaBackendCatalog(dataDir: dataDir),
                                 traffic: RouterTrafficDriver(dataDir: dataDir, command: routerCommand),
@@ -132,9 +134,10 @@ extension ReconcileDrivers {
     }
 
     /// A local path is read in place; a URL is mirrored into the data dir.
-    public static func source(repository: String, branch: String, dataDir: String, remote: RemoteSettings) -> any Source {
+    public static func source(repository: String, branch: String, dataDir: String, remote: RemoteSettings,
+                              metrics: any ReconcileMetrics = NoMetrics()) -> any Source {
         RemoteURL.isRemote(repository)
-            ? RemoteMirrorSource(url: repository, branch: branch, dataDir: dataDir, settings: remote)
+            ? RemoteMirrorSource(url: repository, branch: branch, dataDir: dataDir, settings: remote, metrics: metrics)
             : LocalRepositorySource(path: repository, branch: branch, dataDir: dataDir)
     }
 }
