@@ -1,4 +1,6 @@
+@testable import Drivers
 import Foundation
+import Reconcile
 import Testing
 import TestSupport
 
@@ -90,6 +92,49 @@ import TestSupport
         #expect(remote.clone.gitVerifies(deploy, allowedSigners: allowed) && !remote.clone.gitVerifies(between, allowedSigners: allowed))
     }
 
+    /// `teal watch --verify head` following a git daemon: a signed push is served, an unsigned one is refused and
+    /// never served, and a signed one on top is served again.
+    @Test(.timeLimit(.minutes(4)))
+    func theAgentWithVerifyHeadNeverServesAnUnsignedPush() async throws {
+        let story = try Story()
+        defer { story.cleanup() }
+        let remote = try Remote(story)
+        defer { remote.cleanup() }
+        let daemon = try GitDaemon(base: (remote.bare as NSString).deletingLastPathComponent)
+        defer { daemon.stop() }
+        let keys = story.data + "-keys"
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let key = try SSHSigningKey(type: "ecdsa", in: keys, name: "deployer")
+        let allowed = keys + "/allowed_signers"
+        try (key.allowedSigner("deployer@example.com") + "\n").write(toFile: allowed, atomically: true, encoding: .utf8)
+        let signed = try remote.clone.commitSigned("Signed start", sshKey: key, allowEmpty: true)
+        try remote.push("main")
+        let admin = freeLoopbackPort()
+        let agent = try Agent(story: story, admin: admin, repo: daemon.url((remote.bare as NSString).lastPathComponent),
+                              extra: ["--verify", "head", "--allowed-signers", allowed])
+        defer { agent.kill9() }
+        #expect(await HTTP.eventually(timeout: 90) { agent.output.contains("serving main@sha1:\(signed)") }, "\(agent.output)")
+        #expect(await story.servedBy() == "blue")
+
+        // An unsigned switch to a route that would answer nothing: refused, blue keeps serving.
+        try remote.clone.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:\(story.port)\nlive: blue\n# unsigned\n")
+        let unsigned = try remote.clone.commit("Unsigned touch")
+        try remote.push("main")
+        #expect(await HTTP.eventually(timeout: 30) { agent.output.contains("\(unsigned.prefix(8)): refused") }, "\(agent.output)")
+        #expect(agent.output.contains("commit \(unsigned): it is not signed"), "\(agent.output)")
+        #expect(!agent.output.contains("serving main@sha1:\(unsigned)"))
+        let status = await HTTP.request("http://127.0.0.1:\(admin)/status")
+        let head = status?.json?["head"] as? [String: Any]
+        #expect((head?["summary"] as? String)?.contains("serving \(signed.prefix(8)); HEAD \(unsigned.prefix(8)) refused") == true,
+                "\(head ?? [:])")
+        #expect(await story.servedBy() == "blue")
+
+        let fixed = try remote.clone.commitSigned("Signed on top", sshKey: key, allowEmpty: true)
+        try remote.push("main")
+        #expect(await HTTP.eventually(timeout: 30) { agent.output.contains("serving main@sha1:\(fixed)") }, "\(agent.output)")
+    }
+
     /// A push that changes nothing under apps/ is recorded as a no-op, with a note, and no step runs.
     @Test(.timeLimit(.minutes(4)))
     func aCommitOutsideAppsIsANoop() async throws {
@@ -153,5 +198,19 @@ import TestSupport
         let later = await metrics().split(separator: "\n").first { $0.hasPrefix("teal_fetch_last_success_age_seconds ") }
             .flatMap { Double($0.split(separator: " ")[1]) }
         #expect(later.map { $0 >= 1.5 } == true, "the age grows while fetches fail: \(later.map { "\($0)" } ?? "none")")
+    }
+}
+
+/// Fetch failures by reason, as the metric labels them.
+struct FetchErrorReasonTests {
+    @Test func reasonsAreNamedFromTheFailure() {
+        func reason(_ message: String) -> String { RemoteMirrorSource.reason(ReconcileFailure.transient(message)) }
+        #expect(reason("listing the branches of git://127.0.0.1:1/x.git timed out after 30.0 seconds") == "timeout")
+        #expect(reason("listing the branches of ssh://h/x.git failed: the remote refused the credentials (3 attempts); check the key") == "auth")
+        #expect(reason("fetching https://h/x.git failed: the TLS certificate of h is not trusted (give its authority with --ca-file)") == "trust")
+        #expect(reason("listing the branches of ssh://h/x.git failed: the SSH host key of h (ssh-ed25519 SHA256:x) is not trusted") == "trust")
+        #expect(reason("listing the branches of git://127.0.0.1:1/x.git failed: failed to connect to 127.0.0.1: Connection refused") == "network")
+        #expect(RemoteMirrorSource.reason(ReconcileFailure.permanent("branch 'main' does not exist on git://h/x.git")) == "branch_missing")
+        #expect(reason("something else") == "other")
     }
 }
