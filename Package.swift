@@ -30,6 +30,8 @@ let package = Package(
         ),
         // Reading commits, trees, blobs and notes; writing commits and notes.
         .target(name: "Git", dependencies: ["CLibgit2"]),
+        // Commit signatures: SSHSIG and allowed_signers parsed and verified with swift-crypto, OpenPGP through gpgv.
+        .target(name: "Signatures", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The desired-state model: manifests decoded and validated, pure.
         .target(name: "Manifest", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The desired state of a commit, read through Git.
@@ -76,12 +78,12 @@ let package = Package(
         ]),
         // The seams' real implementations: local repository and fetched mirror, SQLite, teal's router, OS processes.
         .target(name: "Drivers", dependencies: [
-            "Reconcile", "Git", "Desired", "Manifest", "Planning", "State", "Schema", "PostgresSchema", "Runtime", "Traffic",
+            "Reconcile", "Git", "Signatures", "Desired", "Manifest", "Planning", "State", "Schema", "PostgresSchema", "Runtime", "Traffic",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // The agent: built from one configuration; watch loop, color supervisor, admin endpoint, metrics, status.
         .target(name: "Agent", dependencies: [
-            "Reconcile", "Drivers", "Manifest", "Planning", "State", "Runtime",
+            "Reconcile", "Drivers", "Signatures", "Manifest", "Planning", "State", "Runtime",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -91,7 +93,7 @@ let package = Package(
         ]),
         // The command line: parses arguments into configuration and calls the library.
         .target(name: "TealCLI", dependencies: [
-            "CLibgit2", "Git", "Manifest", "Desired", "Planning", "State", "Reconcile", "Drivers", "Agent", "Schema", "Runtime", "Traffic",
+            "CLibgit2", "Git", "Signatures", "Manifest", "Desired", "Planning", "State", "Reconcile", "Drivers", "Agent", "Schema", "Runtime", "Traffic",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -100,6 +102,8 @@ let package = Package(
         // Helpers shared by the tests: scratch git repositories, running the built binary.
         .target(name: "TestSupport", dependencies: ["Runtime"], path: "Tests/Support"),
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"]),
+        .testTarget(name: "SignatureTests", dependencies: ["Signatures", "Git", "Drivers", "Reconcile", "TestSupport",
+                                                           .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "Desired", "Git", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planning", "Manifest"]),
         .testTarget(name: "StateTests", dependencies: ["State", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -1,4 +1,5 @@
 import Foundation
+import Signatures
 
 /// Everything an agent is built from. The command line only fills this in, so tests build and run an agent
 /// in-process the same way.
@@ -9,6 +10,10 @@ public struct AgentConfiguration: Sendable {
     public var remote: RemoteSettings
     /// Accept a branch tip that does not descend from the last applied commit (refused by default).
     public var allowRewrites: Bool
+    /// Which commits must carry a trusted signature before they are applied (`--verify head|all`); nil: none.
+    public var verify: VerifyMode?
+    /// The keys trusted to sign: an allowed_signers file for SSH signatures, a keyring and fingerprints for OpenPGP.
+    public var signatures: SignaturePolicy
     public var branch: String
     /// teal's state, logs and working copies.
     public var dataDir: String
@@ -33,10 +38,13 @@ public struct AgentConfiguration: Sendable {
                 driftInterval: Duration = .seconds(5), supervisionInterval: Duration = .seconds(1),
                 admin: AdminServer.Configuration? = AdminServer.Configuration(), retry: Backoff = Backoff(),
                 applyAttempts: Int = 8, host: String = ProcessInfo.processInfo.hostName, routerCommand: [String]? = nil,
-                remote: RemoteSettings = RemoteSettings(), allowRewrites: Bool = false) {
+                remote: RemoteSettings = RemoteSettings(), allowRewrites: Bool = false,
+                verify: VerifyMode? = nil, signatures: SignaturePolicy = SignaturePolicy()) {
         self.repository = repository
         self.remote = remote
         self.allowRewrites = allowRewrites
+        self.verify = verify
+        self.signatures = signatures
         self.branch = branch
         self.dataDir = dataDir
         self.pollInterval = pollInterval

@@ -20,6 +20,8 @@ public final class AgentMetrics: ReconcileMetrics, Sendable {
     private let requestCounters = Mutex<[String: Metrics.Counter]>([:])
     /// Per app, the backfill last reported: for the status page's progress and rate.
     private let backfills = Mutex<[String: BackfillProgress]>([:])
+    /// When a remote was last listed or fetched without an error.
+    private let lastFetch = Mutex<ContinuousClock.Instant?>(nil)
 
     /// A registry of its own; the metrics go to it whatever the process's global metrics backend is.
     public init() {
@@ -86,6 +88,16 @@ public final class AgentMetrics: ReconcileMetrics, Sendable {
             .record(crashloop ? 1 : 0)
     }
 
+    public func fetched(operation: String, seconds: Double) {
+        Metrics.Timer(label: "teal_fetch_duration_seconds", dimensions: [("operation", operation)], factory: factory)
+            .recordNanoseconds(Int64(seconds * 1_000_000_000))
+        lastFetch.withLock { $0 = ContinuousClock.now }
+    }
+
+    public func fetchFailed(reason: String) {
+        Metrics.Counter(label: "teal_fetch_errors_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
     /// The backfill of each app last reported.
     public func backfillProgress() -> [String: BackfillProgress] { backfills.withLock { $0 } }
 
@@ -109,7 +121,15 @@ public final class AgentMetrics: ReconcileMetrics, Sendable {
     }
 
     /// The Prometheus text exposition.
-    public func render() -> String { registry.emitToString() }
+    public func render() -> String {
+        // The age is a property of the moment of the scrape.
+        if let last = lastFetch.withLock({ $0 }) {
+            let age = ContinuousClock.now - last
+            Metrics.Gauge(label: "teal_fetch_last_success_age_seconds", factory: factory)
+                .record(Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18)
+        }
+        return registry.emitToString()
+    }
 }
 
 /// A running (or finished) backfill, as the schema engine reports it.

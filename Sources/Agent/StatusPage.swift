@@ -124,7 +124,7 @@ public enum StatusPage {
         header{display:flex;align-items:baseline;gap:12px}h1{color:#0f7c7c;margin:12px 0}h2{margin:16px 0 4px}\
         table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid #dde;padding:4px 8px;text-align:left}\
         .muted{color:#6a7a7a}.healthy .state{color:#17803d}.unhealthy .state,.down .state,.crashloop .state,.bad,.failed .outcome,\
-        .refused .outcome{color:#b3261e;font-weight:600}.applied .outcome{color:#17803d}.suspended{color:#8a5a00;font-weight:600}\
+        .refused .outcome{color:#b3261e;font-weight:600}.applied .outcome{color:#17803d}.noop .outcome{color:#5f6368}.suspended{color:#8a5a00;font-weight:600}\
         .timeline ol{list-style:none;padding:0}.commit{background:#fff;margin:6px 0;padding:6px 8px;border-left:4px solid #0f7c7c}\
         .commit.failed,.commit.refused{border-left-color:#b3261e}.steps{margin:4px 0 0 12px;padding:0}pre.error{white-space:pre-wrap;\
         color:#b3261e;margin:4px 0}

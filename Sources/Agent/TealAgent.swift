@@ -7,6 +7,7 @@ import Planning
 import Runtime
 import Reconcile
 import ServiceLifecycle
+import Signatures
 import State
 
 /// The agent: the reconcile pipeline over the real drivers, the color supervisor, the admin endpoint and the
@@ -28,17 +29,20 @@ public final class TealAgent: Sendable {
                 lock: DataDirLock? = nil, logger: Logger = Logger(label: "teal.agent")) throws {
         self.configuration = configuration
         self.lock = lock
+        let metrics = AgentMetrics()
+        self.metrics = metrics
         let drivers = drivers ?? ReconcileDrivers.standard(repository: configuration.repository, branch: configuration.branch,
                                                            dataDir: configuration.dataDir, remote: configuration.remote,
-                                                           routerCommand: configuration.routerCommand)
+                                                           routerCommand: configuration.routerCommand,
+                                                           signatures: configuration.verify == nil ? nil : configuration.signatures,
+                                                           metrics: metrics)
         self.drivers = drivers
         let store = try store ?? StateStore(dataDir: configuration.dataDir)
         self.store = store
-        let metrics = AgentMetrics()
-        self.metrics = metrics
         self.logger = logger
         let pipeline = ReconcilePipeline(drivers: drivers, store: store,
-                                         configuration: .init(host: configuration.host, allowRewrites: configuration.allowRewrites),
+                                         configuration: .init(host: configuration.host, allowRewrites: configuration.allowRewrites,
+                                                               verify: configuration.verify),
                                          metrics: metrics, logger: logger)
         self.pipeline = pipeline
         supervisor = ColorSupervisor(drivers: drivers, store: store, settings: { app, color in
@@ -117,18 +121,23 @@ public struct AgentError: Error, CustomStringConvertible, Sendable {
 extension ReconcileDrivers {
     /// The drivers a host runs with: a local repository or a fetched mirror of a remote one, SQLite databases,
     /// teal's router, OS processes.
+    /// With `signatures`, commit signatures are checked in the repository the source reads (a remote's mirror).
     public static func standard(repository: String, branch: String, dataDir: String, remote: RemoteSettings = RemoteSettings(),
-                                routerCommand: [String]? = nil) -> ReconcileDrivers {
-        ReconcileDrivers(source: source(repository: repository, branch: branch, dataDir: dataDir, remote: remote),
-                         schemas: SchemaBackendCatalog(dataDir: dataDir),
-                         traffic: RouterTrafficDriver(dataDir: dataDir, command: routerCommand),
-                         runtime: ProcessColorRuntime(dataDir: dataDir))
+                                routerCommand: [String]? = nil, signatures: SignaturePolicy? = nil,
+                                metrics: any ReconcileMetrics = NoMetrics()) -> ReconcileDrivers {
+        let source = source(repository: repository, branch: branch, dataDir: dataDir, remote: remote, metrics: metrics)
+        let read = (source as? RemoteMirrorSource)?.path ?? repository
+        return ReconcileDrivers(source: source, schemas: SchemaBackendCatalog(dataDir: dataDir),
+                                traffic: RouterTrafficDriver(dataDir: dataDir, command: routerCommand),
+                                runtime: ProcessColorRuntime(dataDir: dataDir),
+                                verifier: signatures.map { RepositoryCommitVerifier(path: read, policy: $0) })
     }
 
     /// A local path is read in place; a URL is mirrored into the data dir.
-    public static func source(repository: String, branch: String, dataDir: String, remote: RemoteSettings) -> any Source {
+    public static func source(repository: String, branch: String, dataDir: String, remote: RemoteSettings,
+                              metrics: any ReconcileMetrics = NoMetrics()) -> any Source {
         RemoteURL.isRemote(repository)
-            ? RemoteMirrorSource(url: repository, branch: branch, dataDir: dataDir, settings: remote)
+            ? RemoteMirrorSource(url: repository, branch: branch, dataDir: dataDir, settings: remote, metrics: metrics)
             : LocalRepositorySource(path: repository, branch: branch, dataDir: dataDir)
     }
 }

@@ -67,6 +67,12 @@ public actor LocalRepositorySource: Source {
         return CommitSummary(author: "\(info.authorName) <\(info.authorEmail)>", subject: info.subject)
     }
 
+    public func changesApps(from commit: String, to other: String) throws -> Bool? {
+        guard let a = ObjectID(hex: commit), let b = ObjectID(hex: other) else { return nil }
+        let repo = try open()
+        return try repo.tree(at: a).entryID("apps") != repo.tree(at: b).entryID("apps")
+    }
+
     public func note(for commit: String) throws -> String? {
         guard let id = ObjectID(hex: commit) else { return nil }
         return try open().note(for: id)

@@ -23,8 +23,11 @@ public actor RemoteMirrorSource: Source {
     private var lastCheck: (at: ContinuousClock.Instant, tip: String)?
     /// Tip reads closer together than this reuse the last answer (between-step checks of one pass).
     private let recheck: Duration = .milliseconds(500)
+    /// Hears each list and fetch: durations, errors by reason.
+    private let metrics: any ReconcileMetrics
 
-    public init(url: String, branch: String, dataDir: String, settings: RemoteSettings) {
+    public init(url: String, branch: String, dataDir: String, settings: RemoteSettings, metrics: any ReconcileMetrics = NoMetrics()) {
+        self.metrics = metrics
         self.url = url
         self.branch = branch
         self.settings = settings
@@ -61,20 +64,50 @@ public actor RemoteMirrorSource: Source {
     public func tip() async throws -> String {
         let clock = ContinuousClock()
         if let lastCheck, clock.now - lastCheck.at < recheck { return lastCheck.tip }
-        let auth = try settings.authentication(for: url)
         let branch = branch
-        let (remoteTip, mirrored) = try await network("listing the branches of") { mirror -> (ObjectID?, ObjectID?) in
-            (try mirror.branches(auth)[branch], try mirror.repository.branchTip(branch))
+        do {
+            let auth = try settings.authentication(for: url)
+            let (remoteTip, mirrored) = try await measured("list") {
+                try await self.network("listing the branches of") { mirror -> (ObjectID?, ObjectID?) in
+                    (try mirror.branches(auth)[branch], try mirror.repository.branchTip(branch))
+                }
+            }
+            guard let remoteTip else {
+                throw ReconcileFailure.permanent("branch '\(branch)' does not exist on \(RemoteMirror.redacted(url))"
+                    + (mirrored.map { " (it was at \($0.short)); the last good state keeps serving" } ?? ""))
+            }
+            if mirrored != remoteTip {
+                try await measured("fetch") { try await self.network("fetching") { mirror in try mirror.fetch(auth) } }
+            }
+            lastCheck = (clock.now, remoteTip.hex)
+            return remoteTip.hex
+        } catch {
+            metrics.fetchFailed(reason: Self.reason(error))
+            throw error
         }
-        guard let remoteTip else {
-            throw ReconcileFailure.permanent("branch '\(branch)' does not exist on \(RemoteMirror.redacted(url))"
-                + (mirrored.map { " (it was at \($0.short)); the last good state keeps serving" } ?? ""))
-        }
-        if mirrored != remoteTip {
-            try await network("fetching") { mirror in try mirror.fetch(auth) }
-        }
-        lastCheck = (clock.now, remoteTip.hex)
-        return remoteTip.hex
+    }
+
+    /// Runs one list or fetch and reports how long it took when it succeeded.
+    private func measured<T: Sendable>(_ operation: String, _ work: () async throws -> T) async throws -> T {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let result = try await work()
+        let took = clock.now - started
+        metrics.fetched(operation: operation, seconds: Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)
+        return result
+    }
+
+    /// Why a list or fetch failed, as a metric label: timeout, auth, trust, network, branch_missing or other.
+    static func reason(_ error: any Error) -> String {
+        let message = "\(error)"
+        if message.contains("timed out") { return "timeout" }
+        if message.contains("does not exist on") { return "branch_missing" }
+        if message.contains("credentials") || message.contains("password") || message.contains("bearer token")
+            || message.contains("asks for an SSH key") || message.contains("authentication") { return "auth" }
+        if message.contains("host key") || message.contains("certificate") { return "trust" }
+        if message.contains("connect") || message.contains("resolve") || message.contains("refused") || message.contains("unreachable")
+            || message.contains("network") || message.contains("socket") { return "network" }
+        return "other"
     }
 
     public func desiredState(at commit: String) async throws -> DesiredState { try await local.desiredState(at: commit) }
@@ -83,6 +116,7 @@ public actor RemoteMirrorSource: Source {
     }
     public func isAncestor(_ ancestor: String, of commit: String) async throws -> Bool { try await local.isAncestor(ancestor, of: commit) }
     public func summary(of commit: String) async throws -> CommitSummary? { try await local.summary(of: commit) }
+    public func changesApps(from commit: String, to other: String) async throws -> Bool? { try await local.changesApps(from: commit, to: other) }
     public func note(for commit: String) async throws -> String? { try await local.note(for: commit) }
 
     /// Writes the note on top of the remote's notes and pushes it (never forced); a push that loses a race with

@@ -58,6 +58,10 @@ public protocol ReconcileMetrics: Sendable {
     func colorRestarted(app: String, color: ColorName)
     /// A color restarted too often in a short time (or no longer does).
     func colorCrashloop(app: String, color: ColorName, crashloop: Bool)
+    /// A remote's branches were listed (`operation` "list") or its objects fetched ("fetch"), in `seconds`.
+    func fetched(operation: String, seconds: Double)
+    /// Listing or fetching a remote failed, for `reason` (timeout, auth, trust, network, branch_missing, other).
+    func fetchFailed(reason: String)
 }
 
 extension ReconcileMetrics {
@@ -69,6 +73,8 @@ extension ReconcileMetrics {
     public func retried(failure: ReconcileFailure) {}
     public func colorRestarted(app: String, color: ColorName) {}
     public func colorCrashloop(app: String, color: ColorName, crashloop: Bool) {}
+    public func fetched(operation: String, seconds: Double) {}
+    public func fetchFailed(reason: String) {}
 }
 
 /// Metrics that go nowhere.

@@ -11,12 +11,16 @@ public struct ReconcileDrivers: Sendable {
     public var schemas: any SchemaBackends
     public var traffic: any TrafficDriver
     public var runtime: any ColorRuntime
+    /// Checks commit signatures when the pipeline runs with `verify`; nil when the source cannot.
+    public var verifier: (any CommitVerifier)?
 
-    public init(source: any Source, schemas: any SchemaBackends, traffic: any TrafficDriver, runtime: any ColorRuntime) {
+    public init(source: any Source, schemas: any SchemaBackends, traffic: any TrafficDriver, runtime: any ColorRuntime,
+                verifier: (any CommitVerifier)? = nil) {
         self.source = source
         self.schemas = schemas
         self.traffic = traffic
         self.runtime = runtime
+        self.verifier = verifier
     }
 }
 
@@ -39,14 +43,17 @@ public actor ReconcilePipeline {
         public var stopGrace: Duration
         /// Accept a tip that does not descend from the last applied commit (a force push); refused otherwise.
         public var allowRewrites: Bool
+        /// Which commits must carry a trusted signature before they are applied; nil checks none.
+        public var verify: VerifyMode?
         /// Test hook: exit hard just before step N (1-based) of this process's passes (`TEAL_CRASH_BEFORE_STEP`).
         public var crashBeforeStep: Int?
 
         public init(host: String = ProcessInfo.processInfo.hostName, stopGrace: Duration = .seconds(10), allowRewrites: Bool = false,
-                    crashBeforeStep: Int? = ProcessInfo.processInfo.environment["TEAL_CRASH_BEFORE_STEP"].flatMap(Int.init)) {
+                    verify: VerifyMode? = nil, crashBeforeStep: Int? = ProcessInfo.processInfo.environment["TEAL_CRASH_BEFORE_STEP"].flatMap(Int.init)) {
             self.host = host
             self.stopGrace = stopGrace
             self.allowRewrites = allowRewrites
+            self.verify = verify
             self.crashBeforeStep = crashBeforeStep
         }
     }
@@ -81,11 +88,17 @@ public actor ReconcilePipeline {
             tip = revision.tip
             guard let target = revision.target else { return PassReport(commit: revision.tip, result: .nothingToDo) }
             if let applied = revision.rewrittenFrom, !configuration.allowRewrites {
-                var audit = AuditRecord(commit: revision.tip, outcome: .refused, host: configuration.host, startedAt: started,
-                                        finishedAt: started)
-                audit.errors = ["the new tip \(revision.tip) does not descend from the last applied commit \(applied): the branch "
-                    + "was rewritten (a force push?), so it is not applied and \(applied.prefix(8)) keeps serving; push a commit on top "
-                    + "of \(applied.prefix(8)), or start the agent with --allow-rewrites to accept rewritten history"]
+                return try await refuse(revision, started: started, because: "the new tip \(revision.tip) does not descend from the last "
+                    + "applied commit \(applied): the branch was rewritten (a force push?), so it is not applied and \(applied.prefix(8)) "
+                    + "keeps serving; push a commit on top of \(applied.prefix(8)), or start the agent with --allow-rewrites to accept "
+                    + "rewritten history")
+            }
+            if revision.isNew, let refusal = try await verifySignatures(revision) {
+                return try await refuse(revision, started: started, because: refusal)
+            }
+            if revision.isNew, let applied = try await unchangedApps(revision) {
+                var audit = AuditRecord(commit: revision.tip, outcome: .noop, host: configuration.host, startedAt: started, finishedAt: started)
+                audit.unchangedSince = applied
                 return try await record(audit, revision: revision, plan: Plan())
             }
 
@@ -154,9 +167,20 @@ public actor ReconcilePipeline {
         }
     }
 
+    /// A new tip that is not applied at all (rewritten history, a bad signature): outcome `refused` with the
+    /// reason, in the state store and the note; the last good state keeps serving.
+    func refuse(_ revision: Revision, started: Date, because reason: String) async throws -> PassReport {
+        var audit = AuditRecord(commit: revision.tip, outcome: .refused, host: configuration.host, startedAt: started, finishedAt: started)
+        audit.errors = [reason]
+        return try await record(audit, revision: revision, plan: Plan())
+    }
+
     /// Stages 1–4 only, from the same live observation a pass makes: what a pass would run now.
     public func plan() async throws -> (commit: String, plan: Plan) {
         let tip = try await drivers.source.tip()
+        if let refusal = try await verifySignatures(Revision(tip: tip, target: tip, isNew: true)) {
+            throw ReconcileFailure.permanent("refused: \(refusal)")
+        }
         switch try await loadDesiredState(commit: tip) {
         case .loaded(let desired):
             return (tip, Planner.plan(desired: desired, observed: try await observe(desired)))

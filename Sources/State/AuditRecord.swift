@@ -30,6 +30,8 @@ public struct AuditRecord: Sendable, Equatable {
     public var subject: String?
     /// For `superseded`: the commit that replaced this one.
     public var supersededBy: String?
+    /// For `noop`: the last applied commit, whose `apps/` the commit leaves as it was.
+    public var unchangedSince: String?
 
     public init(commit: String, outcome: Outcome, host: String, startedAt: Date, finishedAt: Date) {
         self.commit = commit
@@ -48,6 +50,7 @@ public struct AuditRecord: Sendable, Equatable {
         lines.append("started: \(startedAt.formatted(.iso8601))")
         lines.append("finished: \(finishedAt.formatted(.iso8601)) (\(String(format: "%.2f", finishedAt.timeIntervalSince(startedAt)))s)")
         if let supersededBy { lines.append("superseded by: \(supersededBy)") }
+        if let unchangedSince { lines.append("nothing under apps/ changed since: \(unchangedSince)") }
         for (i, step) in steps.enumerated() {
             let status = step.superseded ? "superseded" : step.error == nil ? "ok" : "failed"
             lines.append("step \(i + 1): \(step.summary) [\(status), \(String(format: "%.2f", step.seconds))s]")

@@ -166,6 +166,8 @@ public struct StateStoreError: Error, CustomStringConvertible, Sendable {
 /// How one commit's reconcile ended.
 public enum Outcome: String, Codable, Sendable, CaseIterable {
     case applied, failed, refused, superseded
+    /// A new tip that changes nothing under `apps/` since the last applied commit: recorded, not reconciled.
+    case noop
 }
 
 /// A journaled step.

@@ -16,6 +16,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @OptionGroup var repo: RepoOptions
     @OptionGroup var data: DataDirOption
+    @OptionGroup var signatures: VerifyOptions
 
     @Flag(help: "Accept a branch tip that does not descend from the last applied commit (a force push).")
     var allowRewrites = false
@@ -29,7 +30,8 @@ struct ApplyCommand: AsyncParsableCommand {
         let lock: DataDirLock
         do { lock = try DataDirLock(dataDir: data.path) } catch { throw CLIError("\(error)") }
         var configuration = AgentConfiguration(repository: repo.path, branch: repo.branch, dataDir: data.path, admin: nil,
-                                               remote: repo.remote, allowRewrites: allowRewrites)
+                                               remote: repo.remote, allowRewrites: allowRewrites,
+                                               verify: signatures.verify, signatures: signatures.policy)
         configuration.applyAttempts = max(1, attempts)
         let agent = try TealAgent(configuration: configuration,
                               lock: lock, logger: logger("teal.apply", level: .warning))
@@ -44,7 +46,7 @@ struct ApplyCommand: AsyncParsableCommand {
         case .ended(let record):
             for error in record.errors { Console.error(error) }
             print("\(record.commit.prefix(8)): outcome: \(record.outcome.rawValue)")
-            if record.outcome != .applied { throw ExitCode(1) }
+            if record.outcome != .applied && record.outcome != .noop { throw ExitCode(1) }
         case .willRetry(let failure):
             throw CLIError("\(failure) (a transient failure; no outcome was recorded, run apply again)")
         case .stopped:

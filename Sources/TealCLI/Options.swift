@@ -4,6 +4,7 @@ import Reconcile
 import Foundation
 import Git
 import Logging
+import Signatures
 import State
 
 /// `--repo`, `--branch` and, for a remote repository, its credentials and trust; shared by the commands that
@@ -154,3 +155,54 @@ enum Console {
         FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
     }
 }
+
+/// `--verify` and the keys trusted to sign commits; on the commands that apply (or plan) a commit.
+struct VerifyOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Require a trusted signature on the branch tip (head) or on every commit since the last applied "
+        + "one (all); a commit that does not verify is refused and never applied. Off by default.", valueName: "head|all"))
+    var verify: VerifyMode?
+
+    @Option(help: "SSH signatures: an allowed_signers file (git's gpg.ssh.allowedSignersFile format) listing the trusted keys.")
+    var allowedSigners: String?
+
+    @Option(help: "OpenPGP signatures: a binary keyring for gpgv (gpg --export KEY, or gpg --dearmor of an armored export).")
+    var gpgKeyring: String?
+
+    @Option(help: "OpenPGP signatures: the full fingerprint of a trusted signing key (repeat for several).")
+    var trustedFingerprint: [String] = []
+
+    func validate() throws {
+        guard verify != nil else {
+            if allowedSigners != nil || gpgKeyring != nil || !trustedFingerprint.isEmpty {
+                throw ValidationError("--allowed-signers, --gpg-keyring and --trusted-fingerprint take effect only with --verify head|all")
+            }
+            return
+        }
+        if allowedSigners == nil && gpgKeyring == nil {
+            throw ValidationError("--verify needs --allowed-signers FILE (SSH signatures) or --gpg-keyring FILE with --trusted-fingerprint (OpenPGP)")
+        }
+        if gpgKeyring != nil && trustedFingerprint.isEmpty {
+            throw ValidationError("--gpg-keyring needs at least one --trusted-fingerprint: gpgv alone trusts every key in the keyring")
+        }
+        for fingerprint in trustedFingerprint {
+            let hex = fingerprint.filter { !$0.isWhitespace }
+            guard [40, 64].contains(hex.count), hex.allSatisfy(\.isHexDigit) else {
+                throw ValidationError("--trusted-fingerprint \(fingerprint) is not a full fingerprint (40 or 64 hex digits)")
+            }
+        }
+        for file in [allowedSigners, gpgKeyring].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: file) {
+            throw ValidationError("cannot read \(file)")
+        }
+    }
+
+    var policy: SignaturePolicy {
+        SignaturePolicy(allowedSignersFile: allowedSigners.map(absolute), gpgKeyring: gpgKeyring.map(absolute),
+                        trustedFingerprints: trustedFingerprint)
+    }
+
+    private func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path
+    }
+}
+
+extension VerifyMode: ExpressibleByArgument {}

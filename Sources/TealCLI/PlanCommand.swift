@@ -15,15 +15,17 @@ struct PlanCommand: AsyncParsableCommand {
 
     @OptionGroup var repo: RepoOptions
     @OptionGroup var data: DataDirOption
+    @OptionGroup var signatures: VerifyOptions
 
     @Flag(help: "Print the plan as JSON.")
     var json = false
 
     func run() async throws {
         try repo.checkLocal()
-        let drivers = ReconcileDrivers.standard(repository: repo.path, branch: repo.branch, dataDir: data.path, remote: repo.remote)
+        let drivers = ReconcileDrivers.standard(repository: repo.path, branch: repo.branch, dataDir: data.path, remote: repo.remote,
+                                                signatures: signatures.verify == nil ? nil : signatures.policy)
         let store = try data.existingStore() ?? StateStore.inMemory()
-        let pipeline = ReconcilePipeline(drivers: drivers, store: store)
+        let pipeline = ReconcilePipeline(drivers: drivers, store: store, configuration: .init(verify: signatures.verify))
         let commit: String, plan: Planning.Plan
         do {
             (commit, plan) = try await pipeline.plan()

@@ -63,6 +63,6 @@ struct RetryCommand: AsyncParsableCommand {
         guard let record = report.audit else { throw CLIError("\(tip.short): the pass ended without an outcome (\(report.result))") }
         for error in record.errors { Console.error(error) }
         print("\(record.commit.prefix(8)): outcome: \(record.outcome.rawValue)")
-        if record.outcome != .applied { throw ExitCode(1) }
+        if record.outcome != .applied && record.outcome != .noop { throw ExitCode(1) }
     }
 }

@@ -41,9 +41,9 @@ struct WaitCommand: AsyncParsableCommand {
             guard let tip = try repository.branchTip(repo.branch)?.hex else { throw CLIError("branch '\(repo.branch)' does not exist") }
             if let store = try? data.existingStore() {
                 switch try store.outcome(commit: tip) {
-                case .applied?:
+                case let outcome? where outcome == .applied || outcome == .noop:
                     if goal == .applied {
-                        print("\(tip.prefix(8)): applied")
+                        print("\(tip.prefix(8)): \(outcome.rawValue)")
                         return
                     }
                     let report = try await StatusReport.gather(store: store, drivers: .standard(repository: "", branch: repo.branch, dataDir: data.path))

@@ -18,6 +18,7 @@ struct WatchCommand: AsyncParsableCommand {
 
     @OptionGroup var repo: RepoOptions
     @OptionGroup var data: DataDirOption
+    @OptionGroup var signatures: VerifyOptions
 
     @Option(help: "How often to read the branch tip (ms, s, m).")
     var interval = "1s"
@@ -53,7 +54,8 @@ struct WatchCommand: AsyncParsableCommand {
         do { lock = try DataDirLock(dataDir: data.path) } catch { throw CLIError("\(error)") }
         let configuration = AgentConfiguration(repository: repo.path, branch: repo.branch, dataDir: data.path,
                                                pollInterval: interval, driftInterval: drift, admin: adminAddress,
-                                               remote: repo.remote, allowRewrites: allowRewrites)
+                                               remote: repo.remote, allowRewrites: allowRewrites,
+                                               verify: signatures.verify, signatures: signatures.policy)
         let agent = try TealAgent(configuration: configuration, lock: lock, logger: logger("teal.watch", level: .info))
         do {
             try await agent.run()

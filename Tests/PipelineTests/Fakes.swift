@@ -21,6 +21,8 @@ struct FakeSource: Source {
     let states: Shared<[String: DesiredState]>
     let notes = Shared<[String: String]>([:])
     let history = Shared<[String]>([])
+    /// Commits the test says change nothing under apps/ (compared with any other); others: cannot tell.
+    let outsideApps = Shared<Set<String>>([])
 
     init(_ first: DesiredState) {
         tipCommit = Shared(first.commit)
@@ -54,6 +56,7 @@ struct FakeSource: Source {
     func summary(of commit: String) async throws -> CommitSummary? {
         CommitSummary(author: "Ada <ada@example.com>", subject: "Commit \(commit)")
     }
+    func changesApps(from commit: String, to other: String) async throws -> Bool? { outsideApps.get().contains(other) ? false : nil }
     func note(for commit: String) async throws -> String? { notes.get()[commit] }
     func setNote(_ text: String, for commit: String) async throws { notes.update { $0[commit] = text } }
     func workingCopy(app: String, commit: String) async throws -> String { "/fake/\(app)/\(commit)" }
@@ -148,6 +151,26 @@ func shop(commit: String, green: Bool = false, live: ColorName = .blue) -> Desir
     return DesiredState(commit: commit, apps: ["shop": app])
 }
 
+/// Signatures as the test says: commits in `bad` are refused with their reason, every other one verifies.
+struct FakeVerifier: CommitVerifier {
+    let bad = Shared<[String: String]>([:])
+    let history: Shared<[String]>
+    let checked = Shared<[String]>([])
+
+    func commits(tip: String, since lastApplied: String?, mode: VerifyMode) async throws -> [String] {
+        guard mode == .all else { return [tip] }
+        let all = history.get()
+        let from = lastApplied.flatMap { all.firstIndex(of: $0) }.map { $0 + 1 } ?? 0
+        return Array(all[from...].reversed())
+    }
+
+    func verify(_ commit: String) async throws -> String {
+        checked.update { $0.append(commit) }
+        if let reason = bad.get()[commit] { throw SignatureRefusal(commit: commit, reason: reason) }
+        return "ops@example.com"
+    }
+}
+
 /// The pipeline over fresh fakes and an in-memory state store.
 struct Rig {
     let source: FakeSource
@@ -156,12 +179,14 @@ struct Rig {
     let runtime = FakeRuntime()
     let store: StateStore
     let pipeline: ReconcilePipeline
+    let verifier: FakeVerifier
 
-    init(_ first: DesiredState) throws {
+    init(_ first: DesiredState, verify: VerifyMode? = nil) throws {
         source = FakeSource(first)
         store = try StateStore.inMemory()
+        verifier = FakeVerifier(history: source.history)
         pipeline = ReconcilePipeline(drivers: ReconcileDrivers(source: source, schemas: FakeSchemas(backend: schema), traffic: traffic,
-                                                               runtime: runtime),
-                                     store: store, configuration: .init(host: "test-host", crashBeforeStep: nil))
+                                                               runtime: runtime, verifier: verify == nil ? nil : verifier),
+                                     store: store, configuration: .init(host: "test-host", verify: verify, crashBeforeStep: nil))
     }
 }

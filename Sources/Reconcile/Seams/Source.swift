@@ -29,6 +29,9 @@ public protocol Source: Sendable {
     func isAncestor(_ ancestor: String, of commit: String) async throws -> Bool
     /// Who made a commit and its subject line, for the audit record; nil when the source cannot tell.
     func summary(of commit: String) async throws -> CommitSummary?
+    /// Whether anything under `apps/` differs between two commits (their `apps/` trees); nil when the source
+    /// cannot tell, and the commit is reconciled in full.
+    func changesApps(from commit: String, to other: String) async throws -> Bool?
     /// The audit note on a commit, if any.
     func note(for commit: String) async throws -> String?
     /// Writes (replaces) the audit note on a commit.
@@ -37,4 +40,8 @@ public protocol Source: Sendable {
     func workingCopy(app: String, commit: String) async throws -> String
     /// Removes the working copies no color in `keeping` runs from; returns how many went.
     func pruneWorkingCopies(keeping: [(app: String, commit: String)]) async -> Int
+}
+
+extension Source {
+    public func changesApps(from commit: String, to other: String) async throws -> Bool? { nil }
 }

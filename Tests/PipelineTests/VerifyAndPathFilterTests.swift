@@ -1,0 +1,70 @@
+import Foundation
+import Manifest
+import Planning
+import Reconcile
+import State
+import Testing
+
+/// `--verify` and the path filter in the pipeline, over in-memory seams.
+@Suite struct VerifyAndPathFilterTests {
+    @Test func aTipThatDoesNotVerifyIsRefusedAndTheLastGoodCommitKeepsServing() async throws {
+        let rig = try Rig(shop(commit: "c1"), verify: .head)
+        #expect(await rig.pipeline.pass().audit?.outcome == .applied)
+        rig.source.commit(shop(commit: "c2", green: true))
+        rig.verifier.bad.update { $0["c2"] = "it is not signed" }
+
+        let report = await rig.pipeline.pass()
+        let audit = try #require(report.audit)
+        #expect(audit.outcome == .refused)
+        #expect(audit.errors == ["signature check (--verify head) failed for the tip: commit c2: it is not signed; it is not applied and c1 keeps serving"])
+        #expect(rig.source.notes.get()["c2"]?.hasPrefix("outcome: refused\n") == true)
+        #expect(rig.runtime.started.get().count == 1, "green never started")
+        #expect(try rig.store.meta("last_applied_commit") == "c1")
+        // Not tried again; drift passes aim at c1.
+        guard case .nothingToDo = await rig.pipeline.pass().result else { Issue.record("a refused commit is not tried again"); return }
+        #expect(rig.verifier.checked.get() == ["c1", "c2"])
+
+        // A commit that verifies on top (head checks the tip only) is applied.
+        rig.source.commit(shop(commit: "c3", green: true))
+        #expect(await rig.pipeline.pass().audit?.outcome == .applied)
+        #expect(rig.runtime.started.get().count == 2)
+    }
+
+    @Test func verifyAllChecksEveryCommitSinceTheLastApplied() async throws {
+        let rig = try Rig(shop(commit: "c1"), verify: .all)
+        #expect(await rig.pipeline.pass().audit?.outcome == .applied)
+        rig.source.commit(shop(commit: "c2"))
+        rig.source.commit(shop(commit: "c3", green: true))
+        rig.verifier.bad.update { $0["c2"] = "it is not signed" }
+        let audit = try #require(await rig.pipeline.pass().audit)
+        #expect(audit.commit == "c3" && audit.outcome == .refused)
+        #expect(audit.errors.first?.contains("failed for c2, a commit between c1 and the tip: commit c2: it is not signed") == true, "\(audit.errors)")
+        #expect(rig.runtime.started.get().count == 1)
+    }
+
+    @Test func withoutVerifyNothingIsChecked() async throws {
+        let rig = try Rig(shop(commit: "c1"))
+        rig.verifier.bad.update { $0["c1"] = "it is not signed" }
+        #expect(await rig.pipeline.pass().audit?.outcome == .applied)
+        #expect(rig.verifier.checked.get().isEmpty)
+    }
+
+    @Test func aCommitOutsideAppsIsANoopAndRunsNoStep() async throws {
+        let rig = try Rig(shop(commit: "c1"))
+        #expect(await rig.pipeline.pass().audit?.outcome == .applied)
+        // Stop blue behind the pipeline's back: a full pass would start it again; a noop does not look.
+        rig.runtime.alive.update { $0 = [] }
+        rig.source.commit(shop(commit: "c2"))
+        rig.source.outsideApps.update { $0 = ["c2"] }
+        let report = await rig.pipeline.pass()
+        let audit = try #require(report.audit)
+        #expect(audit.outcome == .noop && audit.steps.isEmpty && report.plan.steps.isEmpty)
+        #expect(rig.source.notes.get()["c2"]?.contains("outcome: noop\n") == true)
+        #expect(rig.source.notes.get()["c2"]?.contains("nothing under apps/ changed since: c1\n") == true)
+        #expect(rig.runtime.started.get().count == 1)
+        #expect(try rig.store.outcome(commit: "c2") == .noop && rig.store.meta("last_applied_commit") == "c1")
+        // The drift pass that follows repairs toward the tip, whose apps/ is c1's.
+        _ = await rig.pipeline.pass()
+        #expect(rig.runtime.started.get().count == 2)
+    }
+}
