@@ -1,16 +1,16 @@
 import Manifest
 
 /// `sql`: `up` runs at start (at complete with `onComplete`), `down` on rollback, with the app schema on the
-/// session's search_path. Tables it creates join the new shape (the engine reads the catalog again after start).
+/// session's search_path, one statement at a time (`SQLStatements`). Tables it creates join the new shape (the engine reads the catalog again after start).
 struct PGRawSQL: PostgresOperation {
     var op: RawSQL
 
     func plan(_ b: inout PlanBuilder) throws {
         if op.onComplete {
-            b.contract(nil, phase: 2, [op.up])
+            b.contract(nil, phase: 2, SQLStatements.split(op.up))
         } else {
-            b.expand(nil, [op.up])
-            if let down = op.down { b.undo(nil, [down]) }
+            b.expand(nil, SQLStatements.split(op.up))
+            if let down = op.down { b.undo(nil, SQLStatements.split(down)) }
         }
     }
 }

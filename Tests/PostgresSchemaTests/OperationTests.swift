@@ -1,0 +1,263 @@
+import Foundation
+import Manifest
+import Testing
+import TestSupport
+@testable import PostgresSchema
+@testable import Schema
+
+/// One operation case on PostgreSQL: an old shape made by migration 0001 (raw SQL), a migration 0002 with the
+/// operation, and what must hold in each phase. The runner adds what holds for every operation.
+struct PGCase: Sendable, CustomTestStringConvertible {
+    var name: String
+    var setup: String
+    var migration: String
+    var started: @Sendable (PGScratch) throws -> Void
+    var rolledBack: @Sendable (PGScratch) throws -> Void = { _ in }
+    var restarted: @Sendable (PGScratch) throws -> Void = { _ in }
+    var completed: @Sendable (PGScratch) throws -> Void
+    var testDescription: String { name }
+}
+
+let old = "0001_setup"
+let new = "0002_change"
+
+enum PGHarness {
+    /// start → checks → rollback → the app schema exactly as before (but what was kept aside), no teal trigger,
+    /// function or version schema left → checks → start → checks → complete → only the new version schema,
+    /// no trigger or function left → checks.
+    static func run(_ c: PGCase) async throws {
+        let s = try PGScratch(batchSize: 3)
+        let setup = try pgMigration(old, "operations:\n  - sql:\n      up: \(json(c.setup))\n")
+        try await s.engine.start(setup)
+        try await s.engine.complete(setup.name)
+        let m = try pgMigration(new, c.migration)
+        let before = try shape(s)
+
+        try await s.engine.start(m)
+        #expect(try await s.engine.status().inFlight?.state == .started, "\(c.name): started")
+        try c.started(s)
+
+        try await s.engine.rollback(m.name)
+        #expect(try await s.engine.status().migrations.last?.state == .rolledBack, "\(c.name): rolled back")
+        let after = try shape(s)
+        #expect(after == before, "\(c.name): rollback leaves the app schema as before: \(after.filter { !before.contains($0) }) instead of \(before.filter { !after.contains($0) })")
+        let left = try machinery(s)
+        #expect(left.isEmpty, "\(c.name): no trigger or function left after rollback: \(left)")
+        #expect(try s.rows("SELECT nspname FROM pg_namespace WHERE nspname = 'public_\(new)'").isEmpty, "\(c.name): no new version schema")
+        try c.rolledBack(s)
+
+        try await s.engine.start(m)
+        #expect(try await s.engine.status().inFlight?.state == .started, "\(c.name): started again")
+        try c.restarted(s)
+
+        try await s.engine.complete(m.name)
+        #expect(try await s.engine.status().lastCompleted?.name == m.name, "\(c.name): completed")
+        #expect(try machinery(s).isEmpty, "\(c.name): no trigger or function left after complete")
+        #expect(try s.rows("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'public\\_0%' ORDER BY 1") == ["public_\(new)"],
+                "\(c.name): only the new version schema is left")
+        #expect(try s.rows("SELECT conname FROM pg_constraint WHERE convalidated = false AND connamespace = 'public'::regnamespace").isEmpty,
+                "\(c.name): every constraint validated")
+        #expect(try s.rows("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid").isEmpty, "\(c.name): no invalid index")
+        try c.completed(s)
+    }
+
+    static func json(_ s: String) -> String {
+        String(decoding: try! JSONEncoder().encode(s), as: UTF8.self)
+    }
+
+    /// The app schema as text lines: columns (but kept-aside ones), constraints, indexes.
+    static func shape(_ s: PGScratch) throws -> [String] {
+        try s.rows("""
+            SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '')
+            FROM information_schema.columns WHERE table_schema = 'public' AND column_name NOT LIKE '\\_teal\\_kept\\_%'
+            UNION ALL SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+            FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+            UNION ALL SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+            ORDER BY 1
+            """)
+    }
+
+    static func machinery(_ s: PGScratch) throws -> [String] {
+        try s.rows("""
+            SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgname LIKE '\\_teal\\_%'
+            UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE pronamespace = to_regnamespace('teal')
+            """)
+    }
+}
+
+let usersSetup = "CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, age integer); INSERT INTO users (name, age) SELECT 'user ' || g, g FROM generate_series(1, 10) g"
+
+let pgCases: [PGCase] = [
+    PGCase(name: "create_table", setup: usersSetup, migration: """
+        operations:
+          - create_table:
+              name: orders
+              columns:
+                - {name: id, type: serial, pk: true}
+                - {name: user_id, type: integer, references: {name: orders_user_fk, table: users, column: id}}
+                - {name: total, type: numeric, default: "0", check: {name: orders_total_ck, constraint: "total >= 0"}}
+        """,
+        started: { (s: PGScratch) throws in
+            try s.sql("INSERT INTO orders (user_id, total) VALUES (1, 5)", as: new)
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO orders (user_id, total) VALUES (999, 5)", as: new) }
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO orders (user_id, total) VALUES (1, -1)", as: new) }
+            #expect(throws: (any Error).self) { try s.sql("SELECT * FROM orders", as: old) }
+        },
+        rolledBack: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT count(*) FROM teal_kept.\"\(PlanBuilder.tag(new))_orders\"") == ["1"], "the table's rows are kept aside")
+        },
+        restarted: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT total FROM orders", as: new) == ["5"], "kept rows are back")
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT count(*) FROM orders", as: new) == ["1"])
+        }),
+    PGCase(name: "add_column NOT NULL with default, unique, check", setup: usersSetup, migration: """
+        operations:
+          - add_column:
+              table: users
+              column: {name: code, type: text, unique: true, check: {name: code_len, constraint: "length(code) > 2"}}
+              up: "'u' || lpad(id::text, 4, '0')"
+          - add_column:
+              table: users
+              column: {name: score, type: integer, default: "7"}
+        """,
+        started: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT code || ' ' || score FROM users WHERE id = 3", as: new) == ["u0003 7"])
+            try s.sql("INSERT INTO users (name) VALUES ('old shape')", as: old)
+            #expect(try s.rows("SELECT code FROM users WHERE name = 'old shape'", as: new) == ["u0011"])
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (name, code, score) VALUES ('x', 'u0003', 1)", as: new) }
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (name, code, score) VALUES ('x', 'ab', 1)", as: new) }
+            #expect(throws: (any Error).self) { try s.sql("SELECT code FROM users", as: old) }
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'users' AND column_name = 'code'") == ["NO"])
+            #expect(try s.rows("SELECT conname FROM pg_constraint WHERE conrelid = 'users'::regclass AND contype = 'u'") == ["users_code_key"])
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (name, score) VALUES ('y', 1)", as: new) }
+        }),
+    PGCase(name: "add_column without up is kept aside on rollback", setup: usersSetup, migration: """
+        operations:
+          - add_column:
+              table: users
+              column: {name: nickname, type: text, nullable: true}
+        """,
+        started: { (s: PGScratch) throws in try s.sql("UPDATE users SET nickname = 'nick' || id WHERE id <= 2", as: new) },
+        rolledBack: { (s: PGScratch) throws in try s.sql("INSERT INTO users (name) VALUES ('during rollback')", as: old) },
+        restarted: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT nickname FROM users WHERE nickname IS NOT NULL ORDER BY id", as: new) == ["nick1", "nick2"],
+                    "values only the new shape held are back")
+        },
+        completed: { (s: PGScratch) throws in #expect(try s.rows("SELECT count(*) FROM users WHERE nickname IS NOT NULL", as: new) == ["2"]) }),
+    PGCase(name: "drop_column with down", setup: usersSetup, migration: """
+        operations:
+          - drop_column:
+              table: users
+              column: name
+              down: "'user ' || id"
+        """,
+        started: { (s: PGScratch) throws in
+            try s.sql("INSERT INTO users (age) VALUES (99)", as: new)
+            #expect(try s.rows("SELECT name FROM users WHERE age = 99", as: old) == ["user 11"])
+            #expect(throws: (any Error).self) { try s.sql("SELECT name FROM users", as: new) }
+        },
+        rolledBack: { (s: PGScratch) throws in
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (age) VALUES (1)", as: old) }
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT count(*) FROM users", as: new) == ["11"])
+        }),
+    PGCase(name: "rename_column and rename_table", setup: usersSetup, migration: """
+        operations:
+          - rename_column: {table: users, from: age, to: years}
+          - rename_table: {from: users, to: people}
+        """,
+        started: { (s: PGScratch) throws in
+            try s.sql("INSERT INTO people (name, years) VALUES ('new', 3)", as: new)
+            #expect(try s.rows("SELECT age FROM users WHERE name = 'new'", as: old) == ["3"])
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT years FROM people WHERE name = 'new'", as: new) == ["3"])
+            #expect(try s.rows("SELECT to_regclass('public.people') IS NOT NULL") == ["t"])
+        }),
+    PGCase(name: "alter_column type and nullability with up and down", setup: usersSetup, migration: """
+        operations:
+          - alter_column:
+              table: users
+              column: age
+              type: text
+              nullable: false
+              up: "coalesce(age::text, 'unknown')"
+              down: "CASE WHEN age ~ '^[0-9]+$' THEN age::integer END"
+        """,
+        started: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT age FROM users WHERE id = 4", as: new) == ["4"])
+            try s.sql("INSERT INTO users (name, age) VALUES ('n', 'forty')", as: new)
+            #expect(try s.rows("SELECT coalesce(age::text, 'null') FROM users WHERE name = 'n'", as: old) == ["null"])
+            try s.sql("INSERT INTO users (name) VALUES ('o')", as: old)
+            #expect(try s.rows("SELECT age FROM users WHERE name = 'o'", as: new) == ["unknown"])
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT data_type || ' ' || is_nullable FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'users' AND column_name = 'age'") == ["text NO"])
+            // The twin's value went with the rollback (it has `up`, so the old column is the truth); `up` filled it again.
+            #expect(try s.rows("SELECT age FROM users WHERE name = 'n'", as: new) == ["unknown"])
+        }),
+    PGCase(name: "create_index and drop_index", setup: usersSetup + "; CREATE INDEX users_age_idx ON users (age)", migration: """
+        operations:
+          - create_index: {name: users_name_idx, table: users, columns: [name], predicate: "age > 1"}
+          - drop_index: {name: users_age_idx}
+        """,
+        started: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT indexname FROM pg_indexes WHERE tablename = 'users' AND indexname LIKE 'users\\_%idx' ORDER BY 1") == ["users_age_idx", "users_name_idx"])
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT indexname FROM pg_indexes WHERE tablename = 'users' AND indexname LIKE 'users\\_%idx' ORDER BY 1") == ["users_name_idx"])
+        }),
+    PGCase(name: "create_constraint check and foreign key, drop and rename constraint", setup: usersSetup + "; ALTER TABLE users ADD CONSTRAINT age_pos CHECK (age > 0); CREATE TABLE notes (id serial PRIMARY KEY, user_id integer)", migration: """
+        operations:
+          - create_constraint: {table: users, name: name_len, type: check, columns: [name], check: "length(name) > 1"}
+          - create_constraint: {table: notes, name: notes_user_fk, type: foreign_key, columns: [user_id], references: {table: users, columns: [id]}}
+          - create_constraint: {table: users, name: users_name_key, type: unique, columns: [name]}
+          - rename_constraint: {table: users, from: age_pos, to: age_positive}
+        """,
+        started: { (s: PGScratch) throws in
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (name) VALUES ('a')", as: new) }
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO notes (user_id) VALUES (12345)", as: new) }
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT conname FROM pg_constraint WHERE conrelid = 'users'::regclass ORDER BY 1") == ["age_positive", "name_len", "users_name_key", "users_pkey"])
+        }),
+    PGCase(name: "drop_table keeps the rows aside", setup: usersSetup + "; CREATE TABLE legacy (id int PRIMARY KEY); INSERT INTO legacy VALUES (1), (2)", migration: """
+        operations:
+          - drop_table: {name: legacy}
+        """,
+        started: { (s: PGScratch) throws in
+            #expect(throws: (any Error).self) { try s.sql("SELECT * FROM legacy", as: new) }
+            #expect(try s.rows("SELECT count(*) FROM legacy", as: old) == ["2"])
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT count(*) FROM teal_kept.\"\(PlanBuilder.tag(new))_legacy\"") == ["2"])
+        }),
+    PGCase(name: "sql with down, and set_replica_identity", setup: usersSetup, migration: """
+        operations:
+          - sql:
+              up: "CREATE TABLE audit (id serial PRIMARY KEY, what text)"
+              down: "DROP TABLE audit"
+          - set_replica_identity: {table: users, identity: {type: full}}
+        """,
+        started: { (s: PGScratch) throws in
+            try s.sql("INSERT INTO audit (what) VALUES ('x')", as: new)
+            #expect(try s.rows("SELECT relreplident FROM pg_class WHERE oid = 'public.users'::regclass") == ["f"])
+        },
+        rolledBack: { (s: PGScratch) throws in #expect(try s.rows("SELECT to_regclass('public.audit') IS NULL") == ["t"], "down ran") },
+        restarted: { (s: PGScratch) throws in try s.sql("INSERT INTO audit (what) VALUES ('y')", as: new) },
+        completed: { (s: PGScratch) throws in #expect(try s.rows("SELECT what FROM audit", as: new) == ["y"]) }),
+]
+
+@Suite("PostgreSQL: every operation through start, rollback, start and complete", .serialized)
+struct PGOperationTests {
+    @Test(arguments: pgCases)
+    func operation(_ c: PGCase) async throws {
+        guard postgresAvailable() else { return }
+        try await PGHarness.run(c)
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Manifest
+import Testing
+@testable import PostgresSchema
+
+/// The pure parts of the PostgreSQL engine, without a database.
+struct PlanTests {
+    @Test func statementsAreSplitAtTopLevelSemicolonsOnly() {
+        let sql = """
+            CREATE TABLE a (x text DEFAULT 'a;b'); -- a comment; still a comment
+            CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $body$ SELECT 1; $body$;
+            /* block; /* nested; */ */ INSERT INTO "we;ird" VALUES (E'it\\'s; fine');
+            SELECT $1::text; ;
+            """
+        let parts = SQLStatements.split(sql)
+        #expect(parts.count == 4, "\(parts)")
+        #expect(parts[0] == "CREATE TABLE a (x text DEFAULT 'a;b')")
+        #expect(parts[1].hasSuffix("$body$ SELECT 1; $body$"))
+        #expect(parts[2].hasSuffix("INSERT INTO \"we;ird\" VALUES (E'it\\'s; fine')"))
+        #expect(parts[3] == "SELECT $1::text")
+    }
+
+    @Test func settingsReadThePasswordFileAndNeverShowThePassword() throws {
+        let file = NSTemporaryDirectory() + "pgpass-\(UUID().uuidString)"
+        try "# comment\nother:5432:*:teal:nope\n127.0.0.1:6543:shop:teal:s\\:ecret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let s = try PostgresSettings(url: "postgres://teal@127.0.0.1:6543/shop?sslmode=disable&schema=app", environment: ["PGPASSFILE": file])
+        #expect(s.password == "s:ecret")
+        #expect(s.schema == "app")
+        #expect(!s.description.contains("ecret"))
+        let color = s.colorURL(shape: "0002_split_name")
+        #expect(!color.contains("ecret"))
+        #expect(color.contains("options=-c%20search_path%3Dapp_0002_split_name%20-c%20teal.shape%3D0002_split_name"), "\(color)")
+        #expect(color.contains("sslmode=disable"))
+        #expect(throws: PostgresSettingsError.self) { try PostgresSettings(url: "postgres://teal@h/db?password=x", environment: [:]) }
+        #expect(throws: PostgresSettingsError.self) { try PostgresSettings(url: "postgres://teal@h/db?schema=Bad-Name", environment: [:]) }
+        #expect(PostgresSettings.redacted("postgres://u:hunter2@h/db") == "postgres://u:***@h/db")
+    }
+
+    @Test func theSplitNamePlanKeepsBothShapesAndPutsTheDroppedColumnAside() throws {
+        let catalog = Catalog(tables: [Catalog.Table(name: "users", columns: [
+            .init(name: "id", type: "integer", notNull: true, defaultSQL: "nextval('users_id_seq'::regclass)"),
+            .init(name: "name", type: "text", notNull: true, defaultSQL: nil),
+        ], primaryKey: ["id"])])
+        let m = Migration(name: "0002_split_name", number: 2, checksum: "x", operations: [
+            .addColumn(AddColumn(table: "users", column: ColumnDefinition(name: "first_name", type: "text", nullable: true), up: "split_part(name, ' ', 1)")),
+            .dropColumn(DropColumn(table: "users", column: "name", down: "first_name")),
+        ])
+        let plan = try MigrationPlan.make(m, catalog: catalog, schema: "public")
+        #expect(plan.oldShape.table("users")?.columns.map(\.name) == ["id", "name"])
+        #expect(plan.newShape.table("users")?.columns.map(\.name) == ["id", "first_name"])
+        #expect(plan.backfills["users"]?.map(\.target) == ["first_name"])
+        #expect(plan.dualWrites["users"]?.up.map(\.target) == ["first_name"])
+        #expect(plan.dualWrites["users"]?.down.map(\.target) == ["name"])
+        #expect(plan.expand.flatMap(\.statements).contains { $0.contains("DROP NOT NULL") }, "new-shape inserts must not fail on name")
+        #expect(plan.contractInOrder.flatMap(\.statements).contains { $0.contains("RENAME COLUMN \"name\" TO \"_teal_dropped_") })
+        let triggers = try DualWriteSQL.statements(plan, plan.dualWrites["users"]!)
+        #expect(triggers.contains { $0.contains("NOT IN ('0002_split_name', 'backfill')") })
+        #expect(triggers.contains { $0.contains("\"name\" \"public\".\"users\".\"name\"%TYPE := NEW.\"name\";") })
+    }
+
+    @Test func anOperationOnAMissingTableIsRefusedWithItsIndex() {
+        let m = Migration(name: "0002_x", number: 2, checksum: "x", operations: [
+            .dropColumn(DropColumn(table: "nope", column: "c")),
+        ])
+        #expect(throws: PlanError.self) { try MigrationPlan.make(m, catalog: Catalog(tables: []), schema: "public") }
+        do { _ = try MigrationPlan.make(m, catalog: Catalog(tables: []), schema: "public") } catch {
+            #expect("\(error)".contains("operations[0] (drop_column)"))
+        }
+    }
+}
