@@ -126,6 +126,14 @@ public final class PostgresCluster: @unchecked Sendable {
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// A psql session running `sql` in the background (holding a lock, say) until `stop`.
+    public func background(_ database: String, _ sql: String) throws -> BackgroundSession {
+        let log = NSTemporaryDirectory() + "teal-psql-\(UUID().uuidString.prefix(8)).log"
+        let process = try ServerProcess(["env", "PGPASSFILE=\(passFile)", "\(bin)/psql", "-X", "-q", "-h", "127.0.0.1", "-p", String(port),
+                                         "-U", user, "-d", database, "-c", sql], log: log)
+        return BackgroundSession(process: process, log: log)
+    }
+
     static func binDirectory() -> String? {
         if let dir = ProcessInfo.processInfo.environment["TEAL_PG_BINDIR"] { return dir }
         let base = "/usr/lib/postgresql"
@@ -137,4 +145,13 @@ public final class PostgresCluster: @unchecked Sendable {
 
 public struct PostgresClusterError: Error, CustomStringConvertible, Sendable {
     public var description: String
+}
+
+/// A background psql session; `stop` ends it (and its transaction).
+public final class BackgroundSession: @unchecked Sendable {
+    let process: ServerProcess
+    public let log: String
+    init(process: ServerProcess, log: String) { self.process = process; self.log = log }
+    public var pid: Int32 { process.identity.pid }
+    public func stop() { process.stop() }
 }

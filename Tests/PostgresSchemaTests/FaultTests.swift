@@ -1,0 +1,158 @@
+import Foundation
+import Manifest
+import Testing
+import TestSupport
+@testable import PostgresSchema
+@testable import Schema
+
+@Suite("PostgreSQL: bad input and faults", .serialized)
+struct PGFaultTests {
+    @Test("a wrong password or an unreachable server is transient, names the host, never shows the password")
+    func unreachable() async throws {
+        guard postgresAvailable() else { return }
+        let cluster = try PostgresCluster.get()
+        let file = NSTemporaryDirectory() + "pgpass-wrong-\(UUID().uuidString)"
+        try "*:*:*:*:not-the-password\n".write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o600)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let wrong = PostgresSchemaEngine(settings: try PostgresSettings(url: cluster.url("postgres"), environment: ["PGPASSFILE": file]))
+        do {
+            _ = try await wrong.status()
+            Issue.record("a wrong password was accepted")
+        } catch let e as SchemaError {
+            #expect(e.isTransient)
+            #expect(e.message.contains("127.0.0.1:\(cluster.port)"), "\(e.message)")
+            #expect(e.message.contains("password authentication failed"), "\(e.message)")
+            #expect(!e.message.contains("not-the-password"))
+        }
+        let closed = freeLoopbackPort()
+        let nowhere = PostgresSchemaEngine(settings: try PostgresSettings(url: "postgres://teal@127.0.0.1:\(closed)/x?sslmode=disable", environment: [:]))
+        do {
+            _ = try await nowhere.status()
+            Issue.record("a closed port answered")
+        } catch let e as SchemaError {
+            #expect(e.isTransient)
+            #expect(e.message.contains("127.0.0.1:\(closed)"), "\(e.message)")
+        }
+    }
+
+    @Test("a migration whose SQL fails is undone completely and the failure names the operation and the cause")
+    func failingSQL() async throws {
+        guard postgresAvailable() else { return }
+        let s = try PGScratch()
+        try await s.engine.start(try pgMigration("0001_create_users", createUsers))
+        try await s.engine.complete("0001_create_users")
+        try s.sql("INSERT INTO users (name) VALUES ('Ada Lovelace')", as: "0001_create_users")
+        let before = try PGHarness.shape(s)
+        let bad = try pgMigration("0002_bad", """
+            operations:
+              - add_column:
+                  table: users
+                  column: {name: first_name, type: text, nullable: true}
+                  up: "split_part(name, ' ', 1)"
+              - sql:
+                  up: "ALTER TABLE users ADD COLUMN oops no_such_type"
+            """)
+        do {
+            try await s.engine.start(bad)
+            Issue.record("a failing migration started")
+        } catch let e as SchemaError {
+            #expect(!e.isTransient)
+            #expect(e.operationIndex == 1 && e.operationKind == "sql", "\(e)")
+            #expect(e.message.contains("no_such_type"), "\(e.message)")
+            #expect(e.statement?.contains("no_such_type") == true)
+        }
+        #expect(try PGHarness.shape(s) == before, "nothing of the start is left")
+        #expect(try PGHarness.machinery(s).isEmpty)
+        #expect(try await s.engine.status().migrations.last?.state == .rolledBack)
+        #expect(try s.rows("SELECT name FROM users", as: "0001_create_users") == ["Ada Lovelace"], "the old shape still serves")
+    }
+
+    @Test("a table locked by a long transaction: lock timeout, retried, then a transient failure naming the holder")
+    func lockedTable() async throws {
+        guard postgresAvailable() else { return }
+        let options = PostgresSchemaOptions(lockTimeout: 0.2, lockAttempts: 2)
+        let s = try PGScratch(options: options)
+        try await s.engine.start(try pgMigration("0001_create_users", createUsers))
+        try await s.engine.complete("0001_create_users")
+        let holder = try s.cluster.background(s.database, "BEGIN; SELECT count(*) FROM public.users; SELECT pg_sleep(30); COMMIT;")
+        defer { holder.stop() }
+        // The holder's transaction must be open before the start tries its DDL.
+        var open = false
+        for _ in 0..<100 where !open {
+            open = (try? s.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state <> 'idle' AND pid <> pg_backend_pid()")) == "1"
+            if !open { usleep(50_000) }
+        }
+        #expect(open)
+        do {
+            try await s.engine.start(try pgMigration("0002_split_name", splitName))
+            Issue.record("the start went through a locked table")
+        } catch let e as SchemaError {
+            #expect(e.isTransient, "\(e)")
+            #expect(e.message.contains("lock timeout"), "\(e.message)")
+            #expect(e.message.contains("after 2 attempts"), "\(e.message)")
+            #expect(e.message.contains("is held by pid"), "\(e.message)")
+            #expect(e.message.contains("pg_sleep(30)"), "the blocking query is named: \(e.message)")
+        }
+        holder.stop()
+        try s.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
+        // Once the table is free the same start goes through (it resumes what it began).
+        try await s.engine.start(try pgMigration("0002_split_name", splitName))
+        #expect(try await s.engine.status().inFlight?.state == .started)
+    }
+
+    @Test("a second runner on the same database waits, then is told who holds the migration lock")
+    func secondRunner() async throws {
+        guard postgresAvailable() else { return }
+        let s = try PGScratch(options: PostgresSchemaOptions(runnerWait: 1))
+        let holder = try s.cluster.background(s.database, "SELECT pg_advisory_lock(hashtext('teal:' || current_database() || ':' || 'public')); SELECT pg_sleep(30);")
+        defer { holder.stop() }
+        var held = false
+        for _ in 0..<100 where !held {
+            held = (try? s.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")) == "1"
+            if !held { usleep(50_000) }
+        }
+        #expect(held)
+        do {
+            try await s.engine.start(try pgMigration("0001_create_users", createUsers))
+            Issue.record("two runners ran at once")
+        } catch let e as SchemaError {
+            #expect(e.isTransient)
+            #expect(e.message.contains("another runner holds teal's migration lock"), "\(e.message)")
+            #expect(e.message.contains("pid "), "\(e.message)")
+        }
+        holder.stop()
+        try s.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
+        try await s.engine.start(try pgMigration("0001_create_users", createUsers))
+        #expect(try await s.engine.status().inFlight?.name == "0001_create_users")
+    }
+
+    @Test("the database restarted mid-backfill: the start fails transient and the next one converges")
+    func restartMidBackfill() async throws {
+        guard postgresAvailable() else { return }
+        let s = try PGScratch(options: PostgresSchemaOptions(batchSize: 2000, batchDuration: 0.01))
+        try await s.engine.start(try pgMigration("0001_create_users", createUsers))
+        try await s.engine.complete("0001_create_users")
+        try s.sql("INSERT INTO public.users (name) SELECT 'P' || g || ' Q' || g FROM generate_series(1, 150000) g")
+        let cluster = s.cluster
+        let restarted = Task.detached {
+            try await Task.sleep(nanoseconds: 300_000_000)
+            try cluster.restart()
+        }
+        var failedOnce = false
+        do {
+            try await s.engine.start(try pgMigration("0002_split_name", splitName))
+        } catch let e as SchemaError {
+            #expect(e.isTransient, "a lost connection is transient: \(e)")
+            failedOnce = true
+        }
+        try await restarted.value
+        for _ in 0..<3 {
+            do { try await s.engine.start(try pgMigration("0002_split_name", splitName)); break }
+            catch let e as SchemaError where e.isTransient { try await Task.sleep(nanoseconds: 500_000_000) }
+        }
+        #expect(try await s.engine.status().inFlight?.state == .started)
+        #expect(try s.rows("SELECT count(*) FROM users WHERE first_name IS NULL OR last_name IS NULL", as: "0002_split_name") == ["0"])
+        if !failedOnce { Issue.record("the backfill finished before the restart; nothing was tested") }
+    }
+}
