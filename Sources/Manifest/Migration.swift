@@ -209,7 +209,7 @@ public struct TableConstraint: Codable, Hashable, Sendable {
     public var includeColumns: [String]
     public var storageParameters: String?
     public var tablespace: String?
-    /// `exclude`: PostgreSQL only.
+    /// `exclude`: PostgreSQL only; the clause after EXCLUDE, `USING method (elements) [WHERE (predicate)]`.
     public var exclude: String?
 
     public init(name: String, type: ConstraintType, columns: [String] = [], check: String? = nil, references: TableForeignKeyReference? = nil,

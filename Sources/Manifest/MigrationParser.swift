@@ -422,7 +422,13 @@ public enum MigrationParser {
         let params = m["index_parameters"].flatMap { indexParameters($0, "\(w).index_parameters", y: y) }
         var exclude: String?
         if let e = m["exclude"], let em = y.mapping(e, "\(w).exclude", allowed: ["index_method", "elements", "predicate"]) {
-            exclude = em["elements"].flatMap { y.string($0, "\(w).exclude.elements") } ?? ""
+            // Kept as the clause that follows EXCLUDE: USING method (elements) [WHERE (predicate)].
+            let elements = em["elements"].flatMap { y.string($0, "\(w).exclude.elements") } ?? ""
+            let method = em["index_method"].flatMap { y.string($0, "\(w).exclude.index_method") } ?? "gist"
+            if !method.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
+                y.error(e, "\(w).exclude.index_method must be an index method's name, got '\(method)'")
+            }
+            exclude = "USING \(method) (\(elements))" + (em["predicate"].flatMap { y.string($0, "\(w).exclude.predicate") }.map { " WHERE (\($0))" } ?? "")
         }
         guard y.sink.items.count == before, let name, let type else { return nil }
         switch type {

@@ -17,9 +17,9 @@
 // * Constraints of the new shape go in `NOT VALID` (checks, foreign keys, NOT NULL as a check) or as indexes
 //   built `CONCURRENTLY` at start, and are validated, or attached `USING INDEX`, at complete.
 // * Rollback keeps what only the new shape could hold: an added column without `up` is renamed aside
-//   (`_teal_kept_<tag>_<column>`), a created table moves to the `teal_kept` schema; starting the migration
+//   (`_teal_kept_<tag>_<column>`), a created table moves to the migration's kept schema `teal_kept_<tag>`; starting the migration
 //   again brings them back. Complete renames dropped columns aside (`_teal_dropped_<tag>_<column>`) and moves
-//   dropped tables to `teal_kept`, instead of dropping them.
+//   dropped tables to `teal_kept_<tag>`, instead of dropping them.
 // * Every step is idempotent (IF [NOT] EXISTS, guarded DO blocks), each DDL transaction takes one table under
 //   `lock_timeout`, and the plan is a pure function of the catalog read at the first start (stored with the
 //   migration) and the definition, so a start, complete or rollback interrupted anywhere is finished by

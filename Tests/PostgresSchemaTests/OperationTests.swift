@@ -104,7 +104,7 @@ let pgCases: [PGCase] = [
             #expect(throws: (any Error).self) { try s.sql("SELECT * FROM orders", as: old) }
         },
         rolledBack: { (s: PGScratch) throws in
-            #expect(try s.rows("SELECT count(*) FROM teal_kept.\"\(PlanBuilder.tag(new))_orders\"") == ["1"], "the table's rows are kept aside")
+            #expect(try s.rows("SELECT count(*) FROM teal_kept_\(PlanBuilder.tag(new)).orders") == ["1"], "the table's rows are kept aside")
         },
         restarted: { (s: PGScratch) throws in
             #expect(try s.rows("SELECT total FROM orders", as: new) == ["5"], "kept rows are back")
@@ -235,7 +235,7 @@ let pgCases: [PGCase] = [
             #expect(try s.rows("SELECT count(*) FROM legacy", as: old) == ["2"])
         },
         completed: { (s: PGScratch) throws in
-            #expect(try s.rows("SELECT count(*) FROM teal_kept.\"\(PlanBuilder.tag(new))_legacy\"") == ["2"])
+            #expect(try s.rows("SELECT count(*) FROM teal_kept_\(PlanBuilder.tag(new)).legacy") == ["2"])
         }),
     PGCase(name: "sql with down, and set_replica_identity", setup: usersSetup, migration: """
         operations:

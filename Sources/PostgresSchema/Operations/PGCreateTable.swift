@@ -1,37 +1,46 @@
 import Manifest
 
 /// `create_table`: the table is created at start (no old shape to keep in step); rollback moves it, rows and
-/// all, to `teal_kept`, and starting the migration again moves it back.
+/// all, to the migration's kept schema (`teal_kept_<tag>`), and starting the migration again moves it back.
 struct PGCreateTable: PostgresOperation {
     var op: CreateTable
 
     func plan(_ b: inout PlanBuilder) throws {
         guard b.plan.newShape.table(op.name) == nil else { throw PlanError("table \(op.name) already exists") }
         guard !op.columns.isEmpty else { throw PlanError("create_table \(op.name) has no columns") }
-        let kept = PGCreateTable.keptName(b, op.name)
+        let kept = PGCreateTable.keptSchema(b)
         b.plan.newShape.tables.append(Shape.Table(name: op.name, physical: op.name,
                                                   columns: op.columns.map { Shape.Column(name: $0.name, physical: $0.name) }))
-        var items = try op.columns.map { try PGColumnSQL.definition($0, in: b) }
+        // Several `pk` columns make one composite key, declared as a table constraint.
+        let keyColumns = op.columns.filter(\.primaryKey).map(\.name)
+        var items = try op.columns.map { c -> String in
+            var c = c
+            if keyColumns.count > 1 { c.primaryKey = false; c.nullable = false }
+            return try PGColumnSQL.definition(c, in: b)
+        }
+        if keyColumns.count > 1 { items.append("PRIMARY KEY (" + keyColumns.map(b.q).joined(separator: ", ") + ")") }
         for c in op.constraints { items.append(try PGColumnSQL.tableConstraint(c, in: b)) }
         var statements = [
-            b.when("to_regclass(\(b.lit("teal_kept.\(b.q(kept))"))) IS NOT NULL AND to_regclass(\(b.lit(b.qt(op.name)))) IS NULL",
-                   "ALTER TABLE teal_kept.\(b.q(kept)) SET SCHEMA \(b.q(b.schema)); ALTER TABLE \(b.qt(kept)) RENAME TO \(b.q(op.name));"),
+            b.when("to_regclass(\(b.lit("\(b.q(kept)).\(b.q(op.name))"))) IS NOT NULL AND to_regclass(\(b.lit(b.qt(op.name)))) IS NULL",
+                   "ALTER TABLE \(b.q(kept)).\(b.q(op.name)) SET SCHEMA \(b.q(b.schema));"),
             "CREATE TABLE IF NOT EXISTS \(b.qt(op.name)) (\(items.joined(separator: ", ")))",
         ]
         if let comment = op.comment { statements.append("COMMENT ON TABLE \(b.qt(op.name)) IS \(b.lit(comment))") }
         for c in op.columns { if let comment = c.comment { statements.append("COMMENT ON COLUMN \(b.qt(op.name)).\(b.q(c.name)) IS \(b.lit(comment))") } }
         b.expand(op.name, statements)
-        b.undo(op.name, [
-            "CREATE SCHEMA IF NOT EXISTS teal_kept",
-            "DROP TABLE IF EXISTS teal_kept.\(b.q(kept))",
-            "ALTER TABLE IF EXISTS \(b.qt(op.name)) RENAME TO \(b.q(kept))",
-            "ALTER TABLE IF EXISTS \(b.qt(kept)) SET SCHEMA teal_kept",
-        ])
+        b.undo(op.name, PGCreateTable.putAside(b, op.name))
     }
 
-    /// The name a table goes by in `teal_kept`.
-    static func keptName(_ b: PlanBuilder, _ table: String) -> String {
-        String(decoding: Array("\(b.tag)_\(table)".utf8.prefix(63)), as: UTF8.self)
+    /// The schema holding the tables a migration's rollback (created tables) or complete (dropped tables) put
+    /// aside, one per migration so that their names, and their indexes' names, never collide.
+    static func keptSchema(_ b: PlanBuilder) -> String { "teal_kept_\(b.tag)" }
+
+    /// Moves a table, rows, indexes and sequences, into the migration's kept schema; instant.
+    static func putAside(_ b: PlanBuilder, _ table: String) -> [String] {
+        let kept = keptSchema(b)
+        return ["CREATE SCHEMA IF NOT EXISTS \(b.q(kept))",
+                "DROP TABLE IF EXISTS \(b.q(kept)).\(b.q(table))",
+                "ALTER TABLE IF EXISTS \(b.qt(table)) SET SCHEMA \(b.q(kept))"]
     }
 }
 
