@@ -11,6 +11,9 @@ struct Settings {
     var rounds: Int
     var idleSeconds: Int
     var apps: Int
+    /// The idle repository's migrations in teal's earlier spelling (`table:`, `primary_key:`), which teal still
+    /// reads, so that a teal from before pgroll's vocabulary can be measured with the same benchmark.
+    var earlierSpelling: Bool
     var cleanup: Cleanup
 }
 
@@ -191,9 +194,9 @@ func idle(withColors: Bool, settings s: Settings) throws -> IdleResult {
         try """
             operations:
               - create_table:
-                  name: items
+                  \(s.earlierSpelling ? "table" : "name"): items
                   columns:
-                    - {name: id, type: integer, pk: true}
+                    - {name: id, type: integer, \(s.earlierSpelling ? "primary_key" : "pk"): true}
                     - {name: label, type: text, nullable: true}
 
             """.write(toFile: "\(folder)/schema/0001_create_items.yaml", atomically: true, encoding: .utf8)

@@ -11,13 +11,15 @@ import Glibc
 // Usage: AgentBenchmark [TEAL_BIN]   (default $TEAL_BIN, then .build/release/teal)
 // TEAL_BENCH_ROUNDS (20), TEAL_BENCH_IDLE_SECONDS (30), TEAL_BENCH_APPS (50),
 // TEAL_BENCH_PARTS (poll,webhook,idle,idle-manifests), TEAL_BENCH_MANIFESTS (default ./manifests),
-// TEAL_BENCH_KEEP=1 keeps the work dir (repos, data dirs, agent logs).
+// TEAL_BENCH_SPELLING=earlier writes the idle repository's migrations as teal spelled them before pgroll's
+// vocabulary (for a same-run baseline against an older teal), TEAL_BENCH_KEEP=1 keeps the work dir (repos, data
+// dirs, agent logs).
 
 signal(SIGPIPE, SIG_IGN)
 let environment = ProcessInfo.processInfo.environment
 let arguments = CommandLine.arguments.dropFirst()
 if arguments.contains("-h") || arguments.contains("--help") {
-    say("usage: AgentBenchmark [TEAL_BIN]  (env: TEAL_BIN, TEAL_BENCH_ROUNDS, TEAL_BENCH_IDLE_SECONDS, TEAL_BENCH_APPS, TEAL_BENCH_PARTS, TEAL_BENCH_MANIFESTS, TEAL_BENCH_KEEP)")
+    say("usage: AgentBenchmark [TEAL_BIN]  (env: TEAL_BIN, TEAL_BENCH_ROUNDS, TEAL_BENCH_IDLE_SECONDS, TEAL_BENCH_APPS, TEAL_BENCH_PARTS, TEAL_BENCH_MANIFESTS, TEAL_BENCH_SPELLING, TEAL_BENCH_KEEP)")
     exit(0)
 }
 let tealArgument = arguments.first ?? environment["TEAL_BIN"] ?? ".build/release/teal"
@@ -46,6 +48,7 @@ let settings = Settings(teal: teal, git: git, manifests: manifests, work: work,
                         rounds: max(1, Int(environment["TEAL_BENCH_ROUNDS"] ?? "") ?? 20),
                         idleSeconds: max(1, Int(environment["TEAL_BENCH_IDLE_SECONDS"] ?? "") ?? 30),
                         apps: max(1, Int(environment["TEAL_BENCH_APPS"] ?? "") ?? 50),
+                        earlierSpelling: environment["TEAL_BENCH_SPELLING"] == "earlier",
                         cleanup: cleanup)
 
 // SIGINT/SIGTERM: stop the agents and everything they started, then exit.

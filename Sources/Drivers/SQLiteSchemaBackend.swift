@@ -22,6 +22,8 @@ public struct SQLiteSchemaBackend: SchemaBackend {
 
     public func observe() async throws -> ObservedSchema? {
         let path = path
+        // Two stats tell whether the history read last time still holds; only a read goes to the thread pool.
+        if let unchanged = SchemaHistoryCache.shared.unchanged(path) { return unchanged }
         return try await offThePool(throwing: { try SchemaHistoryCache.shared.schema(of: path) })
     }
 
@@ -104,6 +106,15 @@ final class SchemaHistoryCache: Sendable {
         var info = stat()
         guard stat(path, &info) == 0 else { return [] }
         return [Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec), Int64(info.st_ino)]
+    }
+
+    /// What `schema(of:)` would answer without opening the database: `.some(nil)` when there is no database
+    /// file, the kept history when neither the file nor its WAL changed since it was read; nil when it must be read.
+    func unchanged(_ path: String) -> ObservedSchema?? {
+        let current = Stamp(database: Self.stamp(path), wal: Self.stamp(path + "-wal"))
+        guard !current.database.isEmpty else { return .some(nil) }
+        if let (stamp, schema) = entries.withLock({ $0[path] }), stamp == current { return .some(schema) }
+        return nil
     }
 
     /// nil when there is no database file yet.

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Manifest
 import Planning
+import Synchronization
 
 /// teal's own SQLite database (`<data-dir>/state.db`, WAL): what teal knows is running, the
 /// reconcile journal and each commit's outcome. It has its own schema versions (GRDB migrations).
@@ -190,6 +191,37 @@ private let encoder: JSONEncoder = {
 private func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
 private func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try JSONDecoder().decode(type, from: Data(text.utf8)) }
 
+/// JSON columns the agent reads again and again unchanged (every color record each supervisor second, routes
+/// and schema states each drift pass), decoded once per distinct text: decoding is a pure function of the text,
+/// so a hit is exactly what decoding would give.
+private final class DecodedColumns: Sendable {
+    static let shared = DecodedColumns()
+
+    private struct Key: Hashable {
+        var type: ObjectIdentifier
+        var text: String
+    }
+
+    /// Bounded: emptied when full (a few hundred distinct texts for a large repository).
+    private static let capacity = 4096
+    private let entries = Mutex<[Key: any Sendable]>([:])
+
+    func decode<T: Decodable & Sendable>(_ type: T.Type, _ text: String) throws -> T {
+        let key = Key(type: ObjectIdentifier(type), text: text)
+        if let hit = entries.withLock({ $0[key] }) as? T { return hit }
+        let value = try JSONDecoder().decode(type, from: Data(text.utf8))
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = value
+        }
+        return value
+    }
+}
+
+private func decodeColumn<T: Decodable & Sendable>(_ type: T.Type, _ text: String) throws -> T {
+    try DecodedColumns.shared.decode(type, text)
+}
+
 extension StateStore {
     // MARK: Colors
 
@@ -211,10 +243,10 @@ extension StateStore {
         try db.read { db in
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM colors WHERE ?1 IS NULL OR app = ?1 ORDER BY app, color", arguments: [app])
             return try rows.map { row in
-                ColorRecord(app: row["app"], color: ColorName(rawValue: row["color"]) ?? .blue, spec: try decode(ColorSpec.self, row["spec"]),
-                            specCommit: row["spec_commit"], handle: try (row["handle"] as String?).map { try decode(ColorHandle.self, $0) },
+                ColorRecord(app: row["app"], color: ColorName(rawValue: row["color"]) ?? .blue, spec: try decodeColumn(ColorSpec.self, row["spec"]),
+                            specCommit: row["spec_commit"], handle: try (row["handle"] as String?).map { try decodeColumn(ColorHandle.self, $0) },
                             port: row["port"], startedAt: Date(timeIntervalSince1970: row["started_at"]),
-                            health: try (row["health"] as String?).map { try decode(HealthCheck.self, $0) })
+                            health: try (row["health"] as String?).map { try decodeColumn(HealthCheck.self, $0) })
             }
         }
     }
@@ -237,7 +269,7 @@ extension StateStore {
         try db.read { db in
             var result: [String: (Route, ListenAddress?)] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM routes") {
-                result[row["app"]] = (try decode(Route.self, row["route"]), (row["listen"] as String?).flatMap(ListenAddress.parse))
+                result[row["app"]] = (try decodeColumn(Route.self, row["route"]), (row["listen"] as String?).flatMap(ListenAddress.parse))
             }
             return result
         }
@@ -257,18 +289,20 @@ extension StateStore {
         try db.read { db in
             var result: [String: ObservedSchema] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT app, schema FROM schema_state") {
-                result[row["app"]] = try decode(ObservedSchema.self, row["schema"])
+                result[row["app"]] = try decodeColumn(ObservedSchema.self, row["schema"])
             }
             return result
         }
     }
 
     /// The observed state as recorded; live probes (process, health, router) refine it.
-    public func recordedState() throws -> ObservedState {
+    public func recordedState() throws -> ObservedState { try recordedState(colors: colors()) }
+
+    /// The observed state as recorded, from color records the caller has just read (so they are read once).
+    public func recordedState(colors: [ColorRecord]) throws -> ObservedState {
         var state = ObservedState()
         let schemas = try schemas()
         let routes = try routes()
-        let colors = try colors()
         for app in Set(schemas.keys).union(routes.keys).union(colors.map(\.app)) {
             var observed = ObservedApp(route: routes[app]?.route ?? .none, schema: schemas[app] ?? ObservedSchema())
             for c in colors where c.app == app {

@@ -53,6 +53,31 @@ import Testing
         #expect(try store.colors().isEmpty)
     }
 
+    /// Color records are read every supervisor second; what is read always follows what was last saved.
+    @Test func colorsReadAgainFollowWhatWasSaved() throws {
+        let (store, dir) = try store()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var spec = ColorSpec(release: "1.0.0", command: ["python3", "app.py"], schema: "0001_create_users")
+        var health = HealthCheck()
+        let save = { (spec: ColorSpec, handle: String, health: HealthCheck) in
+            try store.saveColor(ColorRecord(app: "shop", color: .blue, spec: spec, specCommit: "abc",
+                                            handle: ColorHandle(runtime: "process", id: handle), port: 40001, health: health))
+        }
+        try save(spec, "1:1", health)
+        for _ in 0..<3 { #expect(try store.colors().first?.spec.release == "1.0.0") }
+        spec.release = "1.0.1"
+        health.timeout = .milliseconds(250)
+        try save(spec, "2:2", health)
+        for _ in 0..<3 {
+            let record = try #require(try store.colors().first)
+            #expect(record.spec == spec && record.handle?.id == "2:2" && record.health == health)
+        }
+        try store.saveRoute(app: "shop", route: .live(.blue), listen: nil)
+        #expect(try store.routes()["shop"]?.route == .live(.blue))
+        try store.saveRoute(app: "shop", route: .live(.green), listen: nil)
+        #expect(try store.routes()["shop"]?.route == .live(.green))
+    }
+
     @Test func journalsStepsAndFindsUnfinishedOnes() throws {
         let (store, dir) = try store()
         defer { try? FileManager.default.removeItem(atPath: dir) }

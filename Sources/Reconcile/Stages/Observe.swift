@@ -7,8 +7,9 @@ extension ReconcilePipeline {
     /// alive and healthy, what the traffic driver serves, each app database's migration history. Color health
     /// and request counters go to the metrics on every pass.
     func observe(_ desired: DesiredState) async throws -> ObservedState {
-        var observed = try store.recordedState()
-        for record in try store.colors() {
+        let records = try store.colors()
+        var observed = try store.recordedState(colors: records)
+        for record in records {
             guard var color = observed.apps[record.app]?.colors[record.color] else { continue }
             let alive = record.handle.map(drivers.runtime.isAlive) ?? false
             color.running = alive
