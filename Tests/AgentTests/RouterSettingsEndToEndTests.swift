@@ -12,7 +12,7 @@ struct CertificateError: Error, CustomStringConvertible {
 }
 
 /// traffic.yaml's `tls` and `trusted_forwarders` committed to the repository reach the router through the real
-/// agent.
+/// agent; the status page links each step to the log lines that step wrote.
 @Suite(.serialized) struct RouterSettingsEndToEndTests {
     /// A self-signed Ed25519 certificate for 127.0.0.1, made for this run; its certificate and key paths.
     static func makeCertificate(in dir: String) throws -> (certificate: String, key: String) {
@@ -126,5 +126,44 @@ struct CertificateError: Error, CustomStringConvertible {
         let after = try #require(try RouterClient(dataDir: story.data).routes()["shop"])
         #expect(after.tls == nil)
         #expect(after.trustedForwarders == nil)
+    }
+
+    /// The first deploy's "start blue" step links to the lines blue wrote while it started (its health checks),
+    /// not to the requests it answered later.
+    @Test(.timeLimit(.minutes(3)))
+    func eachStepLinksToTheLogLinesItWrote() async throws {
+        let story = try Story()
+        defer { story.cleanup() }
+        try story.repo.write("apps/shop/environment.yaml",
+                             try story.environment().replacingOccurrences(of: "LOG_LEVEL: info", with: "LOG_LEVEL: debug"))
+        let commit = try story.repo.commit("Blue logs every request")
+        let admin = freeLoopbackPort()
+        let agent = try Agent(story: story, admin: admin)
+        defer { agent.kill9() }
+        let note = await story.waitForNote(commit)
+        #expect(note?.hasPrefix("outcome: applied") == true, "\(note ?? agent.output)")
+        for _ in 0..<5 { _ = await story.servedBy() }
+        let base = "http://127.0.0.1:\(admin)"
+        let whole = await HTTP.request(base + "/logs/shop/blue?tail=100000")
+        let wholeText = String(decoding: whole?.body ?? Data(), as: UTF8.self)
+        #expect(wholeText.contains("\"GET / HTTP/1.1\" 200"), "\(wholeText)")
+
+        let page = String(decoding: (await HTTP.request(base + "/"))?.body ?? Data(), as: UTF8.self)
+        let links = page.components(separatedBy: "href=\"/logs/shop/blue?step=").dropFirst().compactMap { $0.split(separator: "\"").first }
+        #expect(links.count == 1, "\(page)")
+        let step = try #require(links.first.flatMap { Int64($0) })
+        let reply = try #require(await HTTP.request(base + "/logs/shop/blue?step=\(step)"))
+        let lines = String(decoding: reply.body, as: UTF8.self)
+        #expect(reply.status == 200)
+        #expect(lines.contains("\"GET /healthz HTTP/1.1\" 200"), "\(lines)")
+        #expect(!lines.contains("\"GET / HTTP/1.1\""), "\(lines)")
+        #expect(wholeText.hasPrefix(lines), "the step's lines are the start of blue's log")
+
+        // The range belongs to blue: asked under another color, or for a step without one, nothing is served.
+        #expect(await HTTP.request(base + "/logs/shop/green?step=\(step)")?.status == 404)
+        #expect(await HTTP.request(base + "/logs/shop/blue?step=999999")?.status == 404)
+        let json = try JSONSerialization.jsonObject(with: (await HTTP.request(base + "/status"))?.body ?? Data()) as? [String: Any]
+        let steps = ((json?["timeline"] as? [[String: Any]])?.first?["steps"] as? [[String: Any]]) ?? []
+        #expect(steps.contains { $0["journal"] as? Int == Int(step) && $0["color"] as? String == "blue" }, "\(steps)")
     }
 }
