@@ -41,16 +41,42 @@ public enum AdminServer {
         public var events: @Sendable (_ app: String?, _ after: Int64) throws -> [AgentEvent]
         /// The path of a color's current log file, nil when the color is unknown.
         public var logFile: @Sendable (_ app: String, _ color: String) -> String?
+        /// The lines of a color's log that one journaled step wrote.
+        public var stepLog: @Sendable (_ app: String, _ color: String, _ step: Int64) -> StepLog
 
         public init(status: @escaping @Sendable () async throws -> StatusReport, metrics: AgentMetrics?,
                     trigger: @escaping @Sendable () -> Void,
                     events: @escaping @Sendable (_ app: String?, _ after: Int64) throws -> [AgentEvent] = { _, _ in [] },
-                    logFile: @escaping @Sendable (_ app: String, _ color: String) -> String? = { _, _ in nil }) {
+                    logFile: @escaping @Sendable (_ app: String, _ color: String) -> String? = { _, _ in nil },
+                    stepLog: @escaping @Sendable (_ app: String, _ color: String, _ step: Int64) -> StepLog = { _, _, _ in .unknown }) {
             self.status = status
             self.metrics = metrics
             self.trigger = trigger
             self.events = events
             self.logFile = logFile
+            self.stepLog = stepLog
+        }
+    }
+
+    /// What `GET /logs/APP/COLOR?step=ID` answers.
+    public enum StepLog: Sendable, Equatable {
+        /// The step's lines.
+        case lines(String)
+        /// The step wrote to a log that was rotated or pruned since.
+        case gone
+        /// No such step, or it recorded no range of this color's log.
+        case unknown
+
+        /// The range a journaled step recorded, read back from the color's log files (current, rotated, archived)
+        /// of a data dir.
+        public static func read(store: StateStore, dataDir: String, app: String, color: String, step: Int64) -> StepLog {
+            guard let range = try? store.stepLog(step), range.app == app, range.color == color else { return .unknown }
+            let files = LogFiles(dataDir: dataDir).releases(app: app, color: color).flatMap(\.files)
+            guard let file = LogReader.file(inode: range.inode, among: files),
+                  let bytes = LogReader.bytes(file, from: range.from, to: range.to), StepLogRange.hash(bytes) == range.hash else {
+                return .gone
+            }
+            return .lines(String(decoding: bytes, as: UTF8.self))
         }
     }
 
@@ -104,6 +130,19 @@ public enum AdminServer {
         }
         router.get("/logs/:app/:color") { request, context -> Response in
             let app = context.parameters.get("app") ?? "", color = context.parameters.get("color") ?? ""
+            if let step = request.uri.queryParameters["step"] {
+                // Just the lines one step of a commit's timeline wrote.
+                switch Int64(step).map({ handlers.stepLog(app, color, $0) }) ?? .unknown {
+                case .lines(let lines):
+                    return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .init("X-Content-Type-Options")!: "nosniff"],
+                                    body: .init(byteBuffer: ByteBuffer(string: lines)))
+                case .gone:
+                    return Response(status: .gone, body: .init(byteBuffer: ByteBuffer(string:
+                        "the lines of step \(step) were rotated out of \(app) \(color)'s log; see /logs/\(app)/\(color)\n")))
+                case .unknown:
+                    return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "no log lines of step \(step) for \(app) \(color)\n")))
+                }
+            }
             let tail = request.uri.queryParameters["tail"].flatMap { Int($0) } ?? 200
             guard let path = handlers.logFile(app, color), let lines = try? LogReader.tail(path, lines: tail) else {
                 return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "no log for \(app) \(color)\n")))

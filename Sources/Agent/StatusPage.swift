@@ -86,7 +86,11 @@ public enum StatusPage {
                 html += "<li class=\"step \(e(step.status))\">\(e(step.summary)) <span class=\"muted\">[\(e(step.status))"
                 if let seconds = step.seconds { html += ", \(String(format: "%.2f", seconds))s" }
                 html += "]</span>"
-                if let app = step.app, let color = step.color { html += " <a href=\"/logs/\(e(app))/\(e(color))\">log</a>" }
+                if let app = step.app, let color = step.color {
+                    // The lines this step wrote when it recorded them, else the color's log as it is now.
+                    let query = step.journal.map { "?step=\($0)" } ?? ""
+                    html += " <a class=\"step-log\" href=\"/logs/\(e(app))/\(e(color))\(query)\">log</a>"
+                }
                 html += "</li>"
             }
             html += "</ul>"

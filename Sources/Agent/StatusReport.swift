@@ -64,6 +64,8 @@ public struct StatusReport: Codable, Sendable {
             /// The app and color whose log the step's output went to.
             public var app: String?
             public var color: String?
+            /// The journaled step whose range of that log `GET /logs/APP/COLOR?step=ID` serves.
+            public var journal: Int64?
         }
         public var commit: String
         public var outcome: String
@@ -158,6 +160,7 @@ public struct StatusReport: Codable, Sendable {
         }
         let outcomes = try store.recentOutcomes(limit: 20)
         timeline = outcomes.map { Self.reconciled(commit: $0.commit, outcome: $0.outcome.rawValue, note: $0.note, startedAt: $0.startedAt) }
+        for index in timeline.indices { try Self.linkStepLogs(&timeline[index], store: store) }
         if let last = try store.meta("last_reconciled_commit") {
             let entry = timeline.first { $0.commit == last }
             let serving = try store.meta("last_applied_commit")
@@ -168,6 +171,22 @@ public struct StatusReport: Codable, Sendable {
                 summary = (serving.map { "serving \($0.prefix(8)); " } ?? "nothing applied yet; ") + "HEAD \(last.prefix(8)) \(outcome)\(why)"
             }
             head = Head(commit: last, outcome: outcome, errors: entry?.errors ?? [], serving: serving, summary: summary)
+        }
+    }
+
+    /// Links the note's steps to the journaled steps of the commit's last run (the plan journaled last, whose run
+    /// wrote the note), where they recorded the range of a color's log they wrote.
+    static func linkStepLogs(_ entry: inout Reconciled, store: StateStore) throws {
+        guard !entry.steps.isEmpty else { return }
+        let journal = try store.journalEntries(commit: entry.commit)
+        guard let start = journal.lastIndex(where: { $0.position == 0 }) else { return }
+        let run = journal[start...]
+        for i in entry.steps.indices {
+            guard let step = run.first(where: { $0.position == i }), step.step.step.summary == entry.steps[i].summary,
+                  let range = step.log else { continue }
+            entry.steps[i].journal = step.id
+            entry.steps[i].app = range.app
+            entry.steps[i].color = range.color
         }
     }
 

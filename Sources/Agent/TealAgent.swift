@@ -93,7 +93,8 @@ public final class TealAgent: Sendable {
         let handlers = AdminServer.Handlers(
             status: { [self] in try await status() }, metrics: metrics, trigger: { watch.trigger.fire() },
             events: { [store] app, after in try store.events(app: app, after: after, last: after == 0 ? 500 : nil) },
-            logFile: { app, color in LogFiles(dataDir: dataDir).current(app: app, color: color) })
+            logFile: { app, color in LogFiles(dataDir: dataDir).current(app: app, color: color) },
+            stepLog: { [store] app, color, step in AdminServer.StepLog.read(store: store, dataDir: dataDir, app: app, color: color, step: step) })
         let router = AdminServer.router(handlers, webhookSecret: admin.webhookSecret)
         let addressFile = AdminServer.addressFile(dataDir: dataDir)
         let app = Application(router: router, configuration: .init(address: .hostname(admin.host, port: admin.port)),

@@ -25,6 +25,20 @@ public struct ProcessColorRuntime: ColorRuntime {
                            handle: started.identity.handle, port: started.port, startedAt: Date(), health: launch.health)
     }
 
+    public func logPosition(app: String, color: ColorName) -> LogPosition? {
+        LogReader.position(launcher.paths.log(app: app, color: color)).map { LogPosition(inode: $0.inode, size: $0.size) }
+    }
+
+    /// A step that started the color on a new release wrote to a new file (the previous one moved aside): its
+    /// range starts at 0. One rotated meanwhile (copied away, truncated) keeps only what followed the rotation.
+    public func logRange(app: String, color: ColorName, since start: LogPosition?) -> StepLogRange? {
+        let path = launcher.paths.log(app: app, color: color)
+        guard let end = LogReader.position(path) else { return nil }
+        let from = start.map { $0.inode == end.inode && $0.size <= end.size ? $0.size : 0 } ?? 0
+        guard let bytes = LogReader.bytes(path, from: from, to: end.size) else { return nil }
+        return StepLogRange(app: app, color: color.rawValue, inode: end.inode, from: from, to: end.size, hash: StepLogRange.hash(bytes))
+    }
+
     public func isAlive(_ handle: ColorHandle) -> Bool { ProcessIdentity(handle)?.isAlive ?? false }
 
     public func inspect(_ handle: ColorHandle) -> ColorInspection {

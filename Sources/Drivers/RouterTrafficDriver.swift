@@ -39,7 +39,9 @@ public struct RouterTrafficDriver: TrafficDriver {
         var upstreams: [String: Upstream] = [:]
         for (color, upstream) in route.upstreams { upstreams[color.rawValue] = Upstream(port: upstream.port, up: upstream.up) }
         let appRoute = AppRoute(listen: Endpoint(host: route.listen.host, port: route.listen.port), upstreams: upstreams,
-                                weights: Dictionary(uniqueKeysWithValues: route.weights.map { ($0.key.rawValue, $0.value) }))
+                                weights: Dictionary(uniqueKeysWithValues: route.weights.map { ($0.key.rawValue, $0.value) }),
+                                trustedForwarders: route.trustedForwarders,
+                                tls: route.tls.map { TLSFiles(certificate: $0.certificate, key: $0.key) })
         try await send(AdminRequest(op: .set, app: app, route: appRoute))
     }
 
@@ -92,6 +94,7 @@ extension ServedRoute {
         for (name, weight) in route.weights {
             if let color = ColorName(rawValue: name) { weights[color] = weight }
         }
-        self.init(listen: listen, upstreams: upstreams, weights: weights)
+        self.init(listen: listen, upstreams: upstreams, weights: weights,
+                  tls: route.tls.map { TrafficTLS(certificate: $0.certificate, key: $0.key) }, trustedForwarders: route.trustedForwarders)
     }
 }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// How requests are split between colors. Empty: no color gets traffic (the router answers 503).
 public struct Route: Codable, Hashable, Sendable, CustomStringConvertible {
     /// Percentages, summing to 100 when not empty; zero weights are dropped.
@@ -60,13 +66,58 @@ public struct ListenAddress: Codable, Hashable, Sendable, CustomStringConvertibl
     }
 }
 
+/// TLS on the listen address: a PEM certificate chain and its private key, absolute host paths outside git (like
+/// `env_files`). The router loads them again when either file changes.
+public struct TrafficTLS: Codable, Hashable, Sendable {
+    public var certificate: String
+    public var key: String
+
+    public init(certificate: String, key: String) {
+        self.certificate = certificate
+        self.key = key
+    }
+}
+
 /// apps/<app>/traffic.yaml.
 public struct TrafficManifest: Codable, Hashable, Sendable {
     public var listen: ListenAddress
     public var route: Route
+    /// Terminate TLS on `listen` with these files; nil: plain HTTP.
+    public var tls: TrafficTLS?
+    /// Peers (addresses or CIDR networks) trusted to have set `X-Forwarded-*` and `Forwarded` already; nil: loopback
+    /// only, empty: nobody.
+    public var trustedForwarders: [String]?
 
-    public init(listen: ListenAddress, route: Route) {
+    public init(listen: ListenAddress, route: Route, tls: TrafficTLS? = nil, trustedForwarders: [String]? = nil) {
         self.listen = listen
         self.route = route
+        self.tls = tls
+        self.trustedForwarders = trustedForwarders
+    }
+}
+
+/// Addresses and networks as `trusted_forwarders` takes them: an IPv4 or IPv6 address, optionally `/PREFIX`.
+public enum ForwarderAddress {
+    /// Whether `text` is `ADDRESS` or `ADDRESS/PREFIX` with the prefix within the address's bit length.
+    public static func isValid(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let bits: Int
+        if isIPv4(parts[0]) { bits = 32 } else if isIPv6(parts[0]) { bits = 128 } else { return false }
+        guard parts.count == 2 else { return true }
+        guard !parts[1].isEmpty, parts[1].count <= 3, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let prefix = Int(parts[1]) else {
+            return false
+        }
+        return prefix <= bits
+    }
+
+    /// The way the router reads them (inet_pton), so what validates here is what the router accepts.
+    static func isIPv4(_ text: String) -> Bool {
+        var address = in_addr()
+        return inet_pton(AF_INET, text, &address) == 1
+    }
+
+    static func isIPv6(_ text: String) -> Bool {
+        var address = in6_addr()
+        return inet_pton(AF_INET6, text, &address) == 1
     }
 }

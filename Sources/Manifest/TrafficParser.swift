@@ -10,7 +10,7 @@ enum TrafficParser {
     static func parse(_ bytes: [UInt8], path: String, sink: DiagnosticSink) -> (TrafficManifest, Marks)? {
         let y = StrictYAML(path: path, sink: sink)
         guard let root = y.compose(bytes) else { return nil }
-        guard let top = y.mapping(root, "traffic.yaml", allowed: ["listen", "live", "weights"], required: ["listen"]) else { return nil }
+        guard let top = y.mapping(root, "traffic.yaml", allowed: ["listen", "live", "weights", "tls", "trusted_forwarders"], required: ["listen"]) else { return nil }
         let before = sink.items.count
         var marks = Marks()
         var listen: ListenAddress?
@@ -59,7 +59,33 @@ enum TrafficParser {
             y.error(top["live"] ?? root, "traffic.yaml routes no traffic; write `live: none` to run the colors without traffic, "
                 + "or `live: blue` (or weights) to serve one")
         }
+        var tls: TrafficTLS?
+        if let n = top["tls"], let m = y.mapping(n, "tls", allowed: ["certificate", "key"], required: ["certificate", "key"]) {
+            var files: [String: String] = [:]
+            for name in ["certificate", "key"] {
+                guard let node = m[name], let file = y.string(node, "tls.\(name)") else { continue }
+                if !file.hasPrefix("/") || file.split(separator: "/").contains("..") {
+                    y.error(node, "tls.\(name): '\(file)' must be an absolute host path without '..' (keep keys out of git)")
+                } else {
+                    files[name] = file
+                }
+            }
+            if let certificate = files["certificate"], let key = files["key"] { tls = TrafficTLS(certificate: certificate, key: key) }
+        }
+        var trusted: [String]?
+        if let n = top["trusted_forwarders"], let items = y.list(n, "trusted_forwarders") {
+            var entries: [String] = []
+            for (i, item) in items.enumerated() {
+                guard let text = y.string(item, "trusted_forwarders[\(i)]") else { continue }
+                if ForwarderAddress.isValid(text) {
+                    entries.append(text)
+                } else {
+                    y.error(item, "trusted_forwarders: '\(text)' is not an IP address or network (such as 127.0.0.1, ::1 or 10.0.0.0/8)")
+                }
+            }
+            trusted = entries
+        }
         guard sink.items.count == before, let listen else { return nil }
-        return (TrafficManifest(listen: listen, route: route), marks)
+        return (TrafficManifest(listen: listen, route: route, tls: tls, trustedForwarders: trusted), marks)
     }
 }

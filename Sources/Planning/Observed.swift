@@ -17,6 +17,9 @@ public struct ObservedApp: Codable, Hashable, Sendable {
     public var schema: ObservedSchema
     /// The desired listen address is held by another process (its description), found before anything starts.
     public var listenHeldBy: String?
+    /// The TLS files and trusted forwarders the router serves the listen address with (when it has a route).
+    public var tls: TrafficTLS?
+    public var trustedForwarders: [String]?
 
     public init(colors: [ColorName: ObservedColor] = [:], route: Route = .none, schema: ObservedSchema = ObservedSchema()) {
         self.colors = colors

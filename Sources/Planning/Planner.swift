@@ -106,10 +106,17 @@ struct AppPlanning {
             }
         }
         let listenMoves = desired?.traffic?.listen != nil && observed.listen != nil && desired?.traffic?.listen != observed.listen
-        let routeNeeded = r1 != r0 || listenMoves || r1.colors.contains { changes[$0] == .start || changes[$0] == .restart }
+        let frontChanges = desired?.traffic != nil && observed.listen != nil
+            && (desired?.traffic?.tls != observed.tls || desired?.traffic?.trustedForwarders != observed.trustedForwarders)
+        let routeNeeded = r1 != r0 || listenMoves || frontChanges
+            || r1.colors.contains { changes[$0] == .start || changes[$0] == .restart }
         if routeNeeded {
             let reason = r1 != r0 ? "traffic.yaml asks for \(r1.description) (now \(r0.description))"
                 : listenMoves ? "traffic.yaml moves the listen address to \(desired!.traffic!.listen) (now \(observed.listen!))"
+                : frontChanges ? (desired?.traffic?.tls != observed.tls
+                    ? (desired?.traffic?.tls == nil ? "traffic.yaml serves \(desired!.traffic!.listen) without TLS (now with)"
+                        : "traffic.yaml serves \(desired!.traffic!.listen) with TLS from \(desired!.traffic!.tls!.certificate)")
+                    : "traffic.yaml changes the trusted forwarders of \(desired!.traffic!.listen)")
                 : "\(r1.description) again: the color's process was replaced"
             graph.add(.route, PlannedStep(.route(app: app, route: r1), reason: reason))
         }

@@ -141,3 +141,28 @@ public enum LogReader {
         return formatter.date(from: normalized)
     }
 }
+
+extension LogReader {
+    /// A file's inode and size, nil when it is not there.
+    public static func position(_ path: String) -> (inode: UInt64, size: UInt64)? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return (UInt64(info.st_ino), UInt64(info.st_size))
+    }
+
+    /// The bytes of `path` in `from..<to`, nil when the file is not there or shorter than `to`.
+    public static func bytes(_ path: String, from: UInt64, to: UInt64) -> [UInt8]? {
+        guard from <= to, let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard (try? handle.seek(toOffset: from)) != nil else { return nil }
+        let count = Int(to - from)
+        let data = count == 0 ? Data() : ((try? handle.read(upToCount: count)) ?? nil) ?? Data()
+        guard data.count == count else { return nil }
+        return Array(data)
+    }
+
+    /// The file among `files` whose inode is `inode`.
+    public static func file(inode: UInt64, among files: [String]) -> String? {
+        files.first { position($0)?.inode == inode }
+    }
+}

@@ -99,6 +99,7 @@ public final class StateStore: Sendable {
                 """)
         }
         registerOperations(&m)
+        registerStepLogs(&m)
         return m
     }
 
@@ -180,6 +181,8 @@ public struct JournalEntry: Codable, Hashable, Sendable {
     public var step: PlannedStep
     public var status: Status
     public var error: String?
+    /// The range of a color's log the step wrote, when it started, waited for or stopped a color.
+    public var log: StepLogRange?
 }
 
 private let encoder: JSONEncoder = {
@@ -354,7 +357,8 @@ extension StateStore {
             try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE \(clause) ORDER BY id", arguments: arguments).map { row in
                 JournalEntry(id: row["id"], commit: row["commit_id"], position: row["position"],
                              step: PlannedStep(try decode(Step.self, row["step"]), reason: row["reason"]),
-                             status: JournalEntry.Status(rawValue: row["status"]) ?? .pending, error: row["error"])
+                             status: JournalEntry.Status(rawValue: row["status"]) ?? .pending, error: row["error"],
+                             log: (row["log_range"] as String?).flatMap { try? decode(StepLogRange.self, $0) })
             }
         }
     }

@@ -114,6 +114,38 @@ func diagnostics(_ files: [String: String]) -> [Diagnostic] {
         #expect(try load(files).get().apps["shop"]?.route == Route(weights: [.blue: 90, .green: 10]))
     }
 
+    @Test func tlsAndTrustedForwarders() throws {
+        var files = goodFiles()
+        files["apps/shop/traffic.yaml"] = """
+            listen: 127.0.0.1:8443
+            live: blue
+            tls:
+              certificate: /etc/teal/shop/fullchain.pem
+              key: /etc/teal/shop/privkey.pem
+            trusted_forwarders: [127.0.0.1, 10.0.0.0/8, "::1", "2001:db8::/32", "::ffff:192.0.2.1"]
+
+            """
+        let traffic = try #require(try load(files).get().apps["shop"]?.traffic)
+        #expect(traffic.tls == TrafficTLS(certificate: "/etc/teal/shop/fullchain.pem", key: "/etc/teal/shop/privkey.pem"))
+        #expect(traffic.trustedForwarders == ["127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32", "::ffff:192.0.2.1"])
+        files["apps/shop/traffic.yaml"] = "listen: 127.0.0.1:8080\nlive: blue\ntrusted_forwarders: []\n"
+        let plain = try #require(try load(files).get().apps["shop"]?.traffic)
+        #expect(plain.tls == nil)
+        #expect(plain.trustedForwarders == [])
+        #expect(try load(goodFiles()).get().apps["shop"]?.traffic?.trustedForwarders == nil)
+    }
+
+    @Test func forwarderAddresses() {
+        for good in ["127.0.0.1", "10.0.0.0/8", "0.0.0.0/0", "::1", "::", "fe80::/10", "2001:db8:0:0:0:0:0:1", "2001:db8::1/128",
+                     "::ffff:192.0.2.1"] {
+            #expect(ForwarderAddress.isValid(good), "\(good)")
+        }
+        for bad in ["", "10.0.0", "10.0.0.256", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "::1/129", "1:2:3:4:5:6:7:8:9", ":::1",
+                    "1::2::3", "host.example", "10.0.0.0/8/8", "12345::1", ":1::2", "010.0.0.1"] {
+            #expect(!ForwarderAddress.isValid(bad), "\(bad)")
+        }
+    }
+
     @Test func definitionsRoundTripThroughJSON() throws {
         let state = try load(goodFiles()).get()
         let data = try JSONEncoder().encode(state)
@@ -173,6 +205,30 @@ func diagnostics(_ files: [String: String]) -> [Diagnostic] {
             expected: "apps/shop/traffic.yaml:3:1: YAML syntax error"),
         Bad(name: "duplicate key", path: "apps/shop/traffic.yaml", contents: "listen: 127.0.0.1:8080\nlive: blue\nlive: green\n",
             expected: "apps/shop/traffic.yaml:2:1: YAML syntax error: duplicate key live"),
+        Bad(name: "relative TLS certificate path", path: "apps/shop/traffic.yaml",
+            contents: "listen: 127.0.0.1:8443\nlive: blue\ntls:\n  certificate: certs/shop.pem\n  key: /etc/shop/key.pem\n",
+            expected: "apps/shop/traffic.yaml:4:16: tls.certificate: 'certs/shop.pem' must be an absolute host path without '..'"),
+        Bad(name: "TLS key path with ..", path: "apps/shop/traffic.yaml",
+            contents: "listen: 127.0.0.1:8443\nlive: blue\ntls: {certificate: /etc/shop/cert.pem, key: /etc/../root/key.pem}\n",
+            expected: "apps/shop/traffic.yaml:3:45: tls.key: '/etc/../root/key.pem' must be an absolute host path"),
+        Bad(name: "TLS without its key", path: "apps/shop/traffic.yaml",
+            contents: "listen: 127.0.0.1:8443\nlive: blue\ntls: {certificate: /etc/shop/cert.pem}\n",
+            expected: "apps/shop/traffic.yaml:3:6: tls is missing required key 'key'"),
+        Bad(name: "unknown key under tls", path: "apps/shop/traffic.yaml",
+            contents: "listen: 127.0.0.1:8443\nlive: blue\ntls:\n  certificate: /etc/shop/cert.pem\n  key: /etc/shop/key.pem\n  chain: /etc/shop/chain.pem\n",
+            expected: "apps/shop/traffic.yaml:6:3: unknown key 'chain' in tls"),
+        Bad(name: "unknown top-level key in traffic.yaml", path: "apps/shop/traffic.yaml",
+            contents: "listen: 127.0.0.1:8443\nlive: blue\ntrusted_forwarder: [127.0.0.1]\n",
+            expected: "apps/shop/traffic.yaml:3:1: unknown key 'trusted_forwarder' in traffic.yaml"),
+        Bad(name: "trusted forwarder that is not an address", path: "apps/shop/traffic.yaml",
+            contents: "listen: 127.0.0.1:8080\nlive: blue\ntrusted_forwarders:\n  - 127.0.0.1\n  - lb.example.com\n",
+            expected: "apps/shop/traffic.yaml:5:5: trusted_forwarders: 'lb.example.com' is not an IP address or network"),
+        Bad(name: "trusted forwarder with a bad prefix", path: "apps/shop/traffic.yaml",
+            contents: "listen: 127.0.0.1:8080\nlive: blue\ntrusted_forwarders: [10.0.0.0/33]\n",
+            expected: "apps/shop/traffic.yaml:3:22: trusted_forwarders: '10.0.0.0/33' is not an IP address or network"),
+        Bad(name: "trusted forwarders not a list", path: "apps/shop/traffic.yaml",
+            contents: "listen: 127.0.0.1:8080\nlive: blue\ntrusted_forwarders: 10.0.0.0/8\n",
+            expected: "apps/shop/traffic.yaml:3:21: trusted_forwarders must be a list"),
         Bad(name: "migration file misnamed", path: "apps/shop/schema/3_add.yaml", contents: createUsers,
             expected: "apps/shop/schema/3_add.yaml:1:1: migration files are named NNNN_name.yaml or NNNN_name.json"),
         Bad(name: "duplicate migration number", path: "apps/shop/schema/0002_other.yaml", contents: createUsers,

@@ -261,3 +261,27 @@ struct Simulation {
     state.apps["shop"]!.listen = ListenAddress(host: "127.0.0.1", port: 8080)
     #expect(Planner.plan(desired: desired([.blue: blue1], route: .live(.blue)), observed: state).steps.isEmpty)
 }
+
+@Test func tlsOrTrustedForwardersChangingOnTheSameAddressAreRouted() {
+    var state = observed([.blue: blue1], route: .live(.blue), completed: [m1])
+    state.apps["shop"]!.listen = ListenAddress(host: "127.0.0.1", port: 8080)
+    var wanted = desired([.blue: blue1], route: .live(.blue))
+    let tls = TrafficTLS(certificate: "/etc/teal/cert.pem", key: "/etc/teal/key.pem")
+    wanted.apps["shop"]!.traffic!.tls = tls
+    var plan = Planner.plan(desired: wanted, observed: state)
+    #expect(compact(plan) == ["route all traffic to blue"])
+    #expect(plan.steps.first?.reason.contains("with TLS from /etc/teal/cert.pem") == true, "\(plan.steps)")
+    state.apps["shop"]!.tls = tls
+    #expect(Planner.plan(desired: wanted, observed: state).steps.isEmpty)
+
+    wanted.apps["shop"]!.traffic!.trustedForwarders = ["10.0.0.0/8"]
+    plan = Planner.plan(desired: wanted, observed: state)
+    #expect(compact(plan) == ["route all traffic to blue"])
+    #expect(plan.steps.first?.reason.contains("trusted forwarders") == true, "\(plan.steps)")
+    state.apps["shop"]!.trustedForwarders = ["10.0.0.0/8"]
+    #expect(Planner.plan(desired: wanted, observed: state).steps.isEmpty)
+
+    wanted.apps["shop"]!.traffic!.tls = nil
+    plan = Planner.plan(desired: wanted, observed: state)
+    #expect(plan.steps.first?.reason.contains("without TLS") == true, "\(plan.steps)")
+}

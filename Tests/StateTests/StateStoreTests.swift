@@ -14,7 +14,7 @@ import Testing
     @Test func createsAVersionedWALDatabase() throws {
         let (store, dir) = try store()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        #expect(try store.appliedVersions() == ["v1", "v2", "v3", "v4"])
+        #expect(try store.appliedVersions() == ["v1", "v2", "v3", "v4", "v5"])
         #expect(FileManager.default.fileExists(atPath: dir + "/state.db"))
         let mode = try FileManager.default.attributesOfItem(atPath: dir)[.posixPermissions] as? Int
         #expect(mode == 0o700)
@@ -23,7 +23,7 @@ import Testing
         // Reopening keeps the data and the version.
         try store.saveRoute(app: "shop", route: .live(.blue), listen: ListenAddress(host: "127.0.0.1", port: 8080))
         let again = try StateStore(dataDir: dir)
-        #expect(try again.appliedVersions() == ["v1", "v2", "v3", "v4"])
+        #expect(try again.appliedVersions() == ["v1", "v2", "v3", "v4", "v5"])
         try again.setMeta("k", "v")
         #expect(try again.meta("k") == "v")
         #expect(try again.routes()["shop"]?.route == .live(.blue))
@@ -96,6 +96,20 @@ import Testing
         #expect(try store.unfinishedSteps().isEmpty)
         #expect(try store.journalEntries(commit: "c1").map(\.status) == [.done, .failed])
         #expect(try store.journalEntries(commit: "c1").last?.error == "boom")
+    }
+
+    @Test func aStepKeepsTheRangeOfTheColorLogItWrote() throws {
+        let (store, dir) = try store()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ids = try store.journal(commit: "c1", steps: [PlannedStep(.awaitHealthy(app: "shop", color: .blue), reason: "r"),
+                                                          PlannedStep(.route(app: "shop", route: .live(.blue)), reason: "r")])
+        let range = StepLogRange(app: "shop", color: "blue", inode: 42, from: 10, to: 20, hash: StepLogRange.hash(Array("0123456789".utf8)))
+        try store.saveStepLog(ids[0], range)
+        #expect(try store.stepLog(ids[0]) == range)
+        #expect(try store.stepLog(ids[1]) == nil)
+        #expect(try store.stepLog(999) == nil)
+        #expect(try store.journalEntries(commit: "c1").map(\.log) == [range, nil])
+        #expect(StepLogRange.hash(Array("a".utf8)) != StepLogRange.hash(Array("b".utf8)))
     }
 
     @Test func recordsAuditRecords() throws {

@@ -58,4 +58,14 @@ public protocol ColorRuntime: Sendable {
     func waitHealthy(_ record: ColorRecord, health: HealthCheck) async throws
     /// Housekeeping for a running color between passes (log rotation).
     func maintain(_ record: ColorRecord)
+    /// Where the color's current log file stands, nil when the runtime keeps no log file for it.
+    func logPosition(app: String, color: ColorName) -> LogPosition?
+    /// The range of the color's log written since `start` (taken with `logPosition` before a step ran), nil
+    /// when there is no log file.
+    func logRange(app: String, color: ColorName, since start: LogPosition?) -> StepLogRange?
+}
+
+extension ColorRuntime {
+    public func logPosition(app: String, color: ColorName) -> LogPosition? { nil }
+    public func logRange(app: String, color: ColorName, since start: LogPosition?) -> StepLogRange? { nil }
 }

@@ -17,11 +17,18 @@ public struct ServedRoute: Hashable, Sendable {
     public var listen: ListenAddress
     public var upstreams: [ColorName: Upstream]
     public var weights: [ColorName: Int]
+    /// TLS on the listen address; nil: plain HTTP.
+    public var tls: TrafficTLS?
+    /// Peers trusted to have set the forwarding fields; nil: loopback only.
+    public var trustedForwarders: [String]?
 
-    public init(listen: ListenAddress, upstreams: [ColorName: Upstream], weights: [ColorName: Int]) {
+    public init(listen: ListenAddress, upstreams: [ColorName: Upstream], weights: [ColorName: Int], tls: TrafficTLS? = nil,
+                trustedForwarders: [String]? = nil) {
         self.listen = listen
         self.upstreams = upstreams
         self.weights = weights
+        self.tls = tls
+        self.trustedForwarders = trustedForwarders
     }
 
     /// The route traffic really follows: the weights of colors with an upstream that is up.

@@ -77,6 +77,13 @@ extension ReconcilePipeline {
             progress(planned)
             logger.info("step \(index + 1)/\(plan.steps.count): \(planned.step.summary)", metadata: ["reason": "\(planned.reason)"])
             try store.markStep(id, .running)
+            let logStart = planned.step.color.flatMap { drivers.runtime.logPosition(app: planned.step.app, color: $0) }
+            defer {
+                if let color = planned.step.color,
+                   let range = drivers.runtime.logRange(app: planned.step.app, color: color, since: logStart) {
+                    try? store.saveStepLog(id, range)
+                }
+            }
             let clock = ContinuousClock()
             let stepStart = clock.now
             execution.ranAny = true

@@ -27,6 +27,8 @@ extension ReconcilePipeline {
             for app in Set(observed.apps.keys).union(served.keys) {
                 observed.apps[app, default: ObservedApp()].route = served[app]?.effective ?? .none
                 observed.apps[app]?.listen = served[app]?.listen
+                observed.apps[app]?.tls = served[app]?.tls
+                observed.apps[app]?.trustedForwarders = served[app]?.trustedForwarders
             }
             if let counters = try? await drivers.traffic.counters() {
                 for (app, colors) in counters {

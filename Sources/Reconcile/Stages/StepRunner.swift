@@ -104,7 +104,7 @@ public struct StepRunner: Sendable {
     }
 
     /// The served route for an app: every live color of the state store as an upstream, `route`'s weights.
-    private func servedRoute(app: String, route: Route, listen: ListenAddress) throws -> ServedRoute {
+    private func servedRoute(app: String, route: Route, traffic: TrafficManifest) throws -> ServedRoute {
         var upstreams: [ColorName: ServedRoute.Upstream] = [:]
         for record in try store.colors(app: app) {
             guard let port = record.port, let handle = record.handle, drivers.runtime.isAlive(handle) else { continue }
@@ -113,14 +113,15 @@ public struct StepRunner: Sendable {
         for color in route.colors where upstreams[color] == nil {
             throw ReconcileFailure.permanent("\(app): cannot route to \(color): it is not running")
         }
-        return ServedRoute(listen: listen, upstreams: upstreams, weights: route.weights)
+        return ServedRoute(listen: traffic.listen, upstreams: upstreams, weights: route.weights, tls: traffic.tls,
+                           trustedForwarders: traffic.trustedForwarders)
     }
 
     private func applyRoute(app: String, route: Route) async throws {
         try await drivers.traffic.ensureRunning()
-        if let listen = desired.apps[app]?.traffic?.listen {
-            try await drivers.traffic.setRoute(app: app, try servedRoute(app: app, route: route, listen: listen))
-            try store.saveRoute(app: app, route: route, listen: listen)
+        if let traffic = desired.apps[app]?.traffic {
+            try await drivers.traffic.setRoute(app: app, try servedRoute(app: app, route: route, traffic: traffic))
+            try store.saveRoute(app: app, route: route, listen: traffic.listen)
         } else {
             try await drivers.traffic.removeRoute(app: app)
             try store.removeRoute(app: app)
