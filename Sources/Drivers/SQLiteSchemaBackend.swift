@@ -1,6 +1,7 @@
 import Foundation
 import Manifest
 import Planning
+import PostgresSchema
 import Reconcile
 import Runtime
 import Schema
@@ -82,9 +83,13 @@ public struct SchemaBackendCatalog: SchemaBackends {
         return PostgresSchemaBackend.colorEnvironment(url: url, shape: shape)
     }
 
-    /// SQLite's refusals and a dry run on an in-memory database; PostgreSQL apps are left to their backend.
+    /// SQLite's refusals and a dry run on an in-memory database; for PostgreSQL, each migration planned over the
+    /// tables the ones before it leave.
     public func validate(_ migrations: [Migration], for database: DatabaseLocation) -> [Diagnostic] {
-        if case .postgres = database { return [] }
+        if case .postgres(let url) = database {
+            let schema = (try? PostgresSettings(url: url, environment: [:]))?.schema ?? "public"
+            return PostgresValidation.check(migrations, schema: schema)
+        }
         return MigrationValidation.check(migrations)
     }
 }

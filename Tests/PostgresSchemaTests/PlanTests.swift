@@ -69,3 +69,24 @@ struct PlanTests {
         }
     }
 }
+
+/// teal validate on PostgreSQL: a plan of every migration over the tables the ones before leave.
+struct PostgresValidationTests {
+    @Test func anOperationOnAColumnNoEarlierMigrationMadeIsAPathLineError() throws {
+        let first = try pgMigration("0001_create_users", createUsers)
+        let good = try pgMigration("0002_split_name", splitName)
+        #expect(PostgresValidation.check([first, good]).isEmpty)
+        let bad = try pgMigration("0003_bad", """
+            operations:
+              - rename_column: {table: users, from: first_name, to: given_name}
+              - drop_column:
+                  table: users
+                  column: name
+            """)
+        let diagnostics = PostgresValidation.check([first, good, bad])
+        #expect(diagnostics.count == 1)
+        #expect(diagnostics.first?.path == "apps/shop/schema/0003_bad.yaml")
+        #expect(diagnostics.first?.line == 3, "\(diagnostics)")
+        #expect(diagnostics.first?.message.contains("operations[1] (drop_column): column users.name does not exist") == true, "\(diagnostics)")
+    }
+}
