@@ -120,5 +120,8 @@ let package = Package(
                                                             .product(name: "GRDBSQLite", package: "GRDB.swift")], path: "Benchmarks/SchemaBenchmark"),
         .executableTarget(name: "RouterBenchmark", dependencies: ["Traffic"], path: "Benchmarks/RouterBenchmark"),
         .executableTarget(name: "AgentBenchmark", dependencies: [], path: "Benchmarks/AgentBenchmark"),
+        .executableTarget(name: "PostgresBenchmark", dependencies: ["PostgresSchema", "Schema", "Manifest", "TestSupport",
+                                                             .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                             .product(name: "Logging", package: "swift-log")], path: "Benchmarks/PostgresBenchmark"),
     ]
 )

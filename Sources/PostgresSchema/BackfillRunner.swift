@@ -65,38 +65,60 @@ struct BackfillRunner {
                 throw SchemaError(migration: migration, interruption: "backfill of \(table.name) interrupted after \(done) of \(total) rows; start again to resume")
             }
             let t0 = Date()
-            let (count, last): (Int, [String?])
+            let (count, last, finished): (Int, [String?], Bool)
             do {
-                (count, last) = try await s.transaction {
-                    try await s.exec("SET LOCAL \(ShapeSetting.name) = '\(ShapeSetting.backfill)'")
-                    try await s.exec("SET LOCAL lock_timeout = '\(Int(max(options.batchDuration * 5, 0.1) * 1000))ms'")
-                    try await s.exec("SET LOCAL statement_timeout = '\(Int(options.statementTimeout * 1000))ms'")
+                (count, last, finished) = try await s.transaction {
+                    try await s.exec("""
+                        SELECT set_config('\(ShapeSetting.name)', '\(ShapeSetting.backfill)', true),
+                               set_config('lock_timeout', '\(Int(max(options.batchDuration * 5, 0.1) * 1000))ms', true),
+                               set_config('statement_timeout', '\(Int(options.statementTimeout * 1000))ms', true)
+                        """)
                     var binds: [String?] = bound
                     var condition = "(\(keyList)) <= \(keyTuple(from: 1))"
                     if let cursor {
                         condition += " AND (\(keyList)) > \(keyTuple(from: key.count + 1))"
                         binds += cursor
                     }
-                    let row = try await s.rows("""
-                        WITH u AS (
-                            UPDATE \(qt) SET \(sets)
-                            WHERE (\(keyList)) IN (SELECT \(keyList) FROM \(qt) WHERE \(condition) ORDER BY \(keyList) LIMIT \(batch))
-                            RETURNING \(keyList))
-                        SELECT c.n, m.* FROM (SELECT count(*)::text AS n FROM u) c
-                        LEFT JOIN LATERAL (SELECT \(keyAsText) FROM u ORDER BY \(keyList.descending) LIMIT 1) m ON true
-                        """, binds).first ?? ["0"]
-                    let count = Int(row[0] ?? "0") ?? 0
-                    let last = Array(row.dropFirst())
-                    if count > 0 {
+                    let count: Int, last: [String?], finished: Bool
+                    if byCtid {
+                        let row = try await s.rows("""
+                            WITH u AS (
+                                UPDATE \(qt) SET \(sets)
+                                WHERE (\(keyList)) IN (SELECT \(keyList) FROM \(qt) WHERE \(condition) ORDER BY \(keyList) LIMIT \(batch))
+                                RETURNING \(keyList))
+                            SELECT c.n, m.* FROM (SELECT count(*)::text AS n FROM u) c
+                            LEFT JOIN LATERAL (SELECT \(keyAsText) FROM u ORDER BY \(keyList.descending) LIMIT 1) m ON true
+                            """, binds).first ?? ["0"]
+                        count = Int(row[0] ?? "0") ?? 0
+                        last = Array(row.dropFirst())
+                        finished = count < batch
+                    } else {
+                        // The batch ends at the key `batch` rows on (read from the index alone), and the UPDATE
+                        // takes the key range up to it: an index range scan. (`WHERE key IN (SELECT ... LIMIT n)`
+                        // is planned as a hash semi-join over a scan of the whole table, every batch.)
+                        let end = try await s.rows("SELECT \(keyAsText) FROM \(qt) WHERE \(condition) ORDER BY \(keyList) LIMIT 1 OFFSET \(batch - 1)", binds).first
+                        let upper = end ?? bound
+                        var range = "(\(keyList)) <= \(keyTuple(from: 1))"
+                        var rangeBinds: [String?] = upper
+                        if let cursor {
+                            range += " AND (\(keyList)) > \(keyTuple(from: key.count + 1))"
+                            rangeBinds += cursor
+                        }
+                        count = Int(try await s.value("WITH u AS (UPDATE \(qt) SET \(sets) WHERE \(range) RETURNING 1) SELECT count(*)::text FROM u",
+                                                      rangeBinds) ?? "0") ?? 0
+                        last = upper
+                        finished = end == nil || end! == bound
+                    }
+                    if count > 0 || !finished {
                         try await s.exec("""
                             UPDATE teal.backfill SET cursor = ARRAY[\(last.indices.map { "$\($0 + 6)" }.joined(separator: ", "))]::text[],
                                 done = done + $4::bigint, finished = $5::boolean
                             WHERE schema_name = $1 AND migration = $2 AND table_name = $3
-                            """, id + [String(count), count < batch ? "true" : "false"] + last)
+                            """, id + [String(count), finished ? "true" : "false"] + last)
                     } else {
                         try await s.exec("UPDATE teal.backfill SET finished = true WHERE schema_name = $1 AND migration = $2 AND table_name = $3", id)
                     }
-                    return (count, last)
+                    return (count, last, finished)
                 }
             } catch let error as SchemaError where error.sqlState == "55P03" || error.sqlState == "40P01" {
                 // Rows held by a writer: let it finish, take fewer rows next time.
@@ -106,7 +128,7 @@ struct BackfillRunner {
             }
             done += count
             progress?(done, total)
-            if count < batch { break }
+            if finished { break }
             cursor = last.map { $0 ?? "" }
             let took = Date().timeIntervalSince(t0)
             if took > options.batchDuration { batch = max(100, batch / 2) }

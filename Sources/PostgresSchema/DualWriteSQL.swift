@@ -12,6 +12,24 @@ enum DualWriteSQL {
         "_teal_\(plan.tag)_\(direction.rawValue)"
     }
 
+    static func insertTriggerName(_ plan: MigrationPlan, _ direction: Direction) -> String {
+        "_teal_\(plan.tag)_\(direction.rawValue)_insert"
+    }
+
+    /// True when `expression` may name the column `name`: the name occurs in it, in any case, as a whole word.
+    /// (A mention inside a string literal counts too; that only declares a variable the expression does not use.)
+    static func mentions(_ expression: String, _ name: String) -> Bool {
+        let text = Array(expression.lowercased().utf8), word = Array(name.lowercased().utf8)
+        guard !word.isEmpty, text.count >= word.count else { return false }
+        func isWordByte(_ b: UInt8) -> Bool { b == UInt8(ascii: "_") || b == UInt8(ascii: "$") || b >= 0x80 || (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x7a) }
+        for i in 0...(text.count - word.count) where text[i..<(i + word.count)].elementsEqual(word) {
+            let before = i == 0 || !isWordByte(text[i - 1])
+            let after = i + word.count == text.count || !isWordByte(text[i + word.count])
+            if before && after { return true }
+        }
+        return false
+    }
+
     /// `CREATE OR REPLACE FUNCTION` and `CREATE TRIGGER` statements keeping `write.table`'s shapes in step. Each
     /// direction declares the shape's names as variables holding the row's values, so `up`/`down` are written
     /// over the names of the shape they read, as in pgroll.
@@ -20,10 +38,14 @@ enum DualWriteSQL {
         var out: [String] = []
         for (direction, assignments, shape) in [(Direction.up, write.up, plan.oldShape), (.down, write.down, plan.newShape)] {
             let trigger = triggerName(plan, direction)
+            let insertTrigger = insertTriggerName(plan, direction)
             out.append("DROP TRIGGER IF EXISTS \(Identifiers.quote(trigger)) ON \(table)")
+            out.append("DROP TRIGGER IF EXISTS \(Identifiers.quote(insertTrigger)) ON \(table)")
             guard !assignments.isEmpty else { continue }
             guard let t = shape.tables.first(where: { $0.physical == write.table }) else { continue }
-            let declarations = t.columns.map {
+            // Only the columns the expressions may name get a variable: each one is an assignment on every row.
+            let expressions = assignments.map(\.expression)
+            let declarations = t.columns.filter { c in expressions.contains { mentions($0, c.name) } }.map {
                 "  \(Identifiers.quote($0.name)) \(table).\(Identifiers.quote($0.physical))%TYPE := NEW.\(Identifiers.quote($0.physical));"
             }
             let body = try assignments.map { a -> String in
@@ -46,8 +68,14 @@ enum DualWriteSQL {
                 ? "\(ShapeSetting.current) NOT IN (\(shapeName), '\(ShapeSetting.backfill)')"
                 : "\(ShapeSetting.current) = \(shapeName)"
             out.append("""
-                CREATE TRIGGER \(Identifiers.quote(trigger)) BEFORE INSERT OR UPDATE ON \(table) FOR EACH ROW
+                CREATE TRIGGER \(Identifiers.quote(insertTrigger)) BEFORE INSERT ON \(table) FOR EACH ROW
                 WHEN (\(condition)) EXECUTE FUNCTION \(function)()
+                """)
+            // An UPDATE that leaves the row exactly as it was (same bytes in every column) changes nothing the
+            // function reads or writes, so the row keeps the values it was given when it was last written.
+            out.append("""
+                CREATE TRIGGER \(Identifiers.quote(trigger)) BEFORE UPDATE ON \(table) FOR EACH ROW
+                WHEN (\(condition) AND OLD *<> NEW) EXECUTE FUNCTION \(function)()
                 """)
         }
         return out
@@ -58,6 +86,7 @@ enum DualWriteSQL {
         let qt = "\(Identifiers.quote(plan.schema)).\(Identifiers.quote(table))"
         return [Direction.up, .down].flatMap { d in
             ["DROP TRIGGER IF EXISTS \(Identifiers.quote(triggerName(plan, d))) ON \(qt)",
+             "DROP TRIGGER IF EXISTS \(Identifiers.quote(insertTriggerName(plan, d))) ON \(qt)",
              "DROP FUNCTION IF EXISTS teal.\(Identifiers.quote(functionName(plan, table, d)))()"]
         }
     }

@@ -13,7 +13,9 @@
 //   trigger fires for writes from any session not in the new shape and computes the new shape's columns from
 //   `up`; the "down" trigger fires for writes in the new shape and computes the old shape's columns from
 //   `down`. Their `WHEN` clauses test `teal.shape`, so a write pays only for its own direction and the
-//   backfill (which sets `teal.shape = backfill` and writes the values itself) pays for none.
+//   backfill (which sets `teal.shape = backfill` and writes the values itself) pays for none; the UPDATE
+//   triggers also skip a row the statement left byte for byte as it was (`OLD *<> NEW`). Each function
+//   declares only the columns its expressions name.
 // * Constraints of the new shape go in `NOT VALID` (checks, foreign keys, NOT NULL as a check) or as indexes
 //   built `CONCURRENTLY` at start, and are validated, or attached `USING INDEX`, at complete.
 // * Rollback keeps what only the new shape could hold: an added column without `up` is renamed aside
