@@ -165,8 +165,14 @@ public final class PostgresSchemaEngine: Sendable {
             shape.tables.append(Shape.Table(name: t.name, physical: t.name, columns: t.visibleColumns.map { .init(name: $0.name, physical: $0.name) }))
         }
         for write in plan.dualWriteTables {
+            // Functions first, in a transaction of their own: creating them takes no lock on the table, so the
+            // transaction that does (DROP/CREATE TRIGGER) holds it for those statements only.
             let statements = try DualWriteSQL.statements(plan, write)
-            try await s.ddl(on: "\(schema).\(write.table)", options: options) { for sql in statements { try await s.exec(sql) } }
+            let functions = statements.filter { $0.hasPrefix("CREATE OR REPLACE FUNCTION") }
+            if !functions.isEmpty { try await s.transaction { for sql in functions { try await s.exec(sql) } } }
+            try await s.ddl(on: "\(schema).\(write.table)", options: options) {
+                for sql in statements where !sql.hasPrefix("CREATE OR REPLACE FUNCTION") { try await s.exec(sql) }
+            }
         }
         let views = DualWriteSQL.versionSchema(plan.versionSchema, schema: schema, shape: shape)
         try await s.ddl(on: nil, options: options) { for sql in views { try await s.exec(sql) } }
