@@ -60,8 +60,13 @@ final class PostgresSession: @unchecked Sendable {
         }
     }
 
+    /// Closes the connection without waiting on a server that may be gone (a restart, a cut network).
     func close() async {
-        try? await connection.close().get()
+        guard !connection.isClosed else { return }
+        let connection = connection
+        let closing: EventLoopFuture<Void> = connection.close()
+        // The connection must outlive its closing (it may not be released open); the future holds it until then.
+        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
     /// Runs one statement.
@@ -99,7 +104,8 @@ final class PostgresSession: @unchecked Sendable {
             try await exec("COMMIT")
             return value
         } catch {
-            try? await exec("ROLLBACK")
+            // A connection the server ended has no transaction left to roll back; asking on it could wait forever.
+            if !connection.isClosed, !((error as? SchemaError)?.connectionLost ?? false) { try? await exec("ROLLBACK") }
             throw error
         }
     }
@@ -180,6 +186,15 @@ final class PostgresSession: @unchecked Sendable {
             }
         }
         return e
+    }
+}
+
+extension SchemaError {
+    /// The server ended the session or the connection broke (SQLSTATE class 08, 57P01–57P03, or no answer at all).
+    var connectionLost: Bool {
+        guard isTransient, statement != nil else { return false }
+        guard let state = sqlState else { return true }
+        return state.hasPrefix("08") || state.hasPrefix("57P")
     }
 }
 
