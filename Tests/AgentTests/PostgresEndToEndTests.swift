@@ -5,32 +5,6 @@ import TestSupport
 /// The seed story on PostgreSQL: the real agent, router and Python colors (psycopg) sharing one database that
 /// the test's own cluster serves.
 @Suite(.serialized) struct PostgresEndToEndTests {
-    static let createUsers = """
-        operations:
-          - create_table:
-              name: users
-              columns:
-                - {name: id, type: serial, pk: true}
-                - {name: name, type: text}
-        """
-
-    static let splitName = """
-        # Release 2.0.0 stores first and last names; 1.0.0 keeps reading and writing `name`.
-        operations:
-          - add_column:
-              table: users
-              column: {name: first_name, type: text, nullable: true}
-              up: "split_part(name, ' ', 1)"
-          - add_column:
-              table: users
-              column: {name: last_name, type: text, nullable: true}
-              up: "CASE WHEN strpos(name, ' ') > 0 THEN substr(name, strpos(name, ' ') + 1) ELSE '' END"
-          - drop_column:
-              table: users
-              column: name
-              down: "trim(coalesce(first_name, '') || ' ' || coalesce(last_name, ''))"
-        """
-
     @Test(.timeLimit(.minutes(6)))
     func deploySwitchRevertAndRedeployOnPostgres() async throws {
         let cluster: PostgresCluster
@@ -48,8 +22,8 @@ import TestSupport
         let url = cluster.url(database)
         try story.repo.write("apps/shop/environment.yaml",
                              try story.environment().replacingOccurrences(of: "database: sqlite:shop.db", with: "database: \(url)"))
-        try story.repo.write("apps/shop/schema/0001_create_users.yaml", Self.createUsers)
-        try story.repo.write("apps/shop/schema/0002_split_name.yaml", Self.splitName)
+        try story.repo.write("apps/shop/schema/0001_create_users.yaml", PostgresFixtures.createUsers)
+        try story.repo.write("apps/shop/schema/0002_split_name.yaml", PostgresFixtures.splitName)
         try story.repo.commit("The shop on PostgreSQL")
         let admin = freeLoopbackPort()
         // The colors run Debian's python3, which has psycopg (python3-psycopg).

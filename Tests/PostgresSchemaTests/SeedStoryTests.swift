@@ -5,30 +5,8 @@ import TestSupport
 @testable import PostgresSchema
 @testable import Schema
 
-let createUsers = """
-    operations:
-      - create_table:
-          name: users
-          columns:
-            - {name: id, type: serial, pk: true}
-            - {name: name, type: text}
-    """
-
-let splitName = """
-    operations:
-      - add_column:
-          table: users
-          column: {name: first_name, type: text, nullable: true}
-          up: "split_part(name, ' ', 1)"
-      - add_column:
-          table: users
-          column: {name: last_name, type: text, nullable: true}
-          up: "CASE WHEN strpos(name, ' ') > 0 THEN substr(name, strpos(name, ' ') + 1) ELSE '' END"
-      - drop_column:
-          table: users
-          column: name
-          down: "trim(coalesce(first_name, '') || ' ' || coalesce(last_name, ''))"
-    """
+let createUsers = PostgresFixtures.createUsers
+let splitName = PostgresFixtures.splitName
 
 @Suite("PostgreSQL: the seed story at the schema level", .serialized)
 struct SeedStoryTests {
