@@ -4,16 +4,64 @@ import Reconcile
 import ServiceLifecycle
 import Synchronization
 
-/// Asks the watch loop for a pass now (the webhook), without waiting for the next poll.
+/// Asks the watch loop for a pass now (the webhook), without waiting for the next poll, and wakes the loop from
+/// its sleep (for a pass, or to stop).
 public final class PassTrigger: Sendable {
-    private let pending = Mutex(false)
+    private struct State {
+        var pending = false
+        var stopping = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+    private let state = Mutex(State())
 
     public init() {}
 
-    public func fire() { pending.withLock { $0 = true } }
+    /// A pass is wanted: the loop runs one as soon as it is awake.
+    public func fire() { wake(pending: true) }
+
+    /// Ends the loop's current sleep, and any later one, without asking for a pass (shutdown).
+    func stop() { wake(pending: false, stopping: true) }
+
+    private func wake(pending: Bool, stopping: Bool = false) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if pending { state.pending = true }
+            if stopping { state.stopping = true }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
 
     /// True once per fire.
-    func take() -> Bool { pending.withLock { let was = $0; $0 = false; return was } }
+    func take() -> Bool { state.withLock { let was = $0.pending; $0.pending = false; return was } }
+
+    /// Sleeps until `deadline`, or less when fired, woken or cancelled. An idle agent wakes only when it has
+    /// something to do, not on a fixed tick.
+    func sleep(until deadline: ContinuousClock.Instant) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            group.addTask { await self.waitForWake() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func waitForWake() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.pending || state.stopping || Task.isCancelled { return true }
+                    // One loop sleeps on a trigger; a second sleeper would take the first one's place.
+                    precondition(state.waiter == nil, "one watch loop per trigger")
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            self.wake(pending: false)
+        }
+    }
 }
 
 /// Opens once; the watch loop waits on it so that nothing is reconciled before the admin endpoint is bound.
@@ -62,8 +110,9 @@ struct WatchService: Service {
     func run() async throws {
         try await withGracefulShutdownHandler {
             try await loop()
-        } onGracefulShutdown: { [agent] in
+        } onGracefulShutdown: { [agent, trigger] in
             agent.lock?.markStopping()
+            trigger.stop()
         }
     }
 
@@ -80,7 +129,6 @@ struct WatchService: Service {
         var nextSupervision = clock.now
         var retryAt: ContinuousClock.Instant?
         var backoff = configuration.retry
-        let tick = min(configuration.pollInterval, .milliseconds(50))
         logger.info("watching \(source.description) every \(configuration.pollInterval)")
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let now = clock.now
@@ -112,7 +160,9 @@ struct WatchService: Service {
                 let restarted = await agent.supervisor.checkOnce()
                 if !restarted.isEmpty { logger.notice("restarted \(restarted.joined(separator: ", "))") }
             }
-            try? await Task.sleep(for: tick)
+            var wake = min(nextPoll, nextDrift, nextSupervision)
+            if let retryAt { wake = min(wake, retryAt) }
+            if wake > clock.now { await trigger.sleep(until: wake) }
         }
         logger.info("stopping: colors and the router keep running")
     }

@@ -40,3 +40,57 @@ import State
         #expect(AdminServer.Configuration.parse("127.0.0.1:99999", secret: nil) == nil)
     }
 }
+
+/// The watch loop sleeps until its next deadline; the webhook and shutdown wake it early.
+@Suite struct PassTriggerTests {
+    @Test func firingEndsTheSleepAndIsTakenOnce() async {
+        let trigger = PassTrigger()
+        let clock = ContinuousClock()
+        let started = clock.now
+        async let slept: Void = trigger.sleep(until: started + .seconds(60))
+        try? await Task.sleep(for: .milliseconds(100))
+        trigger.fire()
+        await slept
+        #expect(started.duration(to: clock.now) < .seconds(30))
+        #expect(trigger.take())
+        #expect(!trigger.take())
+    }
+
+    @Test func aPendingFireMakesTheNextSleepReturnAtOnce() async {
+        let trigger = PassTrigger()
+        trigger.fire()
+        let clock = ContinuousClock()
+        let started = clock.now
+        await trigger.sleep(until: started + .seconds(60))
+        #expect(started.duration(to: clock.now) < .seconds(30))
+        #expect(trigger.take())
+    }
+
+    @Test func theDeadlineEndsTheSleepWithoutAPass() async {
+        let trigger = PassTrigger()
+        let clock = ContinuousClock()
+        let started = clock.now
+        await trigger.sleep(until: started + .milliseconds(200))
+        #expect(started.duration(to: clock.now) >= .milliseconds(200))
+        #expect(!trigger.take())
+        // The deadline's end leaves the trigger ready for the next sleep.
+        async let slept: Void = trigger.sleep(until: clock.now + .seconds(60))
+        try? await Task.sleep(for: .milliseconds(100))
+        trigger.fire()
+        await slept
+        #expect(trigger.take())
+    }
+
+    @Test func stoppingEndsThisSleepAndEveryLaterOne() async {
+        let trigger = PassTrigger()
+        let clock = ContinuousClock()
+        let started = clock.now
+        async let slept: Void = trigger.sleep(until: started + .seconds(60))
+        try? await Task.sleep(for: .milliseconds(100))
+        trigger.stop()
+        await slept
+        await trigger.sleep(until: clock.now + .seconds(60))
+        #expect(started.duration(to: clock.now) < .seconds(30))
+        #expect(!trigger.take())
+    }
+}
