@@ -93,7 +93,7 @@ let package = Package(
         ]),
         // The command line: parses arguments into configuration and calls the library.
         .target(name: "TealCLI", dependencies: [
-            "CLibgit2", "Git", "Signatures", "Manifest", "Desired", "Planning", "State", "Reconcile", "Drivers", "Agent", "Schema", "Runtime", "Traffic",
+            "CLibgit2", "Git", "Signatures", "Manifest", "Desired", "Planning", "State", "Reconcile", "Drivers", "Agent", "Schema", "PostgresSchema", "Runtime", "Traffic",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

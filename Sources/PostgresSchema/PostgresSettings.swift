@@ -73,7 +73,7 @@ public struct PostgresSettings: Sendable, CustomStringConvertible {
                 passwordSource = file
             } else {
                 password = nil
-                passwordSource = "no password (none in PGPASSWORD\(file.map { " or \($0)" } ?? ""))"
+                passwordSource = "nowhere: none in PGPASSWORD\(file.map { " or \($0)" } ?? "")"
             }
         }
     }

@@ -3,10 +3,11 @@ import Foundation
 import Git
 import Logging
 import Manifest
+import PostgresSchema
 import Schema
 
 /// `teal schema status|start|complete|rollback`: the schema engine on its own.
-struct SchemaCommand: ParsableCommand {
+struct SchemaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schema",
         abstract: "Run expand/contract migrations on an app database directly.",
@@ -14,7 +15,7 @@ struct SchemaCommand: ParsableCommand {
     )
 
     struct Options: ParsableArguments {
-        @Option(help: "sqlite:///ABS/PATH or sqlite:RELATIVE (under --data-dir).")
+        @Option(help: "sqlite:///ABS/PATH, sqlite:RELATIVE (under --data-dir) or postgres://USER@HOST:PORT/DB (password from PGPASSWORD or a password file).")
         var database: String
 
         @Option(help: "Folder of NNNN_name.yaml (or pgroll's NNNN_name.json) migration files.")
@@ -27,12 +28,16 @@ struct SchemaCommand: ParsableCommand {
         var batchSize: Int = 1000
 
         /// `mustExist`: a command that only reads never creates the database.
-        func engine(mustExist: Bool = false) throws -> SchemaEngine {
+        func engine(mustExist: Bool = false) throws -> CommandEngine {
             let path: String
             switch DatabaseLocation.parse(database) {
             case .failure(let error): throw SchemaError(error.message)
             case .success(.postgres(let url)):
-                throw SchemaError("PostgreSQL (\(url)) is not supported by the schema engine yet; use an SQLite database")
+                let settings: PostgresSettings
+                do { settings = try PostgresSettings(url: url) } catch let error as PostgresSettingsError { throw SchemaError(error.description) }
+                var logger = Logger(label: "teal.schema.postgres")
+                logger.logLevel = .info
+                return .postgres(PostgresSchemaEngine(settings: settings, options: PostgresSchemaOptions(batchSize: batchSize), logger: logger))
             case .success(.sqliteAbsolute(let p)): path = p
             case .success(.sqliteRelative(let p)):
                 path = URL(fileURLWithPath: dataDir).appendingPathComponent(p).path
@@ -43,7 +48,7 @@ struct SchemaCommand: ParsableCommand {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             var logger = Logger(label: "teal.schema")
             logger.logLevel = .info
-            return try SchemaEngine(path: path, options: SchemaEngineOptions(batchSize: batchSize), logger: logger)
+            return .sqlite(try SchemaEngine(path: path, options: SchemaEngineOptions(batchSize: batchSize), logger: logger))
         }
 
         /// The migrations in `--dir`, in file-name order, each checksummed as git would hash the file.
@@ -79,17 +84,17 @@ struct SchemaCommand: ParsableCommand {
         return ExitCode(1)
     }
 
-    struct Status: ParsableCommand {
+    struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show applied, in-flight and pending migrations.",
                                                         discussion: "Reads only: a database that does not exist is an error (exit 1), never created.")
         @OptionGroup var options: Options
 
-        func run() throws {
+        func run() async throws {
             do {
                 let engine = try options.engine(mustExist: true)
                 let files = try options.migrations(required: false)
-                try engine.verifyChecksums(files)
-                let status = try engine.status()
+                try await engine.verifyChecksums(files)
+                let status = try await engine.status()
                 let known = Set(status.migrations.map(\.name))
                 for m in status.migrations {
                     var line = "\(m.name)  \(m.state.rawValue)"
@@ -102,16 +107,16 @@ struct SchemaCommand: ParsableCommand {
         }
     }
 
-    struct Start: ParsableCommand {
+    struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start the next migration (or resume an interrupted one).")
         @OptionGroup var options: Options
 
-        func run() throws {
+        func run() async throws {
             do {
                 let engine = try options.engine()
                 let files = try options.migrations(required: true)
-                try engine.verifyChecksums(files)
-                let status = try engine.status()
+                try await engine.verifyChecksums(files)
+                let status = try await engine.status()
                 let next: Migration
                 if let flight = status.inFlight {
                     guard flight.state == .backfilling else {
@@ -127,39 +132,88 @@ struct SchemaCommand: ParsableCommand {
                     next = pending
                 }
                 let bar = ProgressBar()
-                try engine.start(next) { done, total in bar.show(done: done, total: total) }
+                try await engine.start(next) { done, total in bar.show(done: done, total: total) }
                 bar.finish()
                 print("started \(next.name)")
             } catch { throw SchemaCommand.fail(error) }
         }
     }
 
-    struct Complete: ParsableCommand {
+    struct Complete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Complete the migration in flight (drop the old shape).")
         @OptionGroup var options: Options
 
-        func run() throws {
+        func run() async throws {
             do {
                 let engine = try options.engine()
-                try engine.verifyChecksums(try options.migrations(required: false))
-                guard let flight = try engine.status().inFlight else { throw SchemaError("no migration is in flight") }
-                try engine.complete(flight.name)
+                try await engine.verifyChecksums(try options.migrations(required: false))
+                guard let flight = try await engine.status().inFlight else { throw SchemaError("no migration is in flight") }
+                try await engine.complete(flight.name)
                 print("completed \(flight.name)")
             } catch { throw SchemaCommand.fail(error) }
         }
     }
 
-    struct Rollback: ParsableCommand {
+    struct Rollback: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Roll back the migration in flight, from its stored definition.")
         @OptionGroup var options: Options
 
-        func run() throws {
+        func run() async throws {
             do {
                 let engine = try options.engine()
-                guard let flight = try engine.status().inFlight else { throw SchemaError("no migration is in flight") }
-                try engine.rollback(flight.name)
+                guard let flight = try await engine.status().inFlight else { throw SchemaError("no migration is in flight") }
+                try await engine.rollback(flight.name)
                 print("rolled back \(flight.name)")
             } catch { throw SchemaCommand.fail(error) }
+        }
+    }
+}
+
+/// The engine `teal schema` drives, chosen from `--database`: SQLite's, or PostgreSQL's (its own connection per
+/// call, holding the database's advisory lock, so it never runs beside an agent's migration).
+enum CommandEngine: Sendable {
+    case sqlite(SchemaEngine)
+    case postgres(PostgresSchemaEngine)
+
+    func status() async throws -> SchemaStatus {
+        switch self {
+        case .sqlite(let engine): try engine.status()
+        case .postgres(let engine): try await engine.status()
+        }
+    }
+
+    /// A migration file that changed after it was applied is refused: write a new migration instead.
+    func verifyChecksums(_ migrations: [Migration]) async throws {
+        switch self {
+        case .sqlite(let engine): try engine.verifyChecksums(migrations)
+        case .postgres:
+            let applied = Dictionary(try await status().migrations.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for m in migrations {
+                if let a = applied[m.name], a.state != .rolledBack, a.checksum != m.checksum {
+                    throw SchemaError(migration: m.name, "the file changed after it was applied (stored checksum \(a.checksum), file \(m.checksum)); write a new migration instead")
+                }
+            }
+        }
+    }
+
+    func start(_ migration: Migration, progress: @escaping @Sendable (Int, Int) -> Void) async throws {
+        switch self {
+        case .sqlite(let engine): try engine.start(migration, progress: progress)
+        case .postgres(let engine): try await engine.start(migration, progress: progress)
+        }
+    }
+
+    func complete(_ name: String) async throws {
+        switch self {
+        case .sqlite(let engine): try engine.complete(name)
+        case .postgres(let engine): try await engine.complete(name)
+        }
+    }
+
+    func rollback(_ name: String) async throws {
+        switch self {
+        case .sqlite(let engine): try engine.rollback(name)
+        case .postgres(let engine): try await engine.rollback(name)
         }
     }
 }

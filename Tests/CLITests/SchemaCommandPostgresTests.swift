@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `teal schema` on a PostgreSQL database of the test's own cluster: the same commands as on SQLite, the password
+/// from a password file, never printed.
+@Suite(.serialized) struct SchemaCommandPostgresTests {
+    @Test(.timeLimit(.minutes(3)))
+    func statusStartRollbackStartCompleteOnPostgres() throws {
+        let cluster: PostgresCluster
+        do { cluster = try PostgresCluster.get() } catch {
+            Issue.record("PostgreSQL is needed for this test: \(error)")
+            return
+        }
+        let database = try cluster.createDatabase("cli")
+        let url = cluster.url(database)
+        let dir = NSTemporaryDirectory() + "teal-schema-cli-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try PostgresFixtures.createUsers.write(toFile: "\(dir)/0001_create_users.yaml", atomically: true, encoding: .utf8)
+        try PostgresFixtures.splitName.write(toFile: "\(dir)/0002_split_name.yaml", atomically: true, encoding: .utf8)
+        let environment = ["PGPASSFILE": cluster.passFile]
+        func schema(_ verb: String) throws -> TealBinary.Result {
+            let result = try TealBinary.run(["schema", verb, "--database", url, "--dir", dir], environment: environment, timeout: 60)
+            #expect(!(result.stdout + result.stderr).contains(cluster.password), "the password is never printed")
+            return result
+        }
+
+        var result = try schema("status")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("0001_create_users  pending") && result.stdout.contains("0002_split_name  pending"), "\(result.stdout)")
+
+        result = try schema("start")
+        #expect(result.stdout.contains("started 0001_create_users"), "\(result.stdout)\(result.stderr)")
+        result = try schema("complete")
+        #expect(result.stdout.contains("completed 0001_create_users"), "\(result.stdout)\(result.stderr)")
+        try cluster.psql(database, "INSERT INTO public.users (name) VALUES ('Ada Lovelace'), ('Alan Turing')")
+
+        result = try schema("start")
+        #expect(result.stdout.contains("started 0002_split_name"), "\(result.stdout)\(result.stderr)")
+        result = try schema("status")
+        #expect(result.stdout.contains("0001_create_users  completed"), "\(result.stdout)")
+        #expect(result.stdout.contains("0002_split_name  started"), "\(result.stdout)")
+        // The new shape is served from its version schema, backfilled.
+        #expect(try cluster.psql(database, "SELECT first_name FROM users ORDER BY id", options: "-c search_path=public_0002_split_name")
+            == "Ada\nAlan")
+
+        result = try schema("rollback")
+        #expect(result.stdout.contains("rolled back 0002_split_name"), "\(result.stdout)\(result.stderr)")
+        #expect(try cluster.psql(database, "SELECT count(*) FROM pg_namespace WHERE nspname = 'public_0002_split_name'") == "0")
+        #expect(try cluster.psql(database, "SELECT name FROM public.users ORDER BY id") == "Ada Lovelace\nAlan Turing")
+
+        result = try schema("start")
+        #expect(result.stdout.contains("started 0002_split_name"), "\(result.stdout)\(result.stderr)")
+        result = try schema("complete")
+        #expect(result.stdout.contains("completed 0002_split_name"), "\(result.stdout)\(result.stderr)")
+        #expect(try cluster.psql(database, "SELECT last_name FROM public.users ORDER BY id") == "Lovelace\nTuring")
+        result = try schema("start")
+        #expect(result.stdout.contains("nothing to start"), "\(result.stdout)\(result.stderr)")
+
+        // A file changed after it was applied is refused, by name.
+        try (PostgresFixtures.createUsers + "\n# edited\n").write(toFile: "\(dir)/0001_create_users.yaml", atomically: true, encoding: .utf8)
+        result = try schema("status")
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("0001_create_users") && result.stderr.contains("the file changed after it was applied"), "\(result.stderr)")
+
+        // A database that cannot be reached is an error naming it, without the password.
+        let unreachable = try TealBinary.run(["schema", "status", "--database", "postgres://teal@127.0.0.1:\(freeLoopbackPort())/none?sslmode=disable"],
+                                             environment: environment, timeout: 60)
+        #expect(unreachable.status == 1)
+        #expect(unreachable.stderr.contains("127.0.0.1"), "\(unreachable.stderr)")
+    }
+}
