@@ -108,4 +108,63 @@ import TestSupport
         }
         #expect(!agent.output.contains(cluster.password), "the password is never logged")
     }
+
+    /// The crash test of the SQLite story on PostgreSQL: `teal apply` exits hard before each of a deploy's five
+    /// steps in turn; the next apply converges without repeating a finished step and no row is lost.
+    @Test(.timeLimit(.minutes(10)))
+    func crashAtEveryStepBoundaryConvergesOnPostgres() async throws {
+        let cluster: PostgresCluster
+        do { cluster = try PostgresCluster.get() } catch {
+            Issue.record("PostgreSQL is needed for this test: \(error)")
+            return
+        }
+        let path = "/usr/bin:/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+        let environment = ["PGPASSFILE": cluster.passFile, "PATH": path]
+        var boundary = 1
+        while true {
+            let database = try cluster.createDatabase("crash")
+            let story = try Story()
+            defer { story.cleanup() }
+            try story.repo.write("apps/shop/environment.yaml",
+                                 try story.environment().replacingOccurrences(of: "database: sqlite:shop.db", with: "database: \(cluster.url(database))"))
+            try story.repo.write("apps/shop/schema/0001_create_users.yaml", PostgresFixtures.createUsers)
+            try story.repo.write("apps/shop/schema/0002_split_name.yaml", PostgresFixtures.splitName)
+            try story.repo.commit("The shop on PostgreSQL")
+            let apply = ["apply", "--repo", story.repo.path, "--data-dir", story.data]
+            let first = try TealBinary.run(apply, environment: environment)
+            #expect(first.status == 0, "\(first.stderr)")
+            for name in ["Ada Lovelace", "Alan Turing"] {
+                #expect(await HTTP.request(story.base + "/users", method: "POST", json: ["name": name])?.status == 201)
+            }
+            // One commit deploys green with the migration, switches to it and removes blue: five steps.
+            let env = try story.environment()
+            let blueBlock = env[env.range(of: "  blue:")!.lowerBound...]
+            try story.repo.write("apps/shop/environment.yaml", env.replacingOccurrences(of: String(blueBlock), with: greenColor + "\n"))
+            try story.repo.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:\(story.port)\nlive: green\n")
+            try story.repo.commit("Deploy, switch and finish")
+
+            let plan = try TealBinary.run(["plan", "--repo", story.repo.path, "--data-dir", story.data, "--json"], environment: environment)
+            let total = ((try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])?["steps"] as? [Any])?.count ?? 0
+            #expect(total == 5, "\(plan.stdout)\(plan.stderr)")
+            if boundary > total || total == 0 { break }
+
+            let crashed = try TealBinary.run(apply, environment: environment.merging(["TEAL_CRASH_BEFORE_STEP": "\(boundary)"]) { $1 })
+            #expect(crashed.status == 137, "boundary \(boundary): \(crashed.stderr)")
+            #expect(await story.servedBy() != nil, "boundary \(boundary): traffic is served while the agent is down")
+
+            let resumed = try TealBinary.run(apply, environment: environment)
+            #expect(resumed.status == 0, "boundary \(boundary): \(resumed.stderr)")
+            let ran = resumed.stdout.components(separatedBy: "  → ").count - 1
+            #expect(ran == total - (boundary - 1), "boundary \(boundary): resumed with \(ran) steps:\n\(resumed.stdout)")
+            #expect(await story.servedBy() == "green", "boundary \(boundary)")
+            let users = await story.users()
+            #expect(Set(users.compactMap { $0["last_name"] as? String }) == ["Lovelace", "Turing"], "boundary \(boundary): \(users)")
+            #expect(try cluster.psql(database, "SELECT state FROM teal.migrations WHERE name = '0002_split_name'") == "completed",
+                    "boundary \(boundary)")
+            let again = try TealBinary.run(apply, environment: environment)
+            #expect(again.stdout.contains("nothing to do"), "boundary \(boundary): \(again.stdout)")
+            boundary += 1
+        }
+        #expect(boundary == 6)
+    }
 }
