@@ -243,8 +243,9 @@ public final class HTTPOutcomeReporter: OutcomeReporter, Sendable {
                 wait *= 2
             }
         }
-        logger.warning("could not deliver the \(request.target) report for \(report.commit.prefix(8)) to \(request.url) after \(attempts) "
-            + "attempt\(attempts == 1 ? "" : "s"): \(lastError); given up (the commit's outcome is not affected)")
+        let message = "could not deliver the \(request.target) report for \(report.commit.prefix(8)) to \(request.url) after \(attempts) "
+            + "attempt\(attempts == 1 ? "" : "s"): \(lastError); given up (the commit's outcome is not affected)"
+        logger.warning("\(message)")
         metrics.reportDelivered(target: request.target, delivered: false)
     }
 

@@ -61,7 +61,7 @@ import Testing
         #expect(rig.reporter.reports.get().last?.message == "nothing under apps/ changed since c1")
     }
 
-    @Test func drifRepairIsNotReported() async throws {
+    @Test func driftRepairIsNotReported() async throws {
         let rig = try Rig(shop(commit: "c1"))
         _ = await rig.pipeline.pass()
         rig.runtime.alive.update { $0 = [] }
