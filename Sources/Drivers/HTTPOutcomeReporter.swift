@@ -143,7 +143,7 @@ public final class HTTPOutcomeReporter: OutcomeReporter, Sendable {
     private let worker: Mutex<Task<Void, Never>?> = Mutex(nil)
 
     public init(settings: ReportSettings, repository: String, branch: String, metrics: any ReconcileMetrics = NoMetrics(),
-                logger: Logger = Logger(label: "teal.report"), client: HTTPClient = .shared) {
+                logger: Logger = Logger(label: "teal.report"), client: HTTPClient = HTTPOutcomeReporter.client) {
         self.settings = settings
         self.repository = repository
         self.branch = branch
@@ -165,6 +165,17 @@ public final class HTTPOutcomeReporter: OutcomeReporter, Sendable {
     deinit {
         queue.finish()
     }
+
+    /// The process's client for reports: a connection that cannot be made fails the try at once (the reporter
+    /// retries with its own backoff, instead of the pool retrying until the request's deadline), and redirects
+    /// are not followed, so a token never goes to another host. Never shut down: it lives as long as the process.
+    public static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(10))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     public func report(_ report: CommitReport) {
         outstanding.withLock { $0 += 1 }

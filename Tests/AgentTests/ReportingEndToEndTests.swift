@@ -120,7 +120,7 @@ import TestSupport
         #expect(down.status == 0 && down.stdout.contains("outcome: applied"), "\(down.stdout)\(down.stderr)")
         #expect(down.stderr.contains("could not deliver the github report") && down.stderr.contains("after 2 attempts"), "\(down.stderr)")
         #expect(!down.stderr.contains("glpat-abcdef"))
-        #expect(Date().timeIntervalSince(started) < 30)
+        #expect(Date().timeIntervalSince(started) < 25, "two tries of two reports to a closed port take seconds, not the flush's 30s")
     }
 
     /// A bad option is a clear error before anything runs.
