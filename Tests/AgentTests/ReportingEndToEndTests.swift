@@ -6,6 +6,8 @@ import FoundationNetworking
 import Testing
 import TestSupport
 @testable import Agent
+import Drivers
+import Reconcile
 
 /// Reporting back with the real binary: commit statuses and the generic webhook at a recording HTTP server of the
 /// test's own (a real process on a loopback port), checked against each provider's documented shape; and the
@@ -121,6 +123,48 @@ import TestSupport
         #expect(down.stderr.contains("could not deliver the github report") && down.stderr.contains("after 2 attempts"), "\(down.stderr)")
         #expect(!down.stderr.contains("glpat-abcdef"))
         #expect(Date().timeIntervalSince(started) < 25, "two tries of two reports to a closed port take seconds, not the flush's 30s")
+    }
+
+    /// The reporter over a real socket: a 5xx is tried `attempts` times then counted as given up, a 401 is not
+    /// tried again, and the token file is read again for each request.
+    @Test(.timeLimit(.minutes(1)))
+    func deliveriesAreRetriedOnlyWhenWorthItAndTheTokenIsReadEachTime() async throws {
+        final class Counts: ReconcileMetrics, @unchecked Sendable {
+            let lock = NSLock()
+            var failed = 0, delivered = 0
+            func reportDelivered(target: String, delivered ok: Bool) {
+                lock.lock(); defer { lock.unlock() }
+                if ok { delivered += 1 } else { failed += 1 }
+            }
+        }
+        let token = NSTemporaryDirectory() + "teal-token-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: token) }
+        try "first-token\n".write(toFile: token, atomically: true, encoding: .utf8)
+        let report = CommitReport(event: .pending, commit: "0123abcd", apps: ["shop"], message: "reconciling", host: "h")
+        for (status, tries) in [(503, 3), (401, 1)] {
+            let server = try RecordingServer(status: status)
+            defer { server.stop() }
+            let counts = Counts()
+            let reporter = HTTPOutcomeReporter(settings: ReportSettings(provider: .github, api: server.url, repository: "acme/shop", tokenFile: token,
+                                                                        attempts: 3, backoff: .milliseconds(50)),
+                                               repository: "/srv/desired", branch: "main", metrics: counts)
+            reporter.report(report)
+            await reporter.flush(timeout: .seconds(20))
+            #expect(server.requests().count == tries, "HTTP \(status)")
+            #expect(counts.failed == 1 && counts.delivered == 0, "HTTP \(status)")
+        }
+        let server = try RecordingServer()
+        defer { server.stop() }
+        let counts = Counts()
+        let reporter = HTTPOutcomeReporter(settings: ReportSettings(provider: .github, api: server.url, repository: "acme/shop", tokenFile: token),
+                                           repository: "/srv/desired", branch: "main", metrics: counts)
+        reporter.report(report)
+        await reporter.flush(timeout: .seconds(10))
+        try "rotated-token\n".write(toFile: token, atomically: true, encoding: .utf8)
+        reporter.report(report)
+        await reporter.flush(timeout: .seconds(10))
+        #expect(server.requests().map { $0.headers["authorization"] } == ["Bearer first-token", "Bearer rotated-token"])
+        #expect(counts.delivered == 2 && counts.failed == 0)
     }
 
     /// A bad option is a clear error before anything runs.
