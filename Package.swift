@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // libgit2 from the system (Debian: libgit2-dev).
@@ -80,6 +81,10 @@ let package = Package(
         .target(name: "Drivers", dependencies: [
             "Reconcile", "Git", "Signatures", "Desired", "Manifest", "Planning", "State", "Schema", "PostgresSchema", "Runtime", "Traffic",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // The agent: built from one configuration; watch loop, color supervisor, admin endpoint, metrics, status.
         .target(name: "Agent", dependencies: [
@@ -108,7 +113,8 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planning", "Manifest"]),
         .testTarget(name: "StateTests", dependencies: ["State", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "PipelineTests", dependencies: ["Reconcile", "Planning", "Manifest", "State"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Reconcile", "Drivers", "Git", "Manifest", "Planning", "State", "Traffic", "TestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Reconcile", "Drivers", "Git", "Manifest", "Planning", "State", "Traffic", "TestSupport",
+                                                       .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "CLITests", dependencies: ["TealCLI", "Git", "TestSupport", "teal"]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Reconcile", "Drivers", "Agent", "Manifest", "Planning", "State", "Traffic", "Git", "TestSupport"]),

@@ -10,7 +10,8 @@ public enum AdminServer {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
-        /// When set, POST /hooks/git must carry a valid X-Hub-Signature-256.
+        /// When set, POST /hooks/git must carry a valid X-Hub-Signature-256 (GitHub), X-Gitlab-Token (GitLab) or
+        /// X-Gitea-Signature (Gitea; also X-Forgejo-Signature).
         public var webhookSecret: String?
 
         public init(host: String = "127.0.0.1", port: Int = 9400, webhookSecret: String? = nil) {
@@ -157,9 +158,10 @@ public enum AdminServer {
         router.post("/hooks/git") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 5 << 20)
             if let signature {
-                let header = request.headers.first { $0.name.canonicalName == "x-hub-signature-256" }?.value
-                guard signature.verify(Array(buffer: body), header: header) else {
-                    return Response(status: .unauthorized, body: .init(byteBuffer: ByteBuffer(string: "bad or missing X-Hub-Signature-256\n")))
+                let verdict = WebhookSender.check(header: { name in request.headers.first { $0.name.canonicalName == name }?.value },
+                                                  body: Array(buffer: body), signature: signature)
+                if case .refused(let why) = verdict {
+                    return Response(status: .unauthorized, body: .init(byteBuffer: ByteBuffer(string: why + "\n")))
                 }
             }
             handlers.trigger()

@@ -33,13 +33,16 @@ public struct AgentConfiguration: Sendable {
     public var host: String
     /// argv of the router process; by default this executable's `router --data-dir D`.
     public var routerCommand: [String]?
+    /// Commit statuses and the generic webhook, resolved (`ReportSettings.resolved`); nothing reported by default.
+    public var reports: ReportSettings
 
     public init(repository: String, branch: String = "main", dataDir: String, pollInterval: Duration = .seconds(1),
                 driftInterval: Duration = .seconds(5), supervisionInterval: Duration = .seconds(1),
                 admin: AdminServer.Configuration? = AdminServer.Configuration(), retry: Backoff = Backoff(),
                 applyAttempts: Int = 8, host: String = ProcessInfo.processInfo.hostName, routerCommand: [String]? = nil,
                 remote: RemoteSettings = RemoteSettings(), allowRewrites: Bool = false,
-                verify: VerifyMode? = nil, signatures: SignaturePolicy = SignaturePolicy()) {
+                verify: VerifyMode? = nil, signatures: SignaturePolicy = SignaturePolicy(), reports: ReportSettings = ReportSettings()) {
+        self.reports = reports
         self.repository = repository
         self.remote = remote
         self.allowRewrites = allowRewrites

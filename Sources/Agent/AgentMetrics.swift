@@ -98,6 +98,11 @@ public final class AgentMetrics: ReconcileMetrics, Sendable {
         Metrics.Counter(label: "teal_fetch_errors_total", dimensions: [("reason", reason)], factory: factory).increment()
     }
 
+    public func reportDelivered(target: String, delivered: Bool) {
+        Metrics.Counter(label: delivered ? "teal_reports_delivered_total" : "teal_report_failures_total", dimensions: [("target", target)],
+                        factory: factory).increment()
+    }
+
     /// The backfill of each app last reported.
     public func backfillProgress() -> [String: BackfillProgress] { backfills.withLock { $0 } }
 

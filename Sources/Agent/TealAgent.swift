@@ -31,11 +31,15 @@ public final class TealAgent: Sendable {
         self.lock = lock
         let metrics = AgentMetrics()
         self.metrics = metrics
-        let drivers = drivers ?? ReconcileDrivers.standard(repository: configuration.repository, branch: configuration.branch,
+        var drivers = drivers ?? ReconcileDrivers.standard(repository: configuration.repository, branch: configuration.branch,
                                                            dataDir: configuration.dataDir, remote: configuration.remote,
                                                            routerCommand: configuration.routerCommand,
                                                            signatures: configuration.verify == nil ? nil : configuration.signatures,
                                                            metrics: metrics)
+        if configuration.reports.isEnabled {
+            drivers.reporter = HTTPOutcomeReporter(settings: configuration.reports, repository: configuration.repository,
+                                                   branch: configuration.branch, metrics: metrics, logger: logger)
+        }
         self.drivers = drivers
         let store = try store ?? StateStore(dataDir: configuration.dataDir)
         self.store = store
@@ -60,15 +64,21 @@ public final class TealAgent: Sendable {
         while true {
             let report = await pipeline.pass(progress: progress)
             if let failure = report.retry {
-                guard backoff.failures + 1 < configuration.applyAttempts, !Task.isCancelled else { return report }
+                guard backoff.failures + 1 < configuration.applyAttempts, !Task.isCancelled else { return await flushed(report) }
                 let delay = backoff.next()
                 logger.notice("retrying in \(delay): \(failure)")
                 try? await Task.sleep(for: delay)
                 continue
             }
             if report.audit?.outcome == .superseded { continue }
-            return report
+            return await flushed(report)
         }
+    }
+
+    /// The commit statuses and webhooks of this run go out (or are given up) before `teal apply` exits.
+    private func flushed(_ report: PassReport) async -> PassReport {
+        await drivers.reporter.flush(timeout: .seconds(30))
+        return report
     }
 
     /// The status of what runs, with live probes (also `GET /status`).

@@ -62,6 +62,9 @@ public protocol ReconcileMetrics: Sendable {
     func fetched(operation: String, seconds: Double)
     /// Listing or fetching a remote failed, for `reason` (timeout, auth, trust, network, branch_missing, other).
     func fetchFailed(reason: String)
+    /// A commit status or webhook for `target` (github, gitlab, gitea, webhook) was delivered, or given up after
+    /// its retries.
+    func reportDelivered(target: String, delivered: Bool)
 }
 
 extension ReconcileMetrics {
@@ -75,6 +78,7 @@ extension ReconcileMetrics {
     public func colorCrashloop(app: String, color: ColorName, crashloop: Bool) {}
     public func fetched(operation: String, seconds: Double) {}
     public func fetchFailed(reason: String) {}
+    public func reportDelivered(target: String, delivered: Bool) {}
 }
 
 /// Metrics that go nowhere.

@@ -13,14 +13,17 @@ public struct ReconcileDrivers: Sendable {
     public var runtime: any ColorRuntime
     /// Checks commit signatures when the pipeline runs with `verify`; nil when the source cannot.
     public var verifier: (any CommitVerifier)?
+    /// Hears `pending` when a new commit's plan starts and each commit's outcome (commit statuses, webhooks).
+    public var reporter: any OutcomeReporter
 
     public init(source: any Source, schemas: any SchemaBackends, traffic: any TrafficDriver, runtime: any ColorRuntime,
-                verifier: (any CommitVerifier)? = nil) {
+                verifier: (any CommitVerifier)? = nil, reporter: any OutcomeReporter = NoReporter()) {
         self.source = source
         self.schemas = schemas
         self.traffic = traffic
         self.runtime = runtime
         self.verifier = verifier
+        self.reporter = reporter
     }
 }
 
@@ -68,6 +71,8 @@ public actor ReconcilePipeline {
     var stepsRun = 0
     /// The commit and apps last reported held, so a held commit is reported once, not every pass.
     var lastHeld: String?
+    /// The commit last reported `pending`, so retried passes of one commit report it once.
+    var lastPending: String?
 
     public init(drivers: ReconcileDrivers, store: StateStore, configuration: Configuration = Configuration(),
                 metrics: any ReconcileMetrics = NoMetrics(), logger: Logger = Logger(label: "teal.reconcile")) {
@@ -127,6 +132,13 @@ public actor ReconcilePipeline {
             if plan.isEmpty && !revision.isNew { return PassReport(commit: revision.tip, plan: plan, result: .nothingToDo) }
 
             // 5. Execute, journaled.
+            if revision.isNew && lastPending != revision.tip {
+                lastPending = revision.tip
+                let apps = Set(plan.steps.map(\.step.app)).sorted()
+                drivers.reporter.report(CommitReport(event: .pending, commit: revision.tip, apps: apps.isEmpty ? desired.apps.keys.sorted() : apps,
+                                                     message: "reconciling: \(plan.steps.count) step\(plan.steps.count == 1 ? "" : "s") planned",
+                                                     host: configuration.host))
+            }
             try supersedeInterruptedSteps()
             let execution = try await execute(plan, desired: desired, tip: revision.tip, progress: progress)
             if execution.stoppedForShutdown { return PassReport(commit: revision.tip, plan: plan, result: .stopped) }

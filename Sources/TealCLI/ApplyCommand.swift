@@ -17,6 +17,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @OptionGroup var repo: RepoOptions
     @OptionGroup var data: DataDirOption
     @OptionGroup var signatures: VerifyOptions
+    @OptionGroup var reports: ReportOptions
 
     @Flag(help: "Accept a branch tip that does not descend from the last applied commit (a force push).")
     var allowRewrites = false
@@ -31,7 +32,8 @@ struct ApplyCommand: AsyncParsableCommand {
         do { lock = try DataDirLock(dataDir: data.path) } catch { throw CLIError("\(error)") }
         var configuration = AgentConfiguration(repository: repo.path, branch: repo.branch, dataDir: data.path, admin: nil,
                                                remote: repo.remote, allowRewrites: allowRewrites,
-                                               verify: signatures.verify, signatures: signatures.policy)
+                                               verify: signatures.verify, signatures: signatures.policy,
+                                               reports: try reports.settings(repository: repo.path))
         configuration.applyAttempts = max(1, attempts)
         let agent = try TealAgent(configuration: configuration,
                               lock: lock, logger: logger("teal.apply", level: .warning))

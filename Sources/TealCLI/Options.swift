@@ -206,3 +206,55 @@ struct VerifyOptions: ParsableArguments {
 }
 
 extension VerifyMode: ExpressibleByArgument {}
+
+/// Reporting back: a commit status per outcome on GitHub, GitLab or Gitea, and a generic signed JSON webhook;
+/// on the commands that apply a commit.
+struct ReportOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Post a commit status per outcome (pending while the plan runs, then success or failure).",
+                               valueName: "github|gitlab|gitea"))
+    var statusProvider: ReportSettings.Provider?
+
+    @Option(help: ArgumentHelp("The API's base URL. Default: https://api.github.com for github; for gitlab and gitea "
+        + "https://HOST/api/v4 or /api/v1 of the --repo URL's host.", valueName: "url"))
+    var statusApi: String?
+
+    @Option(help: ArgumentHelp("OWNER/NAME (GitHub, Gitea) or the project id or path (GitLab). Default: the path of the --repo URL.",
+                               valueName: "repo"))
+    var statusRepo: String?
+
+    @Option(help: "A file holding the API token (read again for each status, never logged).")
+    var statusTokenFile: String?
+
+    @Option(help: "The status's name (GitHub's and Gitea's context, GitLab's name).")
+    var statusContext = "teal"
+
+    @Option(help: ArgumentHelp("A link shown with each status (the status page, say).", valueName: "url"))
+    var statusTargetUrl: String?
+
+    @Option(help: ArgumentHelp("POST a JSON document for each pending commit and each outcome to this URL.", valueName: "url"))
+    var notifyUrl: String?
+
+    @Option(help: "A file holding the secret that signs --notify-url's body (X-Teal-Signature-256: sha256=<hex HMAC-SHA256>).")
+    var notifySecretFile: String?
+
+    @Option(help: "Tries per status or webhook request, with a doubling backoff from 500ms, before it is given up and counted.")
+    var reportAttempts = 4
+
+    /// The settings, checked, with the API and repository derived from `repository` where not given.
+    func settings(repository: String) throws -> ReportSettings {
+        let settings = ReportSettings(provider: statusProvider, api: statusApi, repository: statusRepo, tokenFile: statusTokenFile.map(absolute),
+                                      context: statusContext, targetURL: statusTargetUrl, notifyURL: notifyUrl,
+                                      notifySecretFile: notifySecretFile.map(absolute), attempts: max(1, reportAttempts))
+        do {
+            return try settings.resolved(repositoryURL: repository)
+        } catch let error as ReportSettingsError {
+            throw CLIError(error.description)
+        }
+    }
+
+    private func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path
+    }
+}
+
+extension ReportSettings.Provider: ExpressibleByArgument {}

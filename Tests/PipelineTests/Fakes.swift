@@ -171,6 +171,18 @@ struct FakeVerifier: CommitVerifier {
     }
 }
 
+/// Remembers every report in the order the pipeline handed them over.
+struct FakeReporter: OutcomeReporter {
+    let reports = Shared<[CommitReport]>([])
+    func report(_ report: CommitReport) { reports.update { $0.append(report) } }
+    func flush(timeout: Duration) async {}
+
+    /// `pending` or the outcome, per report, for one commit.
+    func events(_ commit: String) -> [String] {
+        reports.get().filter { $0.commit == commit }.map { $0.outcome?.rawValue ?? $0.event.rawValue }
+    }
+}
+
 /// The pipeline over fresh fakes and an in-memory state store.
 struct Rig {
     let source: FakeSource
@@ -180,13 +192,15 @@ struct Rig {
     let store: StateStore
     let pipeline: ReconcilePipeline
     let verifier: FakeVerifier
+    let reporter = FakeReporter()
 
     init(_ first: DesiredState, verify: VerifyMode? = nil) throws {
         source = FakeSource(first)
         store = try StateStore.inMemory()
         verifier = FakeVerifier(history: source.history)
         pipeline = ReconcilePipeline(drivers: ReconcileDrivers(source: source, schemas: FakeSchemas(backend: schema), traffic: traffic,
-                                                               runtime: runtime, verifier: verify == nil ? nil : verifier),
+                                                               runtime: runtime, verifier: verify == nil ? nil : verifier,
+                                                               reporter: reporter),
                                      store: store, configuration: .init(host: "test-host", verify: verify, crashBeforeStep: nil))
     }
 }

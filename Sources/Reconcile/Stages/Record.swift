@@ -34,6 +34,10 @@ extension ReconcilePipeline {
         if audit.outcome == .applied {
             for app in lastDesired?.apps.keys.sorted() ?? [] { metrics.currentCommit(app: app, commit: audit.commit) }
         }
+        var apps = Set(plan.steps.map(\.step.app)).sorted()
+        if apps.isEmpty, let desired = lastDesired, desired.commit == audit.commit { apps = desired.apps.keys.sorted() }
+        drivers.reporter.report(.ended(audit, apps: apps))
+        lastPending = nil
         let why = audit.errors.isEmpty ? "" : ": " + audit.errors.joined(separator: "; ")
         logger.info("\(audit.commit.prefix(8)): \(audit.outcome.rawValue)\(why)")
         event(commit: audit.commit, kind: "outcome", "\(audit.commit.prefix(8)): \(audit.outcome.rawValue)\(why)")
