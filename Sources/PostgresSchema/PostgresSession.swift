@@ -49,9 +49,25 @@ final class PostgresSession: @unchecked Sendable {
                                                              password: settings.password, database: settings.database, tls: tls)
         configuration.options.connectTimeout = connectTimeout
         configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        let startup = configuration
         do {
-            let connection = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
-                                                                  configuration: configuration, id: ids.next(), logger: logger).get()
+            let id = ids.next()
+            // connectTimeout bounds the TCP connect; the login after it is bounded here, so a server that goes away
+            // half-way through the startup exchange cannot hold the caller.
+            let started = ContinuousClock.now
+            let limit = Duration.nanoseconds(connectTimeout.nanoseconds) + .seconds(10)
+            let connection = try await StuckAwait.run(strikes: 1, stuck: { started.duration(to: .now) > limit }, giveUp: {
+                SchemaError("no answer from \(settings) within \(limit) of connecting")
+            }) {
+                let connection = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
+                                                                      configuration: startup, id: id, logger: logger).get()
+                if Task.isCancelled {
+                    // Given up on meanwhile: nobody will use it.
+                    _ = try? await (connection.close() as EventLoopFuture<Void>).get()
+                    throw CancellationError()
+                }
+                return connection
+            }
             return PostgresSession(settings: settings, connection: connection, logger: logger)
         } catch {
             var e = SchemaError("cannot connect to \(settings) (password from \(settings.passwordSource)): \(Self.message(of: error))")
@@ -80,13 +96,24 @@ final class PostgresSession: @unchecked Sendable {
         for b in binds {
             if let b { bindings.append(b) } else { bindings.appendNull() }
         }
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+        let connection = connection, logger = logger, settings = settings
         do {
-            let sequence = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-            var out: [[String?]] = []
-            for try await row in sequence {
-                out.append(try row.map { cell in try cell.decode(String?.self) })
+            // A statement whose connection has closed under it gets its answer now, not never.
+            return try await StuckAwait.run(stuck: { connection.isClosed }, giveUp: {
+                logger.warning("the connection closed under a statement that got no answer; given up on it")
+                var e = SchemaError("the connection to \(settings) closed before the statement was answered")
+                e.isTransient = true
+                e.statement = sql
+                return e
+            }) {
+                let sequence = try await connection.query(query, logger: logger)
+                var out: [[String?]] = []
+                for try await row in sequence {
+                    out.append(try row.map { cell in try cell.decode(String?.self) })
+                }
+                return out
             }
-            return out
         } catch {
             throw Self.schemaError(error, statement: sql)
         }
