@@ -129,10 +129,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private let maxCollectedChunkedBody: Int
     /// `https` behind TLS: what `X-Forwarded-Proto` and `Forwarded` say.
     private let scheme: StaticString
+    /// The listener that accepted this connection.
+    let listener: ListenerTag?
+    /// That listener was replaced (its TLS setting changed): no response after the current one.
+    private var retired = false
 
     /// Call on the event loop of the client channel: `pool` is that loop's pool.
-    init(app: String, slot: RouteSlot, pool: UpstreamPool, limits: RouterLimits = RouterLimits(), scheme: StaticString = "http") {
+    init(app: String, slot: RouteSlot, pool: UpstreamPool, limits: RouterLimits = RouterLimits(), scheme: StaticString = "http",
+         listener: ListenerTag? = nil) {
         self.scheme = scheme
+        self.listener = listener
         self.app = app
         self.slot = slot
         self.pool = pool
@@ -460,7 +466,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         let http10 = exchange.clientMinorVersion == 0
         // Bodies without length end with the connection; an HTTP/1.0 client gets a chunked body de-chunked.
         // (A client that shut its sending side still gets the answers to requests it sent before.)
-        let keepAlive = exchange.clientKeepAlive && framing != .untilClose && !(http10 && framing == .chunked)
+        let keepAlive = exchange.clientKeepAlive && !retired && framing != .untilClose && !(http10 && framing == .chunked)
         exchange.closeAfterResponse = !keepAlive
         var capacity = head.length + 32
         if case .length(let length) = framing, length <= Self.coalescedBodyBytes { capacity += length }
@@ -581,6 +587,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         resumeReading()
     }
 
+    /// The listener of this connection was replaced: the response in progress (if any) is the last, said with
+    /// `Connection: close`, or said too late and the connection closed after it; an idle connection or one
+    /// in the middle of a head closes now (once what was written has gone). An upgraded connection stays a tunnel.
+    func listenerRetired() {
+        guard !closing, !tunnel, let context else { return }
+        retired = true
+        if let exchange {
+            exchange.closeAfterResponse = true
+        } else {
+            closeAfter(nil, context: context)
+        }
+    }
+
     // MARK: Timeouts
 
     /// Called by the loop's sweeper: a color that does not answer gets 504, a client that does not finish
@@ -671,7 +690,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     private func respond(_ status: Int, _ message: String, to exchange: Exchange) {
         guard let context else { return }
-        let keepAlive = exchange.clientKeepAlive
+        let keepAlive = exchange.clientKeepAlive && !retired
         var out = allocator.buffer(capacity: 256)
         HeadWriter.answer(status: status, message: message, minorVersion: exchange.clientMinorVersion, keepAlive: keepAlive,
                           includeBody: !exchange.isHEAD, into: &out)
