@@ -127,8 +127,8 @@ struct RouterTLSTests {
                              weights: ["blue": 100])
         try await router.set(app: "shop", route: plain)
 
-        let idle = HTTPTestClient(port: listen)
-        let first = try await blocking { try idle.request(path: "/", keepAlive: true) }
+        let idle = KeptClient(HTTPTestClient(port: listen))
+        let first = try await blocking { try idle.client.request(path: "/", keepAlive: true) }
         #expect(first.status == 200 && first.body == "blue")
         #expect(first.headers["connection"] == nil, "\(first.headers)")
 
@@ -139,7 +139,7 @@ struct RouterTLSTests {
         secured.tls = TLSFiles(certificate: certificate.certificate, key: certificate.key)
         try await router.set(app: "shop", route: secured)
 
-        let idleAfter = try await blocking { Result { try idle.request(path: "/", keepAlive: true) } }
+        let idleAfter = try await blocking { Result { try idle.client.request(path: "/", keepAlive: true) } }
         if case .success(let response) = idleAfter {
             Issue.record("an idle plain connection was still served after TLS was turned on: \(response.status) \(response.headers)")
         }
@@ -155,4 +155,10 @@ struct RouterTLSTests {
         blue.stop()
         dir.remove()
     }
+}
+
+/// One client connection kept across awaits; used by one thread at a time.
+private final class KeptClient: @unchecked Sendable {
+    let client: HTTPTestClient
+    init(_ client: HTTPTestClient) { self.client = client }
 }
