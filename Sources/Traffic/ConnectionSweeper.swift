@@ -30,6 +30,9 @@ public struct RouterTimeouts: Sendable, Equatable {
     }
 }
 
+/// The identity of one listening socket, which the client connections it accepted keep.
+final class ListenerTag: Sendable {}
+
 /// The client connections of one event loop and a coarse clock for their timeouts. Connections note the
 /// current tick when something happens (a load and a store, no clock read per request); every sweep the
 /// clock advances and each connection checks its own deadlines.
@@ -62,6 +65,11 @@ final class ConnectionSweeper {
             task?.cancel()
             task = nil
         }
+    }
+
+    /// The listener `tag` was replaced: its connections on this loop close after their current response.
+    func retire(_ tag: ListenerTag) {
+        for connection in Array(connections.values) where connection.listener === tag { connection.listenerRetired() }
     }
 
     private func sweep() {

@@ -124,15 +124,27 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// one buffer at the end of the upstream's read burst.
     private var responseOut: ByteBuffer?
     private static let coalescedBodyBytes = 4096
+    /// The buffers of the last request head sent to a color and of the last response head written to the client,
+    /// used again for the next ones: once NIO has written them nothing else holds them, and `clear` keeps their
+    /// storage, so a request on a kept-alive connection allocates neither. Kept only while small.
+    private var spareUpstreamHead: ByteBuffer?
+    private var spareResponse: ByteBuffer?
+    private static let spareBufferBytes = 16 * 1024
     /// The color answered `101`: from now on bytes pass both ways untouched until either side closes.
     private var tunnel = false
     private let maxCollectedChunkedBody: Int
     /// `https` behind TLS: what `X-Forwarded-Proto` and `Forwarded` say.
     private let scheme: StaticString
+    /// The listener that accepted this connection.
+    let listener: ListenerTag?
+    /// That listener was replaced (its TLS setting changed): no response after the current one.
+    private var retired = false
 
     /// Call on the event loop of the client channel: `pool` is that loop's pool.
-    init(app: String, slot: RouteSlot, pool: UpstreamPool, limits: RouterLimits = RouterLimits(), scheme: StaticString = "http") {
+    init(app: String, slot: RouteSlot, pool: UpstreamPool, limits: RouterLimits = RouterLimits(), scheme: StaticString = "http",
+         listener: ListenerTag? = nil) {
         self.scheme = scheme
+        self.listener = listener
         self.app = app
         self.slot = slot
         self.pool = pool
@@ -327,7 +339,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         target.stats.requests.add(1, ordering: .relaxed)
         target.stats.inFlight.add(1, ordering: .relaxed)
         // Room for X-Forwarded-*, Forwarded and a framing line: a head that outgrows its buffer is copied.
-        var upstreamHead = allocator.buffer(capacity: head.length + 256)
+        var upstreamHead = reuse(&spareUpstreamHead, capacity: head.length + 256)
         let chunked = head.body == .chunked
         HeadWriter.upstreamRequest(head, bytes: bytes, fields: fields, clientAddress: clientAddress,
                                    host: head.hasHost ? "" : "\(target.key.host):\(target.key.port)",
@@ -460,11 +472,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         let http10 = exchange.clientMinorVersion == 0
         // Bodies without length end with the connection; an HTTP/1.0 client gets a chunked body de-chunked.
         // (A client that shut its sending side still gets the answers to requests it sent before.)
-        let keepAlive = exchange.clientKeepAlive && framing != .untilClose && !(http10 && framing == .chunked)
+        let keepAlive = exchange.clientKeepAlive && !retired && framing != .untilClose && !(http10 && framing == .chunked)
         exchange.closeAfterResponse = !keepAlive
         var capacity = head.length + 32
         if case .length(let length) = framing, length <= Self.coalescedBodyBytes { capacity += length }
-        var out = allocator.buffer(capacity: capacity)
+        var out = reuse(&spareResponse, capacity: capacity)
         HeadWriter.clientResponse(head, bytes: bytes, fields: fields, clientMinorVersion: exchange.clientMinorVersion,
                                   keepAlive: keepAlive,
                                   passesTransferCoding: !http10 && (framing == .chunked || framing == .untilClose), into: &out)
@@ -511,7 +523,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func writeResponseOut() {
         guard let out = responseOut else { return }
         responseOut = nil
+        keepSpare(out, in: &spareResponse)
         context?.write(wrapOutboundOut(out), promise: nil)
+    }
+
+    /// `spare` emptied for a new head, or a new buffer when there is none.
+    private func reuse(_ spare: inout ByteBuffer?, capacity: Int) -> ByteBuffer {
+        guard var buffer = spare else { return allocator.buffer(capacity: capacity) }
+        spare = nil
+        // Allocates only when NIO still holds the bytes (a write not finished yet).
+        buffer.clear(minimumCapacity: capacity)
+        return buffer
+    }
+
+    private func keepSpare(_ buffer: ByteBuffer, in spare: inout ByteBuffer?) {
+        if buffer.capacity <= Self.spareBufferBytes { spare = buffer }
     }
 
     func upstreamResponseEnd(reusable: Bool) {
@@ -526,6 +552,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         finish(exchange, failed: false)
         self.exchange = nil
+        if let head = exchange.upstreamHead {
+            exchange.upstreamHead = nil
+            keepSpare(head, in: &spareUpstreamHead)
+        }
         lastActivity = sweeper.tick
         if exchange.closeAfterResponse || (inputClosed && inbound == nil) {
             writeResponseOut()
@@ -534,6 +564,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         if let out = responseOut {
             responseOut = nil
+            keepSpare(out, in: &spareResponse)
             context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         } else {
             context.flush()
@@ -579,6 +610,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             process()
         }
         resumeReading()
+    }
+
+    /// The listener of this connection was replaced: the response in progress (if any) is the last, said with
+    /// `Connection: close`, or said too late and the connection closed after it; an idle connection or one
+    /// in the middle of a head closes now (once what was written has gone). An upgraded connection stays a tunnel.
+    func listenerRetired() {
+        guard !closing, !tunnel, let context else { return }
+        retired = true
+        if let exchange {
+            exchange.closeAfterResponse = true
+        } else {
+            closeAfter(nil, context: context)
+        }
     }
 
     // MARK: Timeouts
@@ -671,7 +715,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     private func respond(_ status: Int, _ message: String, to exchange: Exchange) {
         guard let context else { return }
-        let keepAlive = exchange.clientKeepAlive
+        let keepAlive = exchange.clientKeepAlive && !retired
         var out = allocator.buffer(capacity: 256)
         HeadWriter.answer(status: status, message: message, minorVersion: exchange.clientMinorVersion, keepAlive: keepAlive,
                           includeBody: !exchange.isHEAD, into: &out)

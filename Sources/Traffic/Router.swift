@@ -27,6 +27,8 @@ public actor Router {
         var endpoint: Endpoint
         var channel: any Channel
         var tls: TLSContextSource?
+        /// What the connections it accepted know it by.
+        var tag: ListenerTag
     }
 
     private var listeners: [String: Listener] = [:]
@@ -200,20 +202,25 @@ public actor Router {
             }
         }
         var old = listeners[app]
+        var retiring: ListenerTag?
         if let current = old, current.endpoint == route.listen {
             // Only TLS changed: the address must be free before it is bound again.
             try? await current.channel.close()
+            retiring = current.tag
             old = nil
         }
+        let tag = ListenerTag()
         let channel: any Channel
         do {
-            channel = try await bind(app: app, endpoint: route.listen, tls: tls)
+            channel = try await bind(app: app, endpoint: route.listen, tls: tls, tag: tag)
         } catch {
             throw RouterError("cannot listen on \(route.listen) for \(app): \(error)")
         }
         table.set(app: app, route: route)
-        listeners[app] = Listener(endpoint: route.listen, channel: channel, tls: tls)
+        listeners[app] = Listener(endpoint: route.listen, channel: channel, tls: tls, tag: tag)
         if let old { try? await old.channel.close() }
+        // Connections accepted under the previous TLS setting (plain ones once TLS is on) end after their current response.
+        if let retiring { await retire(retiring) }
         if tls != nil { watchTLSFiles() }
     }
 
@@ -232,7 +239,17 @@ public actor Router {
 
     private func tlsSources() -> [TLSContextSource] { listeners.values.compactMap(\.tls) }
 
-    private func bind(app: String, endpoint: Endpoint, tls: TLSContextSource?) async throws -> any Channel {
+    /// Tells every client connection `tag`'s listener accepted that it is gone: each closes once its current
+    /// response is complete, an idle one at once. Returns when every event loop has done so.
+    private func retire(_ tag: ListenerTag) async {
+        let pools = self.pools
+        let done = group.makeIterator().map { loop in
+            loop.submit { pools.pool(for: loop).sweeper.retire(tag) }
+        }
+        for future in done { try? await future.get() }
+    }
+
+    private func bind(app: String, endpoint: Endpoint, tls: TLSContextSource?, tag: ListenerTag) async throws -> any Channel {
         let slot = table.slot(app: app)
         let pools = self.pools
         let limits = self.limits
@@ -253,7 +270,7 @@ public actor Router {
                     }
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context)) }
                     let proxy = ProxyHandler(app: app, slot: slot, pool: pools.pool(for: channel.eventLoop), limits: limits,
-                                             scheme: tls == nil ? "http" : "https")
+                                             scheme: tls == nil ? "http" : "https", listener: tag)
                     try channel.pipeline.syncOperations.addHandler(proxy)
                 }
             }

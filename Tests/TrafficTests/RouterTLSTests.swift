@@ -114,4 +114,51 @@ struct RouterTLSTests {
         blue.stop()
         dir.remove()
     }
+    /// Turning TLS on for an address stops plain HTTP there for connections accepted before as well: a request in flight is
+    /// answered with `Connection: close` and its connection closed after it; an idle keep-alive connection is closed at once.
+    @Test func plainKeepAliveConnectionsCloseAfterTheirCurrentResponseWhenTLSIsTurnedOn() async throws {
+        let dir = try TempDir()
+        let blue = try PythonUpstream.start(name: "blue", in: dir.path)
+        let certificate = try Self.makeCertificate(name: "shop", in: dir.path)
+        let router = Router(dataDir: dir.path)
+        try await router.start()
+        let listen = freePort()
+        let plain = AppRoute(listen: Endpoint(host: "127.0.0.1", port: listen), upstreams: ["blue": Upstream(port: blue.port)],
+                             weights: ["blue": 100])
+        try await router.set(app: "shop", route: plain)
+
+        let idle = KeptClient(HTTPTestClient(port: listen))
+        let first = try await blocking { try idle.client.request(path: "/", keepAlive: true) }
+        #expect(first.status == 200 && first.body == "blue")
+        #expect(first.headers["connection"] == nil, "\(first.headers)")
+
+        // The color takes 2 s to answer this one: TLS is turned on while it waits.
+        async let inFlight = blocking { try rawExchange(port: listen, "GET /slow HTTP/1.1\r\nHost: shop.example\r\n\r\n") }
+        try await Task.sleep(for: .milliseconds(600))
+        var secured = plain
+        secured.tls = TLSFiles(certificate: certificate.certificate, key: certificate.key)
+        try await router.set(app: "shop", route: secured)
+
+        let idleAfter = try await blocking { Result { try idle.client.request(path: "/", keepAlive: true) } }
+        if case .success(let response) = idleAfter {
+            Issue.record("an idle plain connection was still served after TLS was turned on: \(response.status) \(response.headers)")
+        }
+        let answer = try await inFlight
+        #expect(answer.hasPrefix("HTTP/1.1 200 "), "\(answer)")
+        #expect(answer.lowercased().contains("\r\nconnection: close\r\n"), "\(answer)")
+        #expect(answer.hasSuffix("\r\n\r\nblue"), "\(answer)")
+
+        let secure = try await blocking { try Self.request(port: listen, expecting: certificate.certificate, dir: dir.path) }
+        #expect(secure.dropFirst().first == "matches", "\(secure)")
+
+        await router.stop()
+        blue.stop()
+        dir.remove()
+    }
+}
+
+/// One client connection kept across awaits; used by one thread at a time.
+private final class KeptClient: @unchecked Sendable {
+    let client: HTTPTestClient
+    init(_ client: HTTPTestClient) { self.client = client }
 }
