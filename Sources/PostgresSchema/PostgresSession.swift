@@ -57,7 +57,8 @@ final class PostgresSession: @unchecked Sendable {
             let started = ContinuousClock.now
             let limit = Duration.nanoseconds(connectTimeout.nanoseconds) + .seconds(10)
             let connection = try await StuckAwait.run(strikes: 1, stuck: { started.duration(to: .now) > limit }, giveUp: {
-                SchemaError("no answer from \(settings) within \(limit) of connecting")
+                logger.warning("no answer within \(limit) of connecting; given up on it")
+                return SchemaError("no answer from \(settings) within \(limit) of connecting")
             }) {
                 let connection = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
                                                                       configuration: startup, id: id, logger: logger).get()
