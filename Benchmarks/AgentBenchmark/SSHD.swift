@@ -11,7 +11,7 @@ final class LocalSSHD {
     let port: Int
     var clientKey: String { "\(dir)/client_key" }
     var knownHosts: String { "\(dir)/known_hosts" }
-    private var process: Process?
+    private var pid: Int32 = 0
 
     init(dir: String) throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd"), let keygen = which("ssh-keygen") else {
@@ -40,17 +40,13 @@ final class LocalSSHD {
             PermitRootLogin prohibit-password
 
             """.write(toFile: "\(dir)/sshd_config", atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/sshd")
-        process.arguments = ["-D", "-f", "\(dir)/sshd_config", "-E", "\(dir)/sshd.log"]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        _ = try waitFor("sshd on 127.0.0.1:\(port) (log: \(dir)/sshd.log)", timeout: 10, every: 0.05) { () -> Bool? in
-            guard process.isRunning else { throw BenchmarkError("sshd exited \(process.terminationStatus); see \(dir)/sshd.log") }
-            return Self.accepts(port) ? true : nil
+        // In a session of its own (setsid -f), outside this process's group and Foundation's child reaping: sshd
+        // ends its whole process group on SIGTERM.
+        guard let setsid = which("setsid") else { throw BenchmarkError("the ssh part needs setsid (util-linux)") }
+        try run(setsid, ["-f", "/usr/sbin/sshd", "-D", "-f", "\(dir)/sshd_config", "-E", "\(dir)/sshd.log"])
+        pid = try waitFor("sshd on 127.0.0.1:\(port) (log: \(dir)/sshd.log)", timeout: 10, every: 0.05) { () -> Int32? in
+            guard Self.accepts(port), let text = try? String(contentsOfFile: "\(dir)/sshd.pid", encoding: .utf8) else { return nil }
+            return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
     }
 
@@ -58,12 +54,12 @@ final class LocalSSHD {
     func url(_ path: String) -> String { "ssh://\(NSUserName())@127.0.0.1:\(port)\(path)" }
 
     func stop() {
-        guard let process, process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
+        guard pid > 0, kill(pid, 0) == 0 else { return }
+        kill(pid, SIGTERM)
         let deadline = clock.now + .seconds(5)
-        while process.isRunning && clock.now < deadline { pause(0.02) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        while kill(pid, 0) == 0 && clock.now < deadline { pause(0.02) }
+        if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        pid = 0
     }
 
     private static func accepts(_ port: Int) -> Bool {
