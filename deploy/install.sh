@@ -64,6 +64,7 @@ cp -r "$checkout/manifests" "$prefix/share/teal/manifests"
 cp "$checkout/README.md" "$prefix/share/teal/README.md"
 install -m 0644 "$checkout/deploy/teal.service" "$prefix/share/teal/teal.service"
 install -m 0644 "$checkout/deploy/teal.env.example" "$prefix/share/teal/teal.env.example"
+install -m 0644 "$checkout/deploy/teal.yaml.example" "$prefix/share/teal/teal.yaml.example"
 
 if ! $system; then
   cat <<EOT
@@ -79,11 +80,23 @@ id teal >/dev/null 2>&1 || useradd --system --home-dir /var/lib/teal --shell /us
 install -d -o teal -g teal -m 0750 /var/lib/teal /srv/teal
 install -d -m 0755 /etc/teal
 [ -f /etc/teal/teal.env ] || install -m 0640 -g teal "$checkout/deploy/teal.env.example" /etc/teal/teal.env
+if [ ! -f /etc/teal/teal.yaml ]; then
+  install -m 0640 -g teal "$checkout/deploy/teal.yaml.example" /etc/teal/teal.yaml
+  # An environment file from before the configuration file: its settings move into teal.yaml, so the new unit
+  # runs the same agent (the file would otherwise win over TEAL_REPO and the others).
+  if grep -qE '^TEAL_(REPO|BRANCH|DATA_DIR|ADMIN)=.' /etc/teal/teal.env; then
+    for pair in repo:TEAL_REPO branch:TEAL_BRANCH data-dir:TEAL_DATA_DIR admin:TEAL_ADMIN; do
+      value="$(sed -n "s/^${pair#*:}=//p" /etc/teal/teal.env | tail -n 1)"
+      [ -n "$value" ] && sed -i "s|^${pair%%:*}: .*|${pair%%:*}: $value|" /etc/teal/teal.yaml
+    done
+    sed -i -E 's/^(TEAL_(REPO|BRANCH|DATA_DIR|ADMIN)=)/# moved to \/etc\/teal\/teal.yaml: \1/' /etc/teal/teal.env
+  fi
+fi
 install -m 0644 "$checkout/deploy/teal.service" /etc/systemd/system/teal.service
 systemctl daemon-reload
 cat <<EOT
 Installed $("$prefix/bin/teal" --version | head -n 1). Next:
-  1. put the desired-state repository at the path TEAL_REPO names in /etc/teal/teal.env
+  1. put the desired-state repository at the path repo: names in /etc/teal/teal.yaml (or write its URL there)
      (for example: git clone --bare <your repo> /srv/teal/desired.git && chown -R teal: /srv/teal)
   2. systemctl enable --now teal
   3. curl -s 127.0.0.1:9400/status ; journalctl -u teal -f ; the status page: ssh -L 9400:127.0.0.1:9400 <host>, then http://127.0.0.1:9400/

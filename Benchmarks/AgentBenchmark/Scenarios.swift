@@ -22,6 +22,9 @@ struct Settings {
 enum Trigger: String {
     case poll
     case webhook
+    /// The webhook, with the repository behind a local sshd: the agent follows `ssh://...` through its mirror
+    /// (and pushes its notes back), the user commits in a clone of their own and pushes.
+    case sshWebhook = "ssh-webhook"
 }
 
 struct LatencyResult {
@@ -31,13 +34,16 @@ struct LatencyResult {
     var reverts: [Double] = []
     /// Outcomes of the measured commits' notes, counted.
     var outcomes: [String: Int] = [:]
-    /// Time from commit start to the git command's return, to separate git's share.
+    /// Time from commit start to the git command's return (with the push, through a remote), to separate git's share.
     var commitSeconds: [Double] = []
     var webhookStatuses: [Int: Int] = [:]
 }
 
 /// The example shop with blue and green both running, blue live on a free port; then `rounds` times:
 /// commit `live: green` and time until GET / is served by green, `git revert` it and time until blue serves.
+/// With `.sshWebhook` the repository is a bare one behind a local sshd, the agent follows its ssh:// URL, and each
+/// commit is made in a separate clone and pushed before the webhook is sent; the time runs from the commit to the
+/// new color serving, push included.
 func latency(_ trigger: Trigger, settings s: Settings) throws -> LatencyResult {
     let dir = "\(s.work)/latency-\(trigger.rawValue)"
     let repo = GitRepo(path: "\(dir)/repo", git: s.git)
@@ -51,7 +57,26 @@ func latency(_ trigger: Trigger, settings s: Settings) throws -> LatencyResult {
 
     let listen = try freePort()
     let adminPort = try freePort()
-    let shop = "\(repo.path)/apps/shop"
+    // The user's repository: the scratch one itself, or a clone of the remote that the agent reads through sshd.
+    var user = repo
+    var agentRepository = repo.path
+    var extra = trigger == .poll ? ["--interval", "1s"] : ["--interval", "60s", "--drift-interval", "60s"]
+    let mark: Int
+    if trigger == .sshWebhook {
+        let bare = "\(dir)/remote.git"
+        try run(s.git, ["clone", "-q", "--bare", repo.path, bare])
+        let sshd = try LocalSSHD(dir: "\(dir)/sshd")
+        mark = s.cleanup.add("sshd") { sshd.stop() }
+        user = GitRepo(path: "\(dir)/clone", git: s.git)
+        try run(s.git, ["clone", "-q", bare, user.path])
+        try user.configure()
+        agentRepository = sshd.url(bare)
+        extra += ["--ssh-key", sshd.clientKey, "--known-hosts", sshd.knownHosts, "--push-notes"]
+    } else {
+        mark = s.cleanup.add("nothing") {}
+    }
+    defer { s.cleanup.run(from: mark) }
+    let shop = "\(user.path)/apps/shop"
     var environment = try String(contentsOfFile: "\(shop)/environment.yaml", encoding: .utf8)
     guard let blue = environment.range(of: "  blue:\n") else { throw BenchmarkError("the example's environment.yaml has no blue color") }
     let blueSpec = String(environment[blue.lowerBound...])
@@ -62,19 +87,23 @@ func latency(_ trigger: Trigger, settings s: Settings) throws -> LatencyResult {
     try environment.write(toFile: "\(shop)/environment.yaml", atomically: true, encoding: .utf8)
     let traffic = { (live: String) in "listen: 127.0.0.1:\(listen)\nlive: \(live)\n" }
     try traffic("blue").write(toFile: "\(shop)/traffic.yaml", atomically: true, encoding: .utf8)
-    try repo.run(["commit", "-q", "-a", "-m", "shop: green on 1.0.1 beside blue, listen on \(listen)"])
+    try user.run(["commit", "-q", "-a", "-m", "shop: green on 1.0.1 beside blue, listen on \(listen)"])
+    if trigger == .sshWebhook { try user.run(["push", "-q", "origin", "HEAD:main"]) }
+    /// The note on the user's HEAD; through a remote, after fetching the notes the agent pushed.
+    let note = { () -> String? in
+        if trigger == .sshWebhook { _ = try? user.run(["fetch", "-q", "origin", "+refs/notes/teal:refs/notes/teal"], check: false) }
+        return user.tealNote()
+    }
 
-    let agent = AgentProcess(teal: s.teal, repo: repo.path, dataDir: "\(dir)/data", adminPort: adminPort, logPath: "\(dir)/agent.log")
-    let extra = trigger == .poll ? ["--interval", "1s"] : ["--interval", "60s", "--drift-interval", "60s"]
-    let mark = s.cleanup.add("agent \(trigger.rawValue)") { tearDown(agent: agent, teal: s.teal) }
-    defer { s.cleanup.run(from: mark) }
+    let agent = AgentProcess(teal: s.teal, repo: agentRepository, dataDir: "\(dir)/data", adminPort: adminPort, logPath: "\(dir)/agent.log")
+    s.cleanup.add("agent \(trigger.rawValue)") { tearDown(agent: agent, teal: s.teal) }
     var result = LatencyResult(trigger: trigger, command: "teal " + agent.arguments(extra: extra).joined(separator: " "))
     try agent.start(extra: extra)
-    if trigger == .webhook { _ = agent.webhook() }
+    if trigger != .poll { _ = agent.webhook() }
 
     // Settled: blue serves, green runs healthy, the commit has its note.
     _ = try waitFor("blue serving and green healthy (log: \(agent.logPath))", timeout: 180, every: 0.2) { () -> Bool? in
-        guard servingColor(port: listen) == "blue", let note = repo.tealNote() else { return nil }
+        guard servingColor(port: listen) == "blue", let note = note() else { return nil }
         guard outcome(ofNote: note) == "applied" else { throw BenchmarkError("setup commit: \(note)") }
         let apps = agent.status()?["apps"] as? [[String: Any]] ?? []
         let colors = apps.first { $0["name"] as? String == "shop" }?["colors"] as? [[String: Any]] ?? []
@@ -94,9 +123,10 @@ func latency(_ trigger: Trigger, settings s: Settings) throws -> LatencyResult {
                 ? ["commit", "-q", "-a", "-m", "shop: live green (round \(round))"]
                 : ["revert", "--no-edit", "HEAD"]
             let started = clock.now
-            try repo.run(arguments)
+            try user.run(arguments)
+            if trigger == .sshWebhook { try user.run(["push", "-q", "origin", "HEAD:main"]) }
             result.commitSeconds.append(started.duration(to: clock.now).seconds)
-            if trigger == .webhook {
+            if trigger != .poll {
                 let status = agent.webhook() ?? 0
                 result.webhookStatuses[status, default: 0] += 1
             }
@@ -116,8 +146,8 @@ func latency(_ trigger: Trigger, settings s: Settings) throws -> LatencyResult {
             }
             if step == "switch" { result.switches.append(served) } else { result.reverts.append(served) }
             // Let the pass finish (its note written) before the next commit, so rounds do not overlap.
-            let note = try waitFor("the note on round \(round) \(step)", timeout: 30, every: 0.02) { repo.tealNote() }
-            result.outcomes[outcome(ofNote: note), default: 0] += 1
+            let written = try waitFor("the note on round \(round) \(step)", timeout: 30, every: 0.02) { note() }
+            result.outcomes[outcome(ofNote: written), default: 0] += 1
             guard servingColor(port: listen) == target else {
                 throw BenchmarkError("round \(round) \(step): \(target) served, then not any more")
             }

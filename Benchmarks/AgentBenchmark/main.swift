@@ -4,13 +4,14 @@ import Glibc
 #endif
 
 // Runs the real `teal` binary as a user would, with the git CLI:
-// 1. commit-to-serving latency of a traffic switch and of its `git revert`, by poll (--interval 1s) and by
-//    webhook (commit, then POST /hooks/git to an agent polling every 60 s);
+// 1. commit-to-serving latency of a traffic switch and of its `git revert`, by poll (--interval 1s), by
+//    webhook (commit, then POST /hooks/git to an agent polling every 60 s), and by webhook through a remote
+//    (the repository behind an sshd of the benchmark's own; commit in a separate clone, push, POST /hooks/git);
 // 2. the idle agent's CPU and RSS while watching a repository of many apps.
 //
 // Usage: AgentBenchmark [TEAL_BIN]   (default $TEAL_BIN, then .build/release/teal)
 // TEAL_BENCH_ROUNDS (20), TEAL_BENCH_IDLE_SECONDS (30), TEAL_BENCH_APPS (50),
-// TEAL_BENCH_PARTS (poll,webhook,idle,idle-manifests), TEAL_BENCH_MANIFESTS (default ./manifests),
+// TEAL_BENCH_PARTS (poll,webhook,ssh-webhook,idle,idle-manifests), TEAL_BENCH_MANIFESTS (default ./manifests),
 // TEAL_BENCH_SPELLING=earlier writes the idle repository's migrations as teal spelled them before pgroll's
 // vocabulary (for a same-run baseline against an older teal), TEAL_BENCH_KEEP=1 keeps the work dir (repos, data
 // dirs, agent logs).
@@ -37,7 +38,7 @@ let manifests: String? = {
     let url = URL(fileURLWithPath: path).standardizedFileURL
     return FileManager.default.fileExists(atPath: url.appendingPathComponent("apps/shop").path) ? url.path : nil
 }()
-let parts = Set((environment["TEAL_BENCH_PARTS"] ?? "poll,webhook,idle,idle-manifests").split(separator: ",").map(String.init))
+let parts = Set((environment["TEAL_BENCH_PARTS"] ?? "poll,webhook,ssh-webhook,idle,idle-manifests").split(separator: ",").map(String.init))
 let work = NSTemporaryDirectory() + "teal-agent-bench-\(getpid())"
 try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
 let cleanup = Cleanup()
@@ -85,7 +86,7 @@ var failures: [String] = []
 var latencies: [LatencyResult] = []
 var idles: [IdleResult] = []
 
-for trigger in [Trigger.poll, .webhook] where parts.contains(trigger.rawValue) {
+for trigger in [Trigger.poll, .webhook, .sshWebhook] where parts.contains(trigger.rawValue) {
     say("\n== commit-to-serving latency, \(trigger.rawValue): \(settings.rounds) switches and reverts")
     do {
         let result = try latency(trigger, settings: settings)
@@ -132,14 +133,18 @@ say("\n## Results\n")
 say("| measure | n | median | p90 | max | goal |")
 say("|---|---|---|---|---|---|")
 for result in latencies {
-    let goal = result.trigger == .poll ? 1.0 : 0.3
-    let how = result.trigger == .poll ? "poll 1 s" : "webhook"
+    let goal = result.trigger == .webhook ? 0.3 : 1.0
+    let how = switch result.trigger {
+    case .poll: "poll 1 s"
+    case .webhook: "webhook"
+    case .sshWebhook: "webhook, remote via sshd"
+    }
     for (what, values) in [("switch", result.switches), ("revert", result.reverts)] {
         let s = Summary(values)
         say("| \(what), \(how) | \(s.count) | \(ms(s.median)) | \(ms(s.p90)) | \(ms(s.max)) | median < \(ms(goal)) — \(verdict(s.median, goal: goal)) |")
     }
     let commits = Summary(result.commitSeconds)
-    say("| (git command alone, \(how)) | \(commits.count) | \(ms(commits.median)) | \(ms(commits.p90)) | \(ms(commits.max)) | |")
+    say("| (git \(result.trigger == .sshWebhook ? "commit + push" : "command") alone, \(how)) | \(commits.count) | \(ms(commits.median)) | \(ms(commits.p90)) | \(ms(commits.max)) | |")
 }
 if !idles.isEmpty {
     say("\n| idle agent, \(settings.apps) apps | window | CPU | % of a core | RSS (anon + files) | PSS | threads | goal |")

@@ -135,8 +135,10 @@ public actor ColorSupervisor {
                                            message: line))
         guard (try? store.auditNote(commit: record.specCommit)) != nil else { return }
         try? store.appendToAuditNote(commit: record.specCommit, line: line)
-        if let note = try? await drivers.source.note(for: record.specCommit), !note.contains(line) {
-            try? await drivers.source.setNote(note + line + "\n", for: record.specCommit)
+        // This agent's own record of the commit, with the line, replaces its record in the note (other agents' stay).
+        if let note = try? await drivers.source.note(for: record.specCommit), !note.contains(line),
+           let own = try? store.auditNote(commit: record.specCommit) {
+            try? await drivers.source.setNote(own, for: record.specCommit)
         }
     }
 

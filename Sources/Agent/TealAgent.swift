@@ -46,7 +46,8 @@ public final class TealAgent: Sendable {
         self.logger = logger
         let pipeline = ReconcilePipeline(drivers: drivers, store: store,
                                          configuration: .init(host: configuration.host, allowRewrites: configuration.allowRewrites,
-                                                               verify: configuration.verify),
+                                                               verify: configuration.verify,
+                                                               agent: "\(configuration.host):\(configuration.dataDir)"),
                                          metrics: metrics, logger: logger)
         self.pipeline = pipeline
         supervisor = ColorSupervisor(drivers: drivers, store: store, settings: { app, color in

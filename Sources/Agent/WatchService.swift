@@ -132,7 +132,10 @@ struct WatchService: Service {
         logger.info("watching \(source.description) every \(configuration.pollInterval)")
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let now = clock.now
-            var due = trigger.take() || now >= nextDrift || retryAt.map { now >= $0 } == true
+            let triggered = trigger.take()
+            // A webhook (or POST /reconcile) means the remote moved just now: no earlier answer of its tip is reused.
+            if triggered { await source.tipMayHaveMoved() }
+            var due = triggered || now >= nextDrift || retryAt.map { now >= $0 } == true
             if now >= nextPoll || due {
                 nextPoll = now + configuration.pollInterval
                 if let tip = try? await source.tip(), tip != lastTip { due = true }

@@ -3,6 +3,7 @@ import Foundation
 import Git
 import Manifest
 import Reconcile
+import State
 import Runtime
 
 /// The desired state from a git repository on this host (bare or not), read from the object database through
@@ -78,10 +79,14 @@ public actor LocalRepositorySource: Source {
         return try open().note(for: id)
     }
 
+    /// Writes the record(s) in `text` into the commit's note: a record by the same agent is replaced, records by
+    /// other agents are kept (see `AuditNote`).
     public func setNote(_ text: String, for commit: String) throws {
         guard let id = ObjectID(hex: commit) else { return }
         let host = ProcessInfo.processInfo.hostName
-        try open().setNote(text, for: id, signature: Signature(name: "teal", email: "teal@\(host.isEmpty ? "localhost" : host)"))
+        let repository = try open()
+        let merged = AuditNote.merging(text, into: try repository.note(for: id))
+        try repository.setNote(merged, for: id, signature: Signature(name: "teal", email: "teal@\(host.isEmpty ? "localhost" : host)"))
     }
 
     public func workingCopy(app: String, commit: String) throws -> String {

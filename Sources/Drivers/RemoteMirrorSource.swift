@@ -61,6 +61,9 @@ public actor RemoteMirrorSource: Source {
         }
     }
 
+    /// A webhook said the branch moved: the answer of a list less than `recheck` ago is not reused.
+    public func tipMayHaveMoved() { lastCheck = nil }
+
     public func tip() async throws -> String {
         let clock = ContinuousClock()
         if let lastCheck, clock.now - lastCheck.at < recheck { return lastCheck.tip }

@@ -91,12 +91,14 @@ public final class RemoteMirror {
         }
     }
 
-    /// Pushes `ref` to the same name on the remote, without force: a remote that moved meanwhile refuses it.
+    /// Pushes `ref` to the same name on the remote, without force: a remote that moved meanwhile refuses it, and
+    /// the refusal is an error (libgit2 only reports a server's refusal of a ref to a callback).
     public func push(_ ref: String, _ auth: RemoteAuthentication) throws {
         try withRemote(auth) { remote, callbacks, proxy, headers in
             var options = git_push_options()
             try check(git_push_options_init(&options, UInt32(GIT_PUSH_OPTIONS_VERSION)), "push options")
             options.callbacks = callbacks
+            options.callbacks.push_update_reference = pushReferenceCallback
             options.proxy_opts = proxy
             options.custom_headers = headers
             try withStrArray(["\(ref):\(ref)"]) { refspecs in
@@ -136,9 +138,13 @@ public final class RemoteMirror {
         }
         let headers = auth.bearerToken.map { ["Authorization: Bearer \($0)"] } ?? []
         do {
-            return try withStrArray(headers) { headerArray in
+            let result = try withStrArray(headers) { headerArray in
                 try body(remote!, &callbacks, &proxy, &headerArray)
             }
+            if let rejected = context.rejected {
+                throw GitError(code: GIT_ENONFASTFORWARD.rawValue, operation: "push to \(Self.redacted(url))", message: rejected)
+            }
+            return result
         } catch var error as GitError {
             // Say why in teal's words when a callback refused (libgit2 only reports that a callback failed).
             if let reason = context.failure { error.message = reason }
@@ -153,6 +159,8 @@ final class CallbackContext {
     var attempts = 0
     /// Why a callback refused, in words for the error.
     var failure: String?
+    /// A ref the remote refused to update on a push, and why.
+    var rejected: String?
 
     init(_ auth: RemoteAuthentication) { self.auth = auth }
 }
@@ -192,6 +200,13 @@ private let credentialCallback: git_credential_acquire_cb = { out, url, username
     }
     context.failure = "the remote asks for credentials of a kind teal does not offer"
     return -1
+}
+
+private let pushReferenceCallback: git_push_update_reference_cb = { refname, status, payload in
+    guard let status, let context = context(payload) else { return 0 }
+    let name = refname.map { String(cString: $0) } ?? "?"
+    context.rejected = "the remote refused to update \(name): \(String(cString: status))"
+    return 0
 }
 
 private let certificateCallback: git_transport_certificate_check_cb = { cert, valid, host, payload in

@@ -42,6 +42,9 @@ public actor ReconcilePipeline {
     public struct Configuration: Sendable {
         /// The host named in notes.
         public var host: String
+        /// The agent named in notes (`host:data-dir`), so agents following one repository keep a record each in a
+        /// commit's note; nil for none.
+        public var agent: String?
         /// How long a stopping color has between SIGTERM and SIGKILL.
         public var stopGrace: Duration
         /// Accept a tip that does not descend from the last applied commit (a force push); refused otherwise.
@@ -52,8 +55,10 @@ public actor ReconcilePipeline {
         public var crashBeforeStep: Int?
 
         public init(host: String = ProcessInfo.processInfo.hostName, stopGrace: Duration = .seconds(10), allowRewrites: Bool = false,
-                    verify: VerifyMode? = nil, crashBeforeStep: Int? = ProcessInfo.processInfo.environment["TEAL_CRASH_BEFORE_STEP"].flatMap(Int.init)) {
+                    verify: VerifyMode? = nil, crashBeforeStep: Int? = ProcessInfo.processInfo.environment["TEAL_CRASH_BEFORE_STEP"].flatMap(Int.init),
+                    agent: String? = nil) {
             self.host = host
+            self.agent = agent
             self.stopGrace = stopGrace
             self.allowRewrites = allowRewrites
             self.verify = verify

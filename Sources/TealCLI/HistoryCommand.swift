@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Git
+import State
 
 /// `teal history`: the commits that changed apps/, with their reconcile outcomes.
 struct HistoryCommand: AsyncParsableCommand {
@@ -48,9 +49,11 @@ struct HistoryCommand: AsyncParsableCommand {
         }
     }
 
-    /// The `outcome: X` line of a teal note.
+    /// The outcome a teal note records; with records from several agents that disagree, each of theirs
+    /// (`applied,failed`).
     static func outcome(of note: String) -> String? {
-        note.split(separator: "\n").first { $0.hasPrefix("outcome:") }
-            .map { $0.dropFirst("outcome:".count).trimmingCharacters(in: .whitespaces) }
+        var seen: [String] = []
+        for outcome in AuditNote.outcomes(note) where !seen.contains(outcome) { seen.append(outcome) }
+        return seen.isEmpty ? nil : seen.joined(separator: ",")
     }
 }

@@ -50,6 +50,10 @@ struct RepoOptions: ParsableArguments {
     @Flag(help: "Push each outcome's note to the remote's refs/notes/teal (fetched and added on top, never forced).")
     var pushNotes = false
 
+    @Option(help: ArgumentHelp("A configuration file: YAML whose keys are this command's long option names (repo: URL, "
+        + "push-notes: true, host-key: [SHA256:a, SHA256:b]); options on the command line win. Default: $TEAL_CONFIG."))
+    var config: String?
+
     func validate() throws {
         if repo == nil && ProcessInfo.processInfo.environment["TEAL_REPO"].map({ !$0.isEmpty }) != true {
             throw ValidationError("Missing expected argument '--repo <repo>' (or set TEAL_REPO)")

@@ -21,7 +21,7 @@ public struct TealCommand: AsyncParsableCommand {
     /// Parses the arguments and runs the command, mapping errors to teal's exit statuses.
     public static func runMain(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Int32 {
         do {
-            var command = try parseAsRoot(arguments)
+            var command = try parseAsRoot(try ConfigFile.expand(arguments))
             if var async = command as? AsyncParsableCommand {
                 try await async.run()
             } else {

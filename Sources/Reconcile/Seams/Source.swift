@@ -19,6 +19,8 @@ public protocol Source: Sendable {
     var description: String { get }
     /// The commit id the followed branch points at now. Throws when the branch does not exist.
     func tip() async throws -> String
+    /// Told that the branch has just moved (a webhook): the next `tip()` asks anew, reusing no earlier answer.
+    func tipMayHaveMoved() async
     /// The validated desired state of `commit`; throws `ManifestErrors` when it does not load.
     func desiredState(at commit: String) async throws -> DesiredState
     /// First-parent commits after `ancestor` and before `tip` (newest first); empty when `ancestor` is not a
@@ -43,5 +45,6 @@ public protocol Source: Sendable {
 }
 
 extension Source {
+    public func tipMayHaveMoved() async {}
     public func changesApps(from commit: String, to other: String) async throws -> Bool? { nil }
 }

@@ -8,6 +8,7 @@ extension ReconcilePipeline {
     func record(_ audit: AuditRecord, revision: Revision, plan: Plan) async throws -> PassReport {
         var audit = audit
         audit.finishedAt = Date()
+        audit.agent = configuration.agent
         if let summary = try? await drivers.source.summary(of: audit.commit) {
             audit.author = summary.author
             audit.subject = summary.subject
@@ -17,9 +18,10 @@ extension ReconcilePipeline {
             try await drivers.source.setNote(audit.note, for: audit.commit)
             if let last = revision.lastReconciled {
                 for skipped in try await drivers.source.commits(after: last, before: audit.commit)
-                where try await drivers.source.note(for: skipped) == nil {
+                where try await !hasOwnNote(skipped) {
                     var note = AuditRecord(commit: skipped, outcome: .superseded, host: configuration.host,
                                            startedAt: audit.startedAt, finishedAt: audit.startedAt)
+                    note.agent = configuration.agent
                     note.supersededBy = audit.commit
                     try await drivers.source.setNote(note.note, for: skipped)
                     try store.record(note)
@@ -42,5 +44,14 @@ extension ReconcilePipeline {
         logger.info("\(audit.commit.prefix(8)): \(audit.outcome.rawValue)\(why)")
         event(commit: audit.commit, kind: "outcome", "\(audit.commit.prefix(8)): \(audit.outcome.rawValue)\(why)")
         return PassReport(commit: audit.commit, plan: plan, result: .ended(audit))
+    }
+
+    /// Whether the commit's note already holds a record of this agent's (another agent's record does not count:
+    /// each agent following the repository records its own outcome).
+    func hasOwnNote(_ commit: String) async throws -> Bool {
+        guard let note = try await drivers.source.note(for: commit) else { return false }
+        var probe = AuditRecord(commit: commit, outcome: .superseded, host: configuration.host, startedAt: Date(), finishedAt: Date())
+        probe.agent = configuration.agent
+        return AuditNote.hasRecord(in: note, writtenAs: probe.note)
     }
 }
