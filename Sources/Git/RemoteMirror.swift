@@ -175,6 +175,10 @@ private let credentialCallback: git_credential_acquire_cb = { out, url, username
     let auth = context.auth
     guard context.attempts <= auth.maximumAttempts else {
         context.failure = "the remote refused the credentials (\(context.attempts - 1) attempts); check the key, password or token file"
+        if let key = auth.sshPrivateKey, SSHKeyFile.isRSA(key) {
+            context.failure! += "; \(key) is an RSA key, which servers that refuse SHA-1 signatures (ssh-rsa; OpenSSH 8.8 and later by default) "
+                + "may not accept from this SSH library: use an ed25519 or ECDSA key"
+        }
         return -1
     }
     let user = usernameFromURL.map { String(cString: $0) } ?? auth.username ?? "git"
@@ -257,5 +261,39 @@ extension Libgit2 {
     public static func trustCertificates(in file: String) throws {
         ensure()
         try check(teal_git_set_ssl_cert_file(file), "use the CA file \(file)")
+    }
+}
+
+/// What kind of key a private key file holds, read from its public part (never the secret).
+enum SSHKeyFile {
+    /// True for a PEM `RSA PRIVATE KEY` or an OpenSSH-format key whose public key is `ssh-rsa`.
+    static func isRSA(_ path: String) -> Bool {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return false }
+        if text.contains("-----BEGIN RSA PRIVATE KEY-----") { return true }
+        guard let begin = text.range(of: "-----BEGIN OPENSSH PRIVATE KEY-----"),
+              let end = text.range(of: "-----END OPENSSH PRIVATE KEY-----", range: begin.upperBound..<text.endIndex) else { return false }
+        let body = text[begin.upperBound..<end.lowerBound].filter { !$0.isWhitespace }
+        guard let data = Data(base64Encoded: String(body)) else { return false }
+        // "openssh-key-v1\0", cipher, KDF, KDF options, key count, then the first public key: its first field is
+        // the key type. The public part is never encrypted.
+        var bytes = [UInt8](data)[...]
+        let magic = Array("openssh-key-v1".utf8) + [0]
+        guard bytes.starts(with: magic) else { return false }
+        bytes = bytes.dropFirst(magic.count)
+        func string() -> ArraySlice<UInt8>? {
+            guard bytes.count >= 4 else { return nil }
+            let length = bytes.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+            bytes = bytes.dropFirst(4)
+            guard length <= bytes.count else { return nil }
+            defer { bytes = bytes.dropFirst(length) }
+            return bytes.prefix(length)
+        }
+        guard string() != nil, string() != nil, string() != nil, bytes.count >= 4 else { return false } // cipher, KDF, options
+        bytes = bytes.dropFirst(4) // number of keys
+        guard var publicKey = string() else { return false }
+        guard publicKey.count >= 4 else { return false }
+        let typeLength = publicKey.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+        publicKey = publicKey.dropFirst(4)
+        return typeLength <= publicKey.count && Array(publicKey.prefix(typeLength)) == Array("ssh-rsa".utf8)
     }
 }

@@ -111,6 +111,30 @@ import TestSupport
         #expect(!wrongKey.stderr.contains("PRIVATE KEY"))
     }
 
+    /// A server that refuses RSA signatures: the error says to use ed25519 or ECDSA; an ed25519 key still works.
+    @Test(.timeLimit(.minutes(2)))
+    func anRSAKeyTheServerRefusesIsNamedWithTheWayOut() throws {
+        let story = try Story()
+        defer { story.cleanup() }
+        let remote = try Remote(story)
+        defer { remote.cleanup() }
+        let sshd = try SSHServer(acceptedKeyTypes: "ssh-ed25519")
+        defer { sshd.stop() }
+        func validate(_ key: String) throws -> TealBinary.Result {
+            try TealBinary.run(["validate", "--repo", sshd.url(remote.bare), "--data-dir", story.data, "--ssh-key", key,
+                                "--known-hosts", sshd.knownHosts], timeout: 60)
+        }
+        let rsa = try validate(sshd.rsaKey)
+        #expect(rsa.status == 1)
+        #expect(rsa.stderr.contains("is an RSA key") && rsa.stderr.contains("use an ed25519 or ECDSA key"), "\(rsa.stderr)")
+        #expect(!rsa.stderr.contains("PRIVATE KEY"))
+        let ed25519 = try validate(sshd.clientKey)
+        #expect(ed25519.status == 0, "\(ed25519.stderr)")
+        // A refused ed25519 key gets no such hint.
+        let other = try validate(sshd.otherKey)
+        #expect(other.status == 1 && !other.stderr.contains("RSA"), "\(other.stderr)")
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func aForcePushIsRefusedAndADeletedBranchIsAnError() async throws {
         let story = try Story()

@@ -81,7 +81,11 @@ public struct SSHServer {
     public var user: String { NSUserName() }
     private let server: ServerProcess
 
-    public init() throws {
+    /// An RSA client key, also authorized.
+    public var rsaKey: String { "\(dir)/rsa_key" }
+
+    /// `acceptedKeyTypes`: the server's `PubkeyAcceptedAlgorithms`, when not OpenSSH's default.
+    public init(acceptedKeyTypes: String? = nil) throws {
         dir = NSTemporaryDirectory() + "teal-sshd-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
@@ -89,7 +93,10 @@ public struct SSHServer {
         for key in ["host_key", "client_key", "other_key"] {
             try runTool(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", key, "-f", "\(dir)/\(key)"])
         }
-        try FileManager.default.copyItem(atPath: "\(dir)/client_key.pub", toPath: "\(dir)/authorized_keys")
+        try runTool(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "rsa_key", "-f", "\(dir)/rsa_key"])
+        let folder = dir
+        let authorized = try ["client_key.pub", "rsa_key.pub"].map { try String(contentsOfFile: "\(folder)/\($0)", encoding: .utf8) }
+        try authorized.joined().write(toFile: "\(dir)/authorized_keys", atomically: true, encoding: .utf8)
         let hostKey = try String(contentsOfFile: "\(dir)/host_key.pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
         try "[127.0.0.1]:\(port) \(hostKey)\n".write(toFile: "\(dir)/known_hosts", atomically: true, encoding: .utf8)
         fingerprint = String(try runTool(["ssh-keygen", "-l", "-E", "sha256", "-f", "\(dir)/host_key.pub"]).split(separator: " ")[1])
@@ -104,6 +111,7 @@ public struct SSHServer {
             PasswordAuthentication no
             KbdInteractiveAuthentication no
             PermitRootLogin prohibit-password
+            \(acceptedKeyTypes.map { "PubkeyAcceptedAlgorithms \($0)" } ?? "")
 
             """.write(toFile: "\(dir)/sshd_config", atomically: true, encoding: .utf8)
         server = try ServerProcess(["/usr/sbin/sshd", "-D", "-f", "\(dir)/sshd_config", "-E", "\(dir)/sshd.log"], log: "\(dir)/start.log")
