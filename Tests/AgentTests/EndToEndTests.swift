@@ -66,6 +66,15 @@ struct Story {
         (await HTTP.request(base + "/users"))?.json?["users"] as? [[String: Any]] ?? []
     }
 
+    /// One commit that deploys green with the migration, switches to it and removes blue: five steps.
+    func commitDeploySwitchAndFinish() throws {
+        let env = try environment()
+        let blueBlock = env[env.range(of: "  blue:")!.lowerBound...]
+        try repo.write("apps/shop/environment.yaml", env.replacingOccurrences(of: String(blueBlock), with: greenColor + "\n"))
+        try repo.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:\(port)\nlive: green\n")
+        try repo.commit("Deploy, switch and finish")
+    }
+
     func cleanup() {
         _ = try? TealBinary.run(["down", "--data-dir", data], timeout: 60)
         repo.cleanup()
@@ -322,12 +331,7 @@ func pids(_ story: Story) throws -> ColorPIDs {
             for name in ["Ada Lovelace", "Alan Turing"] {
                 #expect(await HTTP.request(story.base + "/users", method: "POST", json: ["name": name])?.status == 201)
             }
-            // One commit deploys green with the migration, switches to it and removes blue: five steps.
-            let env = try story.environment()
-            let blueBlock = env[env.range(of: "  blue:")!.lowerBound...]
-            try story.repo.write("apps/shop/environment.yaml", env.replacingOccurrences(of: String(blueBlock), with: greenColor + "\n"))
-            try story.repo.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:\(story.port)\nlive: green\n")
-            try story.repo.commit("Deploy, switch and finish")
+            try story.commitDeploySwitchAndFinish()
 
             let plan = try TealBinary.run(["plan", "--repo", story.repo.path, "--data-dir", story.data, "--json"])
             let total = ((try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])?["steps"] as? [Any])?.count ?? 0

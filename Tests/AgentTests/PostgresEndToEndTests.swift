@@ -136,12 +136,7 @@ import TestSupport
             for name in ["Ada Lovelace", "Alan Turing"] {
                 #expect(await HTTP.request(story.base + "/users", method: "POST", json: ["name": name])?.status == 201)
             }
-            // One commit deploys green with the migration, switches to it and removes blue: five steps.
-            let env = try story.environment()
-            let blueBlock = env[env.range(of: "  blue:")!.lowerBound...]
-            try story.repo.write("apps/shop/environment.yaml", env.replacingOccurrences(of: String(blueBlock), with: greenColor + "\n"))
-            try story.repo.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:\(story.port)\nlive: green\n")
-            try story.repo.commit("Deploy, switch and finish")
+            try story.commitDeploySwitchAndFinish()
 
             let plan = try TealBinary.run(["plan", "--repo", story.repo.path, "--data-dir", story.data, "--json"], environment: environment)
             let total = ((try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])?["steps"] as? [Any])?.count ?? 0
