@@ -245,7 +245,7 @@ public final class HTTPOutcomeReporter: OutcomeReporter, Sendable {
             case .retry(let why):
                 lastError = why
             case .permanent(let why):
-                logger.warning("\(request.target) refused the report for \(report.commit.prefix(8)) at \(request.url): \(why); not retried")
+                logger.warning("\(request.target) refused the report for \(report.commit.prefix(8)) at \(urlOrigin(request.url)): \(why); not retried")
                 metrics.reportDelivered(target: request.target, delivered: false)
                 return
             }
@@ -254,7 +254,7 @@ public final class HTTPOutcomeReporter: OutcomeReporter, Sendable {
                 wait *= 2
             }
         }
-        let message = "could not deliver the \(request.target) report for \(report.commit.prefix(8)) to \(request.url) after \(attempts) "
+        let message = "could not deliver the \(request.target) report for \(report.commit.prefix(8)) to \(urlOrigin(request.url)) after \(attempts) "
             + "attempt\(attempts == 1 ? "" : "s"): \(lastError); given up (the commit's outcome is not affected)"
         logger.warning("\(message)")
         metrics.reportDelivered(target: request.target, delivered: false)
@@ -303,4 +303,10 @@ public final class HTTPOutcomeReporter: OutcomeReporter, Sendable {
 public struct ReportDeliveryError: Error, Sendable {
     public var target: String
     public var message: String
+}
+
+/// `scheme://host[:port]` of a URL, for logs: webhook URLs often carry their secret in the path or query.
+func urlOrigin(_ url: String) -> String {
+    guard let c = URLComponents(string: url), let scheme = c.scheme, let host = c.host else { return "the configured URL" }
+    return "\(scheme)://\(host)\(c.port.map { ":\($0)" } ?? "")"
 }

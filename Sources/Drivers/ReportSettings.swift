@@ -96,7 +96,7 @@ public struct ReportSettings: Sendable, Equatable {
             throw ReportSettingsError("--status-target-url \(url) is not an http:// or https:// URL")
         }
         if let url = settings.notifyURL, !Self.isHTTPURL(url) {
-            throw ReportSettingsError("--notify-url \(url) is not an http:// or https:// URL")
+            throw ReportSettingsError("--notify-url is not an http:// or https:// URL (it starts \(url.prefix(8).debugDescription))")
         }
         if let file = settings.notifySecretFile {
             guard settings.notifyURL != nil else { throw ReportSettingsError("--notify-secret-file takes effect only with --notify-url") }

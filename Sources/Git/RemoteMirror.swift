@@ -59,7 +59,14 @@ public final class RemoteMirror {
     /// The remote's branches and their tips, from one ref advertisement (no objects are transferred).
     public func branches(_ auth: RemoteAuthentication) throws -> [String: ObjectID] {
         try withRemote(auth) { remote, callbacks, proxy, headers in
-            try check(git_remote_connect(remote, GIT_DIRECTION_FETCH, &callbacks, &proxy, &headers), "connect to \(Self.redacted(url))")
+            var connect = git_remote_connect_options()
+            try check(git_remote_connect_options_init(&connect, UInt32(GIT_REMOTE_CONNECT_OPTIONS_VERSION)), "connect options")
+            connect.callbacks = callbacks
+            connect.proxy_opts = proxy
+            connect.custom_headers = headers
+            // A redirect could carry the bearer token to another host: none is followed.
+            connect.follow_redirects = GIT_REMOTE_REDIRECT_NONE
+            try check(git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &connect), "connect to \(Self.redacted(url))")
             defer { git_remote_disconnect(remote) }
             var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
             var count = 0
@@ -82,6 +89,7 @@ public final class RemoteMirror {
             options.callbacks = callbacks
             options.proxy_opts = proxy
             options.custom_headers = headers
+            options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
             options.prune = GIT_FETCH_PRUNE
             options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
             let specs = ["+refs/heads/*:refs/heads/*", "+\(Repository.defaultNotesRef):\(notesRef)"]
@@ -101,6 +109,7 @@ public final class RemoteMirror {
             options.callbacks.push_update_reference = pushReferenceCallback
             options.proxy_opts = proxy
             options.custom_headers = headers
+            options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
             try withStrArray(["\(ref):\(ref)"]) { refspecs in
                 try check(git_remote_push(remote, &refspecs, &options), "push \(ref) to \(Self.redacted(url))")
             }

@@ -58,6 +58,10 @@ struct RepoOptions: ParsableArguments {
         if repo == nil && ProcessInfo.processInfo.environment["TEAL_REPO"].map({ !$0.isEmpty }) != true {
             throw ValidationError("Missing expected argument '--repo <repo>' (or set TEAL_REPO)")
         }
+        // libgit2 1.5 sends a plain-http request in proxy form to the server itself instead of to the proxy.
+        if proxy != nil, path.lowercased().hasPrefix("http://") {
+            throw ValidationError("--proxy works for https:// repositories only (this libgit2 sends plain http:// requests past the proxy); use https://")
+        }
     }
 
     /// The repository as given, or `$TEAL_REPO`.

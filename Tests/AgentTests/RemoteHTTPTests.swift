@@ -15,6 +15,46 @@ import TestSupport
         return path
     }
 
+    /// Through an HTTP proxy (`--proxy`): https in a CONNECT tunnel reaches the server through the proxy; plain
+    /// http with a proxy is refused before anything is sent; a proxy that is not there is an error.
+    @Test(.timeLimit(.minutes(3)))
+    func fetchesHTTPSThroughAProxy() throws {
+        let story = try Story()
+        defer { story.cleanup() }
+        let remote = try Remote(story)
+        defer { remote.cleanup() }
+        let root = (remote.bare as NSString).deletingLastPathComponent, name = (remote.bare as NSString).lastPathComponent
+        let password = "pw-\(UUID().uuidString.prefix(8))"
+        let secure = try HTTPGitServer(root: root, authentication: .init(basic: ("deploy", password)))
+        defer { secure.stop() }
+        let plain = try HTTPGitServer(root: root, tls: false, authentication: .init(basic: ("deploy", password)))
+        defer { plain.stop() }
+        let proxy = try ForwardProxy()
+        defer { proxy.stop() }
+        let passwordFile = try Self.secretFile(story, "password", password)
+        defer { try? FileManager.default.removeItem(atPath: passwordFile) }
+        func validate(_ url: String, proxy: String, _ extra: [String] = []) throws -> TealBinary.Result {
+            try TealBinary.run(["validate", "--repo", url, "--data-dir", story.data, "--http-user", "deploy",
+                                "--password-file", passwordFile, "--proxy", proxy] + extra, timeout: 60)
+        }
+
+        let viaTunnel = try validate(secure.url(name), proxy: proxy.url, ["--ca-file", secure.caFile])
+        #expect(viaTunnel.status == 0, "\(viaTunnel.stderr)\n\(proxy.requests)")
+        #expect(proxy.requests.contains("CONNECT localhost:\(secure.port)"), "\(proxy.requests)")
+        #expect(secure.requests.contains("/\(name)/info/refs"), "\(secure.requests)")
+
+        // Plain http through a proxy is refused up front: libgit2 1.5 would send the proxy-form request to the
+        // server itself.
+        let plainViaProxy = try validate(plain.url(name), proxy: proxy.url)
+        #expect(plainViaProxy.status == 2 && plainViaProxy.stderr.contains("--proxy works for https:// repositories only"),
+                "\(plainViaProxy.stderr)")
+        #expect(!plain.requests.contains("info/refs"), "nothing reached the server: \(plain.requests)")
+
+        let noProxy = try validate(secure.url(name), proxy: "http://127.0.0.1:\(freeLoopbackPort())", ["--ca-file", secure.caFile])
+        #expect(noProxy.status == 1, "\(noProxy.stdout)")
+        #expect(!noProxy.stderr.contains(password))
+    }
+
     /// The same remote over HTTPS with Basic, HTTPS with a bearer token and plain HTTP with Basic: the first
     /// commit, a deploy and its revert are each applied through one of them, and the notes pushed over HTTPS
     /// reach the remote's refs/notes/teal.

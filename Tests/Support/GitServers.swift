@@ -50,7 +50,7 @@ public func runTool(_ argv: [String], in directory: String? = nil) throws -> Str
     return text
 }
 
-private func waitForPort(_ port: Int, timeout: TimeInterval = 10) {
+func waitForPort(_ port: Int, timeout: TimeInterval = 10) {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

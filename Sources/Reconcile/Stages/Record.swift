@@ -25,6 +25,8 @@ extension ReconcilePipeline {
                     note.supersededBy = audit.commit
                     try await drivers.source.setNote(note.note, for: skipped)
                     try store.record(note)
+                    // A commit told `pending` (then retried, then overtaken) gets its final state too.
+                    if skipped == lastPending { drivers.reporter.report(.ended(note, apps: [])) }
                 }
             }
         } catch {
