@@ -87,7 +87,10 @@ if [ ! -f /etc/teal/teal.yaml ]; then
   if grep -qE '^TEAL_(REPO|BRANCH|DATA_DIR|ADMIN)=.' /etc/teal/teal.env; then
     for pair in repo:TEAL_REPO branch:TEAL_BRANCH data-dir:TEAL_DATA_DIR admin:TEAL_ADMIN; do
       value="$(sed -n "s/^${pair#*:}=//p" /etc/teal/teal.env | tail -n 1)"
-      [ -n "$value" ] && sed -i "s|^${pair%%:*}: .*|${pair%%:*}: $value|" /etc/teal/teal.yaml
+      # Written single-quoted for YAML ('' for a quote; [::1]:9400 stays a string) and escaped for sed.
+      quoted="'$(printf '%s' "$value" | sed "s/'/''/g")'"
+      quoted="$(printf '%s' "$quoted" | sed -e 's/[\\&|]/\\&/g')"
+      [ -n "$value" ] && sed -i "s|^${pair%%:*}: .*|${pair%%:*}: $quoted|" /etc/teal/teal.yaml
     done
     sed -i -E 's/^(TEAL_(REPO|BRANCH|DATA_DIR|ADMIN)=)/# moved to \/etc\/teal\/teal.yaml: \1/' /etc/teal/teal.env
   fi

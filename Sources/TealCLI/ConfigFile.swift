@@ -26,6 +26,8 @@ enum ConfigFile {
 
     /// Options that belong on the command line only.
     static let excluded: Set<String> = ["config", "help", "version", "experimental-dump-help"]
+    /// Secrets given inline on the command line, and the option that reads them from a file instead.
+    static let secretsByFile: [String: String] = ["webhook-secret": "webhook-secret-file"]
 
     /// An option as the command declares it.
     struct Declared {
@@ -72,6 +74,10 @@ enum ConfigFile {
             let at = "\(path):\(entry.line):\(entry.column)"
             if excluded.contains(entry.key) {
                 problems.append("\(at): \(entry.key) cannot be set in the configuration file")
+                continue
+            }
+            if let file = secretsByFile[entry.key] {
+                problems.append("\(at): \(entry.key) is a secret: keep it out of the configuration file and name a file holding it with \(file)")
                 continue
             }
             guard let option = own.first(where: { $0.key == entry.key }) else {

@@ -75,6 +75,13 @@ import TestSupport
         #expect(typed.stderr.contains("\(types):3:1: branch takes one value, not a list"), "\(typed.stderr)")
         #expect(typed.stderr.contains("\(types):4:1: config cannot be set in the configuration file"), "\(typed.stderr)")
 
+        let secret = try fixture.file("repo: \(fixture.repo.path)\nwebhook-secret: hunter2\n")
+        let withSecret = try TealBinary.run(["watch", "--config", secret, "--data-dir", "\(fixture.dir)/data"])
+        #expect(withSecret.status == 1)
+        #expect(withSecret.stderr.contains("\(secret):2:1: webhook-secret is a secret") && withSecret.stderr.contains("webhook-secret-file"),
+                "\(withSecret.stderr)")
+        #expect(!withSecret.stderr.contains("hunter2"))
+
         let malformed = try fixture.file("repo: \(fixture.repo.path)\nhost-key: [SHA256:a\n")
         let bad = try TealBinary.run(["validate", "--config", malformed])
         #expect(bad.status == 1)
