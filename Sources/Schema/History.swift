@@ -37,6 +37,7 @@ enum History {
                 PRIMARY KEY (migration, table_name)
             );
             """)
+        try RowTrim.create(db)
     }
 
     static let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"

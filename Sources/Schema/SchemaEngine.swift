@@ -56,8 +56,8 @@ public final class SchemaEngine: @unchecked Sendable {
     public let options: SchemaEngineOptions
     /// The database family: what it refuses and how operations reach it.
     public let dialect: any SchemaDialect
-    private let logger: Logger
-    private let queue: DatabaseQueue
+    let logger: Logger
+    let queue: DatabaseQueue
 
     /// Opens (creating if needed) the database at `path` in WAL mode.
     public init(path: String, options: SchemaEngineOptions = SchemaEngineOptions(), logger: Logger = Logger(label: "teal.schema"),
@@ -124,6 +124,8 @@ public final class SchemaEngine: @unchecked Sendable {
         var previous: AppliedMigration?
         var resuming = false
         var alreadyDone = false
+        // Values an earlier rollback left undeclared would show through a column this start adds.
+        try trimRows()
         try write { db in
             try db.inTransaction(.immediate) {
                 try History.create(db)
@@ -161,6 +163,7 @@ public final class SchemaEngine: @unchecked Sendable {
             let cause = SchemaError.wrap(error, migration: migration.name, doing: "backfill failed")
             do {
                 try undoStart(migration.name, previous: resuming ? nil : .some(previous))
+                try trimRows()
             } catch let undoError {
                 throw SchemaError(migration: migration.name, "\(cause.message); undoing the start failed too: \(SchemaError.wrap(undoError, migration: nil).message)")
             }
@@ -211,14 +214,31 @@ public final class SchemaEngine: @unchecked Sendable {
 
     /// Rolls back a started migration from its stored definition (the file may be gone): the new shape goes,
     /// rows written in it keep their old-shape values, values only it could hold are kept aside.
-    public func rollback(_ name: String) throws {
+    ///
+    /// The rollback itself is one short transaction: added columns leave the declaration without a table rewrite
+    /// where SQLite allows (`RowTrim`). The rows' leftover values are then cleared in paced batches before this
+    /// returns; an error there leaves the migration rolled back and the clearing to the next start or rollback.
+    /// `rolledBack` hears the moment the rollback has committed (the old shape alone is then declared), before
+    /// the clearing.
+    public func rollback(_ name: String, rolledBack: (() -> Void)? = nil) throws {
+        try rollbackLeavingRows(name)
+        rolledBack?()
+        do {
+            try trimRows()
+        } catch {
+            throw SchemaError.wrap(error, migration: name, doing: "rolled back, but clearing the dropped columns' values failed (the next start or rollback retries)")
+        }
+    }
+
+    /// The rollback's one transaction, without clearing the rows afterwards.
+    func rollbackLeavingRows(_ name: String) throws {
         try undoStart(name, previous: nil)
         logger.info("rolled back", metadata: ["migration": "\(name)"])
     }
 
     // MARK: - Phases
 
-    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
         do {
             return try queue.writeWithoutTransaction { db in
                 do {

@@ -169,6 +169,42 @@ final class SQLiteSession: DialectSession {
         try execute("ALTER TABLE \(q(table)) DROP COLUMN \(q(column))")
     }
 
+    /// SQLite's `DROP COLUMN` rewrites every row in one transaction (seconds on a large table, every writer
+    /// waiting). A column added at start is the last one, and SQLite reads a row that holds more values than the
+    /// table declares by ignoring the extra ones, so the column can instead leave the declaration alone (one
+    /// `writable_schema` edit); `RowTrim` then clears the undeclared values in short batches, before anything
+    /// could add a column in their place. Falls back to `DROP COLUMN` whenever that reasoning may not hold.
+    func dropAddedColumn(_ table: String, _ column: String) throws {
+        guard let sql = try tableSQL(table), try canTrim(table, column, sql: sql),
+              let trimmed = SQLText.replacingTableItems(in: sql, { items in
+                  items.filter { SQLText.isTableConstraint($0) || SQLText.tokens($0).first?.identifier?.lowercased() != column.lowercased() }
+              }),
+              SQLText.tableItems(trimmed)?.count == (SQLText.tableItems(sql)?.count ?? 0) - 1
+        else { return try dropColumn(table, column) }
+        try RowTrim.schedule(db, table: table)
+        try rewriteTableSQL(table, trimmed)
+    }
+
+    /// A rowid table with no generated columns (each declared column is then one stored value, in order), the
+    /// column its last, nothing else in the schema naming it, no trigger on the table (the batches' updates
+    /// would fire it), and a column for those updates to rewrite.
+    private func canTrim(_ table: String, _ column: String, sql: String) throws -> Bool {
+        guard try hasRowid(table) else { return false }
+        let declared = try Row.fetchAll(db, sql: "SELECT name, hidden FROM pragma_table_xinfo(?)", arguments: [table])
+        guard declared.allSatisfy({ ($0["hidden"] as Int?) == 0 }),
+              let last: String = declared.last?["name"], last.lowercased() == column.lowercased() else { return false }
+        let others = (SQLText.tableItems(sql) ?? []).filter { SQLText.tokens($0).first?.identifier?.lowercased() != column.lowercased() || SQLText.isTableConstraint($0) }
+        if others.contains(where: { SQLText.mentionsWord($0, column) }) { return false }
+        let onTable = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE",
+                                       arguments: [table]) ?? 0
+        if onTable > 0 { return false }
+        let elsewhere = try String.fetchAll(db, sql: """
+            SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND (type IN ('trigger', 'view') OR (type = 'index' AND tbl_name = ? COLLATE NOCASE))
+            """, arguments: [table])
+        if elsewhere.contains(where: { SQLText.mentionsWord($0, column) }) { return false }
+        return try RowTrim.rewrittenColumn(db, table: table, without: column) != nil
+    }
+
     func renameColumn(_ table: String, from: String, to: String) throws {
         try execute("ALTER TABLE \(q(table)) RENAME COLUMN \(q(from)) TO \(q(to))")
     }

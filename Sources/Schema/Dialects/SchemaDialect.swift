@@ -102,6 +102,10 @@ protocol DialectSession: AnyObject {
     /// Adds a column computed from the row (pgroll's `generated.expression`).
     func addGeneratedColumn(_ table: String, name: String, type: String, expression: String) throws
     func dropColumn(_ table: String, _ column: String) throws
+    /// Drops a column the migration being rolled back added at start (so the table's last one). Where the
+    /// database can, only the declaration goes and the rows' now undeclared values are cleared later in short
+    /// batches, so no writer waits for a whole-table rewrite; otherwise the same as `dropColumn`.
+    func dropAddedColumn(_ table: String, _ column: String) throws
     func renameColumn(_ table: String, from: String, to: String) throws
     func createIndex(name: String, table: String, columns: [String], unique: Bool) throws
     func createIndex(name: String, table: String, columns: [IndexField], unique: Bool, predicate: String?) throws

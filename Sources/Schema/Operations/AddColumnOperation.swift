@@ -60,6 +60,6 @@ struct AddColumnOperation: SchemaOperation {
             try ctx.dialect.keepColumn(table: table, column: op.column.name, into: ctx.keptTable)
         }
         _ = try ctx.dropIndexes(table: table, covering: op.column.name)
-        try ctx.dialect.dropColumn(table, op.column.name)
+        try ctx.dialect.dropAddedColumn(table, op.column.name)
     }
 }

@@ -131,7 +131,7 @@ struct AlterColumnOperation: SchemaOperation {
         let table = ctx.physical(op.table)
         guard try ctx.dialect.column(table, target) != nil else { return }
         _ = try ctx.dropIndexes(table: table, covering: target)
-        try ctx.dialect.dropColumn(table, target)
+        try ctx.dialect.dropAddedColumn(table, target)
         try ctx.restoreRelaxed(table: table, column: op.column)
     }
 }

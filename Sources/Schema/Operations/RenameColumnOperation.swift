@@ -47,7 +47,7 @@ struct RenameColumnOperation: SchemaOperation {
         let physical = ctx.physical(table)
         guard try ctx.dialect.column(physical, to) != nil else { return }
         _ = try ctx.dropIndexes(table: physical, covering: to)
-        try ctx.dialect.dropColumn(physical, to)
+        try ctx.dialect.dropAddedColumn(physical, to)
         try ctx.restoreRelaxed(table: physical, column: from)
     }
 }

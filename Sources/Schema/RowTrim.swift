@@ -1,0 +1,140 @@
+import Foundation
+import GRDB
+import Manifest
+
+/// Rows that hold values their table no longer declares, after a rollback dropped added columns from the
+/// declaration only (`SQLiteSession.dropAddedColumn`), and the batched clean-up of those values.
+///
+/// SQLite reads such a row by ignoring its extra values, so apps and every statement see the declared shape at
+/// once. The one thing the leftovers would break is a later `ADD COLUMN`, which would show them as the new
+/// column's values; so every start clears them first, and rollback clears them as soon as it has committed.
+/// Clearing rewrites each row in rowid batches (an update that sets a column to itself writes the row in the
+/// declared shape), paced like a backfill, with the cursor saved in each batch's transaction.
+enum RowTrim {
+    static let table = "_teal_trim"
+
+    static func create(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS "\(table)" (
+                table_name TEXT PRIMARY KEY,
+                last_rowid INTEGER NOT NULL,
+                max_rowid INTEGER NOT NULL
+            )
+            """)
+    }
+
+    /// Records that every row of `name` up to its largest rowid now may hold undeclared values. Rows inserted
+    /// later are written in the declared shape.
+    static func schedule(_ db: Database, table name: String) throws {
+        try create(db)
+        let q = Identifiers.quote(name)
+        try db.execute(sql: """
+            INSERT INTO "\(table)" (table_name, last_rowid, max_rowid)
+            SELECT ?, coalesce(min(rowid), 1) - 1, coalesce(max(rowid), 0) FROM \(q) WHERE true
+            ON CONFLICT (table_name) DO UPDATE SET last_rowid = excluded.last_rowid, max_rowid = max(max_rowid, excluded.max_rowid)
+            """, arguments: [name.lowercased()])
+    }
+
+    /// The column a clean-up update sets to itself: not the rowid, preferably in no index (no index entry to
+    /// rewrite) and nullable (no constraint to check). Nil when the table has no other column.
+    static func rewrittenColumn(_ db: Database, table name: String, without dropped: String? = nil) throws -> String? {
+        let columns = try Row.fetchAll(db, sql: "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?)", arguments: [name])
+        let keys = columns.filter { ($0["pk"] as Int? ?? 0) > 0 }
+        let indexed = Set(try String.fetchAll(db, sql: """
+            SELECT lower(ii.name) FROM pragma_index_list(?) il, pragma_index_info(il.name) ii WHERE ii.name IS NOT NULL
+            """, arguments: [name]))
+        let candidates = columns.compactMap { row -> (name: String, rank: Int)? in
+            let column: String = row["name"]
+            if let dropped, column.lowercased() == dropped.lowercased() { return nil }
+            let isRowidAlias = keys.count == 1 && (row["pk"] as Int? ?? 0) > 0 && (row["type"] as String? ?? "").uppercased() == "INTEGER"
+            if isRowidAlias { return nil }
+            let rank = (indexed.contains(column.lowercased()) ? 2 : 0) + ((row["notnull"] as Int? ?? 0) == 1 ? 1 : 0)
+            return (column, rank)
+        }
+        return candidates.min { $0.rank < $1.rank }?.name
+    }
+
+    struct Job {
+        var table: String
+        var last: Int64
+        var max: Int64
+    }
+
+    static func pending(_ db: Database) throws -> [Job] {
+        guard try db.tableExists(table) else { return [] }
+        return try Row.fetchAll(db, sql: "SELECT table_name, last_rowid, max_rowid FROM \"\(table)\" ORDER BY table_name").map {
+            Job(table: $0["table_name"], last: $0["last_rowid"], max: $0["max_rowid"])
+        }
+    }
+}
+
+extension SchemaEngine {
+    /// Clears the undeclared values rollbacks left in rows (see `RowTrim`), in short paced batches; resumes
+    /// where an earlier run stopped. Does nothing, cheaply, when nothing is pending.
+    func trimRows() throws {
+        let jobs = try queue.read { try RowTrim.pending($0) }
+        guard !jobs.isEmpty else { return }
+        var pacer = BackfillPacer(options: options)
+        var dataVersion = try queue.read { try Int.fetchOne($0, sql: "PRAGMA data_version") ?? 0 }
+        for job in jobs {
+            let q = Identifiers.quote(job.table)
+            var last = job.last
+            var batches = 0
+            let started = BackfillPacer.now()
+            guard let column = try queue.read({ db -> String? in
+                try db.tableExists(job.table) ? RowTrim.rewrittenColumn(db, table: job.table) : nil
+            }) else {
+                // The table went, or has nothing but its key: one rewrite of the whole table, if it is still there.
+                try write { db in try db.inTransaction(.immediate) {
+                    if try db.tableExists(job.table) {
+                        try db.execute(sql: "ALTER TABLE \(q) ADD COLUMN \"_teal_trim\"")
+                        try db.execute(sql: "ALTER TABLE \(q) DROP COLUMN \"_teal_trim\"")
+                    }
+                    try db.execute(sql: "DELETE FROM \"\(RowTrim.table)\" WHERE table_name = ?", arguments: [job.table])
+                    return .commit
+                } }
+                continue
+            }
+            let c = Identifiers.quote(column)
+            while last < job.max {
+                var began: TimeInterval = 0
+                var work: TimeInterval = 0
+                var foreign = false
+                let rows = pacer.rows
+                let upper = try write { db -> Int64 in
+                    var upper = job.max
+                    try db.inTransaction(.immediate) {
+                        began = BackfillPacer.now()
+                        let version = try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0
+                        foreign = version != dataVersion
+                        dataVersion = version
+                        let hi = try Int64.fetchOne(db.cachedStatement(sql: "SELECT rowid FROM \(q) WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?"),
+                                                    arguments: [last, rows - 1]) ?? job.max
+                        upper = min(hi, job.max)
+                        try db.cachedStatement(sql: "UPDATE \(q) SET \(c) = \(c) WHERE rowid > ? AND rowid <= ?").execute(arguments: [last, upper])
+                        if upper >= job.max {
+                            try db.execute(sql: "DELETE FROM \"\(RowTrim.table)\" WHERE table_name = ?", arguments: [job.table])
+                        } else {
+                            try db.cachedStatement(sql: "UPDATE \"\(RowTrim.table)\" SET last_rowid = ? WHERE table_name = ?")
+                                .execute(arguments: [upper, job.table])
+                        }
+                        work = BackfillPacer.now() - began
+                        return .commit
+                    }
+                    return upper
+                }
+                let now = BackfillPacer.now()
+                if foreign { pacer.sawForeignWrite(at: now) }
+                last = upper
+                batches += 1
+                let pause = pacer.finished(work: work, held: now - began, at: now)
+                if pause > 0, last < job.max { Thread.sleep(forTimeInterval: pause) }
+            }
+            if last >= job.max, batches == 0 {
+                _ = try write { try $0.execute(sql: "DELETE FROM \"\(RowTrim.table)\" WHERE table_name = ?", arguments: [job.table]) }
+            }
+            logger.info("cleared dropped columns' values", metadata: ["table": "\(job.table)", "batches": "\(batches)",
+                                                                  "seconds": "\(String(format: "%.3f", BackfillPacer.now() - started))"])
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import GRDB
+import Manifest
+import Testing
+@testable import Schema
+
+/// Rollback drops the columns a start added from the declaration only, in one short transaction, and clears
+/// the rows' leftover values afterwards in batches (`RowTrim`), so writers never wait for a table rewrite.
+@Suite struct RollbackTrimTests {
+    static let manyUsers = usersSetup + """
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) INSERT INTO users (name) SELECT 'User ' || i FROM n;
+        """
+
+    @Test func rollbackLeavesTheDeclarationAtOnceAndClearsTheValuesAfter() throws {
+        let s = try Scratch(Self.manyUsers)
+        let before = try s.schema()
+        let engine = try s.engine(batchSize: 25)
+        try engine.start(splitName)
+        try s.exec("UPDATE users SET first_name = 'Augusta' WHERE id = 1")
+        var atCommit: (pending: Int, columns: [String], schema: [[String?]])?
+        try engine.rollback(splitName.name) {
+            atCommit = try? (s.int("SELECT count(*) FROM _teal_trim"), s.columns("users"), s.schema())
+        }
+        let seen = try #require(atCommit)
+        #expect(seen.pending == 1, "the added columns left the declaration without DROP COLUMN's rewrite")
+        #expect(seen.columns == ["id", "name", "age"])
+        #expect(seen.schema == before, "sqlite_schema is as before start as soon as the rollback commits")
+        #expect(try s.int("SELECT count(*) FROM _teal_trim") == 0, "the leftover values are cleared before rollback returns")
+        #expect(try s.schema() == before)
+        #expect(try s.integrity() == "ok")
+        #expect(try s.value("SELECT name FROM users WHERE id = 1") == "Augusta Lovelace")
+        // A column added where the dropped ones were shows its own default on every row, not a leftover.
+        try s.exec("ALTER TABLE users ADD COLUMN nickname TEXT DEFAULT 'none'")
+        #expect(try s.int("SELECT count(*) FROM users") == 404)
+        #expect(try s.int("SELECT count(*) FROM users WHERE nickname IS NOT 'none'") == 0)
+    }
+
+    @Test func startClearsWhatAnEarlierRollbackLeftBeforeAddingColumns() throws {
+        let s = try Scratch(Self.manyUsers)
+        let engine = try s.engine(batchSize: 25)
+        try engine.start(splitName)
+        try engine.rollbackLeavingRows(splitName.name)
+        #expect(try s.int("SELECT count(*) FROM _teal_trim") == 1)
+        let nickname = migration("0003_nickname", [
+            .addColumn(AddColumn(table: "users", column: column("nickname", default: "'none'"))),
+        ])
+        try engine.start(nickname)
+        #expect(try s.int("SELECT count(*) FROM _teal_trim") == 0)
+        #expect(try s.int("SELECT count(*) FROM users WHERE nickname IS NOT 'none'") == 0,
+                "no row shows the rolled-back first_name as its nickname")
+        try engine.complete(nickname.name)
+        #expect(try s.integrity() == "ok")
+    }
+
+    @Test func aTriggerOnTheTableMeansDropColumnWhichFiresNothing() throws {
+        let s = try Scratch(Self.manyUsers + """
+            CREATE TABLE audit (user_id INTEGER);
+            CREATE TRIGGER users_audit AFTER UPDATE ON users BEGIN INSERT INTO audit VALUES (NEW.id); END;
+            """)
+        let before = try s.schema()
+        let engine = try s.engine(batchSize: 50)
+        try engine.start(splitName)
+        let audited = try s.int("SELECT count(*) FROM audit")
+        var pending = -1
+        try engine.rollback(splitName.name) { pending = (try? s.int("SELECT count(*) FROM _teal_trim")) ?? -1 }
+        #expect(pending == 0, "a batched clean-up would fire the app's trigger on every row")
+        #expect(try s.int("SELECT count(*) FROM audit") == audited)
+        #expect(try s.schema() == before)
+        #expect(try s.columns("users") == ["id", "name", "age"])
+    }
+
+    @Test func twinAndCopyColumnsLeaveTheSameWay() throws {
+        let s = try Scratch(Self.manyUsers)
+        let before = try s.schema()
+        let engine = try s.engine(batchSize: 25)
+        let m = migration("0002_reshape", [
+            .alterColumn(AlterColumn(table: "users", column: "age", type: "real", up: "CAST(age AS REAL)", down: "CAST(age AS INTEGER)")),
+            .renameColumn(RenameColumn(table: "users", from: "name", to: "full_name")),
+        ])
+        try engine.start(m)
+        var pending = -1
+        try engine.rollback(m.name) { pending = (try? s.int("SELECT count(*) FROM _teal_trim")) ?? -1 }
+        #expect(pending == 1)
+        #expect(try s.schema() == before)
+        try s.exec("ALTER TABLE users ADD COLUMN extra TEXT")
+        try s.exec("ALTER TABLE users ADD COLUMN more TEXT")
+        #expect(try s.int("SELECT count(*) FROM users WHERE extra IS NOT NULL OR more IS NOT NULL") == 0)
+        #expect(try s.integrity() == "ok")
+    }
+}
