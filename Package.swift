@@ -114,6 +114,7 @@ let package = Package(
         .testTarget(name: "StateTests", dependencies: ["State", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "PipelineTests", dependencies: ["Reconcile", "Planning", "Manifest", "State"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Reconcile", "Drivers", "Git", "Manifest", "Planning", "State", "Traffic", "TestSupport",
+                                                       .product(name: "GRDB", package: "GRDB.swift"),
                                                        .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "CLITests", dependencies: ["TealCLI", "Git", "TestSupport", "teal"]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift")]),

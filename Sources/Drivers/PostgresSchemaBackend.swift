@@ -29,8 +29,9 @@ public struct PostgresSchemaBackend: SchemaBackend {
         }
     }
 
-    public func start(_ migration: Migration, progress: @escaping @Sendable (Int, Int) -> Void) async throws {
-        try await run { try await engine.start(migration, progress: progress) }
+    public func start(_ migration: Migration, progress: @escaping @Sendable (Int, Int) -> Void,
+                      shouldStop: @escaping @Sendable () -> Bool) async throws {
+        try await run { try await engine.start(migration, progress: progress, shouldStop: shouldStop) }
     }
 
     public func complete(_ name: String) async throws {

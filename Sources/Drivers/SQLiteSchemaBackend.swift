@@ -28,9 +28,10 @@ public struct SQLiteSchemaBackend: SchemaBackend {
         return try await offThePool(throwing: { try SchemaHistoryCache.shared.schema(of: path) })
     }
 
-    public func start(_ migration: Migration, progress: @escaping @Sendable (Int, Int) -> Void) async throws {
+    public func start(_ migration: Migration, progress: @escaping @Sendable (Int, Int) -> Void,
+                      shouldStop: @escaping @Sendable () -> Bool) async throws {
         let engine = try engine()
-        try await run { try engine.start(migration, progress: progress) }
+        try await run { try engine.start(migration, progress: progress, shouldStop: shouldStop) }
     }
 
     public func complete(_ name: String) async throws {
@@ -60,8 +61,9 @@ public struct SQLiteSchemaBackend: SchemaBackend {
         }
     }
 
+    /// An interrupted backfill is not the commit's fault: transient, resumed or rolled back by the next pass.
     static func failure(_ error: SchemaError) -> ReconcileFailure {
-        error.isTransient ? .transient("\(error)") : .permanent("\(error)")
+        error.isTransient || error.isInterruption ? .transient("\(error)") : .permanent("\(error)")
     }
 }
 

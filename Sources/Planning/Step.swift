@@ -25,6 +25,12 @@ public enum Step: Codable, Hashable, Sendable {
         }
     }
 
+    /// A step that can stop part-way when a newer commit arrives and leave a state the next plan continues from
+    /// or undoes: a migration's start (its backfill).
+    public var isInterruptible: Bool {
+        if case .startMigration = self { true } else { false }
+    }
+
     /// The color a step starts, waits for or stops; nil for migrations and routes.
     public var color: ColorName? {
         switch self {

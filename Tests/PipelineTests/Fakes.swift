@@ -68,12 +68,20 @@ final class FakeSchemaBackend: SchemaBackend, Sendable {
     let history = Shared(ObservedSchema())
     let failures = Shared<[ReconcileFailure]>([])
     let starts = Shared(0)
+    /// When set, `start` backfills until `shouldStop` says so, then throws as an interrupted backfill does.
+    let backfillsUntilStopped = Shared(false)
 
     var description: String { "fake database" }
     func observe() async throws -> ObservedSchema? { history.get() }
-    func start(_ migration: Migration, progress: @escaping @Sendable (Int, Int) -> Void) async throws {
+    func start(_ migration: Migration, progress: @escaping @Sendable (Int, Int) -> Void,
+               shouldStop: @escaping @Sendable () -> Bool) async throws {
         starts.update { $0 += 1 }
         if let failure = failures.update({ $0.isEmpty ? nil : $0.removeFirst() }) { throw failure }
+        if backfillsUntilStopped.get() {
+            history.update { $0.inFlight = AppliedMigration(name: migration.name, checksum: migration.checksum) }
+            while !shouldStop() { try await Task.sleep(for: .milliseconds(5)) }
+            throw ReconcileFailure.transient("the backfill was interrupted")
+        }
         progress(10, 10)
         history.update { $0.inFlight = AppliedMigration(name: migration.name, checksum: migration.checksum) }
     }

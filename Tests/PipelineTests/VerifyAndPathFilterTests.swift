@@ -68,3 +68,34 @@ import Testing
         #expect(rig.runtime.started.get().count == 2)
     }
 }
+
+/// A newer commit while a backfill runs: the running start is asked to stop, the commit it served is superseded
+/// (not failed), and the newer commit — a revert to the last applied state — is reconciled in full, not taken for
+/// a noop, since the superseded commit left a migration in flight.
+@Suite struct InterruptedBackfillTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aNewerCommitStopsTheBackfillAndTheRevertUndoesIt() async throws {
+        let rig = try Rig(shop(commit: "c1"))
+        #expect(await rig.pipeline.pass().audit?.outcome == .applied)
+        rig.schema.backfillsUntilStopped.update { $0 = true }
+        rig.source.commit(shop(commit: "c2", green: true))
+        let startsBefore = rig.schema.starts.get()
+        let running = Task { await rig.pipeline.pass() }
+        while rig.schema.starts.get() == startsBefore { try await Task.sleep(for: .milliseconds(5)) }
+        rig.source.commit(shop(commit: "c3"))
+        rig.source.outsideApps.update { $0 = ["c3"] }
+
+        let report = await running.value
+        let audit = try #require(report.audit)
+        #expect(audit.commit == "c2" && audit.outcome == .superseded, "\(report)")
+        #expect(audit.steps.first?.superseded == true && audit.steps.first?.summary == "shop: start migration 0002_more")
+        #expect(audit.errors.isEmpty)
+        #expect(rig.runtime.started.get().count == 1, "green never started")
+        #expect(rig.schema.history.get().inFlight?.name == "0002_more", "\(audit.steps) \(rig.schema.history.get())")
+
+        let next = try #require(await rig.pipeline.pass().audit)
+        #expect(next.commit == "c3" && next.outcome == .applied, "\(next)")
+        #expect(next.steps.map(\.summary) == ["shop: roll back migration 0002_more"])
+        #expect(rig.schema.history.get().inFlight == nil)
+    }
+}

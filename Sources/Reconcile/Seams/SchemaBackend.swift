@@ -9,7 +9,11 @@ public protocol SchemaBackend: Sendable {
     /// The migration history stored in the database; nil when the database does not exist yet (nothing is created).
     func observe() async throws -> ObservedSchema?
     /// Expands `migration` and backfills; `progress` hears rows done and total while the backfill runs.
-    func start(_ migration: Migration, progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void) async throws
+    /// `shouldStop` is asked between backfill batches: when it answers true (a newer commit arrived, the agent is
+    /// stopping) the start stops within one batch, leaving the migration for a later start to resume or a
+    /// rollback to undo, and throws.
+    func start(_ migration: Migration, progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void,
+               shouldStop: @escaping @Sendable () -> Bool) async throws
     /// Contracts the in-flight migration `name`.
     func complete(_ name: String) async throws
     /// Undoes the started migration `name`, from the definition stored in the database.

@@ -3,6 +3,7 @@ import Manifest
 import Planning
 import ServiceLifecycle
 import State
+import Synchronization
 
 /// What stage 5 did with a plan.
 struct Execution: Sendable {
@@ -18,6 +19,23 @@ struct Execution: Sendable {
         if failure != nil { return .failed }
         if superseded > 0 { return .superseded }
         return refused ? .refused : .applied
+    }
+}
+
+/// Raised while a step runs when the plan should stop; the step (a backfill) asks it between batches.
+final class StopSignal: Sendable {
+    private let state = Atomic<Int>(0)
+
+    var raised: Interruption? {
+        switch state.load(ordering: .acquiring) {
+        case 1: .newCommit
+        case 2: .shutdown
+        default: nil
+        }
+    }
+
+    func raise(_ why: Interruption) {
+        _ = state.compareExchange(expected: 0, desired: why == .newCommit ? 1 : 2, ordering: .releasing)
     }
 }
 
@@ -70,6 +88,7 @@ extension ReconcilePipeline {
                 break
             }
             stepsRun += 1
+            if !execution.ranAny { try store.setMeta(Self.ranSinceApplied, tip) }
             if configuration.crashBeforeStep == stepsRun {
                 logger.critical("exiting hard before step \(stepsRun) (TEAL_CRASH_BEFORE_STEP)")
                 _exit(137)
@@ -87,13 +106,28 @@ extension ReconcilePipeline {
             let clock = ContinuousClock()
             let stepStart = clock.now
             execution.ranAny = true
+            // A backfill can run for minutes: a newer commit (a revert) or the agent's shutdown stops it within a batch.
+            let signal = StopSignal()
+            let watcher = planned.step.isInterruptible ? watch(tip: tip, raising: signal) : nil
+            defer { watcher?.cancel() }
             do {
-                try await runner.run(planned.step)
+                try await runner.run(planned.step, shouldStop: { signal.raised != nil })
                 try store.markStep(id, .done)
                 let took = seconds(stepStart.duration(to: clock.now))
                 execution.steps.append(.init(summary: planned.step.summary, seconds: took))
                 event(app: planned.step.app, color: planned.step.color?.rawValue, commit: desired.commit, kind: "step",
                       "\(planned.step.summary) (\(String(format: "%.2f", took))s)")
+            } catch where signal.raised != nil {
+                let took = seconds(stepStart.duration(to: clock.now))
+                if signal.raised == .shutdown {
+                    execution.stoppedForShutdown = true
+                    try store.markStep(id, .superseded, error: "the agent stopped during the step; the next pass resumes or undoes it")
+                } else {
+                    execution.superseded += 1
+                    try store.markStep(id, .superseded, error: "a newer commit arrived during the step; it is re-planned from there")
+                    execution.steps.append(.init(summary: planned.step.summary, seconds: took, superseded: true))
+                }
+                logger.notice("\(planned.step.summary): stopped after \(String(format: "%.2f", took))s: \(signal.raised == .shutdown ? "the agent is stopping" : "a newer commit arrived")")
             } catch {
                 let failure = ReconcileFailure.classify(error)
                 try store.markStep(id, .failed, error: failure.isTransient ? "transient, will retry: \(failure)" : "\(failure)")
@@ -111,6 +145,21 @@ extension ReconcilePipeline {
             if removed > 0 { logger.info("removed \(removed) unused working copies") }
         }
         return execution
+    }
+
+    /// Checks for a reason to stop every quarter second while a long step runs, until cancelled.
+    func watch(tip: String, raising signal: StopSignal) -> Task<Void, Never> {
+        Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+                if Task.isCancelled { return }
+                if let why = await self.interruption(tip: tip) {
+                    if Task.isCancelled { return }
+                    signal.raise(why)
+                    return
+                }
+            }
+        }
     }
 
     /// Asked between steps.

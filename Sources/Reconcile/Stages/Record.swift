@@ -33,7 +33,10 @@ extension ReconcilePipeline {
             logger.error("could not write the git note: \(error)")
         }
         if audit.outcome != .superseded { try store.setMeta("last_reconciled_commit", audit.commit) }
-        if audit.outcome == .applied { try store.setMeta("last_applied_commit", audit.commit) }
+        if audit.outcome == .applied {
+            try store.setMeta("last_applied_commit", audit.commit)
+            try store.setMeta(Self.ranSinceApplied, "")
+        }
         metrics.reconciled(outcome: audit.outcome, seconds: audit.finishedAt.timeIntervalSince(audit.startedAt))
         if audit.outcome == .applied {
             for app in lastDesired?.apps.keys.sorted() ?? [] { metrics.currentCommit(app: app, commit: audit.commit) }

@@ -24,8 +24,9 @@ public struct StepRunner: Sendable {
         self.logger = logger
     }
 
-    /// Runs one step to completion, or throws why it failed.
-    public func run(_ step: Step) async throws {
+    /// Runs one step to completion, or throws why it failed. A long step (a backfill) asks `shouldStop` as it
+    /// goes and ends early, throwing, when it answers true.
+    public func run(_ step: Step, shouldStop: @escaping @Sendable () -> Bool = { false }) async throws {
         switch step {
         case .startColor(let app, let color, let spec, let commit):
             try await startColor(app: app, color: color, spec: spec, commit: commit)
@@ -38,9 +39,9 @@ public struct StepRunner: Sendable {
         case .startMigration(let app, let migration):
             let backend = try schema(app)
             let metrics = metrics
-            try await backend.start(migration) { done, total in
+            try await backend.start(migration, progress: { done, total in
                 metrics.backfill(app: app, migration: migration.name, done: done, total: total)
-            }
+            }, shouldStop: shouldStop)
             try await recordSchema(app: app, backend: backend)
         case .completeMigration(let app, let migration):
             let backend = try schema(app)
