@@ -75,6 +75,130 @@ let repeats = max(1, ProcessInfo.processInfo.environment["TEAL_BENCH_REPEAT"].fl
 func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
+// (d) a revert while the backfill runs, on its own database of TEAL_BENCH_REVERT_ROWS rows (default 2,000,000):
+// the start is asked to stop when about 40% of the rows are done (what the agent does when a newer commit
+// arrives), then rolled back, with the writer of (b) inserting every 5 ms throughout. Run twice: as the engine
+// does it (the added columns leave the declaration, their values are cleared in batches), and with a trigger
+// on the table, which makes the rollback use SQLite's DROP COLUMN (one transaction rewriting the table), the
+// way every rollback went before.
+struct RevertRun {
+    var stopToInterrupted: Double
+    var rollbackCommit: Double
+    var clearing: Double
+    var doneAtStop: Int
+    var total: Int
+    var writerDuring: [Double]
+    var writerWorst: Double
+    var writerBefore: [Double]
+    var errors: Int
+    var rowsKept: Bool
+    var schemaAsBefore: Bool
+}
+let revertRows = ProcessInfo.processInfo.environment["TEAL_BENCH_REVERT_ROWS"].flatMap(Int.init) ?? 2_000_000
+let revertBase = work.appendingPathComponent("revert-base.db").path
+func revertRun(dropColumn: Bool) throws -> RevertRun {
+    if !FileManager.default.fileExists(atPath: revertBase) {
+        let db = try connection(revertBase)
+        try db.write { db in
+            try db.execute(sql: "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT)")
+            try db.execute(sql: """
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+                INSERT INTO users (name, email) SELECT 'First' || i || ' Last' || i, 'user' || i || '@example.com' FROM n
+                """, arguments: [revertRows])
+        }
+        try db.writeWithoutTransaction { _ = try $0.checkpoint(.truncate) }
+    }
+    let path = work.appendingPathComponent("revert-\(dropColumn).db").path
+    try? FileManager.default.removeItem(atPath: path)
+    try FileManager.default.copyItem(atPath: revertBase, toPath: path)
+    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+    try handle.synchronize()
+    try handle.close()
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    if dropColumn {
+        try connection(path).write { try $0.execute(sql: "CREATE TRIGGER bench_keep AFTER DELETE ON users BEGIN SELECT 1; END") }
+    }
+    let schemaBefore = try connection(path).read { try String.fetchAll($0, sql: "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE '\\_teal\\_%' ESCAPE '\\' ORDER BY name") }
+    let log = LatencyLog()
+    let stop = Flag()
+    let window = Window()
+    let before = LatencyLog()
+    let backfilling = Window()
+    let writer = Thread {
+        guard let db = try? connection(path) else { stop.finish(); return }
+        var i = 0
+        while !stop.isSet {
+            let t0 = now()
+            let ok = (try? db.write { try $0.execute(sql: "INSERT INTO users (name) VALUES (?)", arguments: ["Writer \(i)"]) }) != nil
+            let t1 = now()
+            if window.contains(t0) { log.add((t1 - t0) * 1000, ok: ok, at: (t0 - window.start) * 1000) }
+            if backfilling.contains(t0) { before.add((t1 - t0) * 1000, ok: ok, at: 0) }
+            i += 1
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        stop.finish()
+    }
+    writer.start()
+    Thread.sleep(forTimeInterval: 0.1)
+    let engine = try SchemaEngine(path: path, logger: quiet)
+    let progress = Progress()
+    let asked = Flag()
+    backfilling.open(now())
+    var interrupted = false
+    do {
+        try engine.start(split, progress: { done, total in
+            progress.set(done, total)
+        }, shouldStop: {
+            let (done, total) = progress.get()
+            if !asked.isSet, total > 0, done * 10 >= total * 4 {
+                let stopAt = now()
+                backfilling.close(stopAt)
+                window.open(stopAt)
+                asked.set()
+            }
+            return asked.isSet
+        })
+    } catch let error as SchemaError where error.isInterruption {
+        interrupted = true
+    }
+    precondition(interrupted, "the start was not interrupted")
+    let interruptedAt = now()
+    let stopAt = window.start
+    var committedAt = 0.0
+    try engine.rollback(split.name) { committedAt = now() }
+    let clearedAt = now()
+    window.close(clearedAt)
+    stop.set()
+    stop.waitFinished()
+    let db = try connection(path)
+    let (count, schemaAfter) = try db.read { db in
+        (try Int.fetchOne(db, sql: "SELECT count(*) FROM users WHERE name NOT LIKE 'Writer %'") ?? -1,
+         try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE '\\_teal\\_%' ESCAPE '\\' ORDER BY name"))
+    }
+    let (done, total) = progress.get()
+    return RevertRun(stopToInterrupted: interruptedAt - stopAt, rollbackCommit: committedAt - interruptedAt, clearing: clearedAt - committedAt,
+                     doneAtStop: done, total: total, writerDuring: log.values.sorted(), writerWorst: log.values.max() ?? 0,
+                     writerBefore: before.values.sorted(), errors: log.errors, rowsKept: count == revertRows, schemaAsBefore: schemaAfter == schemaBefore)
+}
+if ProcessInfo.processInfo.environment["TEAL_BENCH_PARTS"].map({ $0.split(separator: ",").contains("d") }) ?? true {
+    let batched = try revertRun(dropColumn: false)
+    let rewrite = try revertRun(dropColumn: true)
+    func pct(_ xs: [Double], _ p: Double) -> Double { xs.isEmpty ? 0 : xs[min(xs.count - 1, Int(Double(xs.count) * p))] }
+    print("(d) revert mid-backfill on \(revertRows) rows; stop asked at 40% of the backfill, writer every 5 ms")
+    print("| measure | engine (declaration edit + batched clearing) | DROP COLUMN (a trigger on the table) | goal |")
+    print("|---|---|---|---|")
+    print("| rows done when the stop was asked | \(batched.doneAtStop) of \(batched.total) | \(rewrite.doneAtStop) of \(rewrite.total) | |")
+    print("| stop asked -> start returned | \(f(batched.stopToInterrupted * 1000, 1)) ms | \(f(rewrite.stopToInterrupted * 1000, 1)) ms | |")
+    print("| rollback transaction (-> only the old shape declared) | \(f(batched.rollbackCommit * 1000, 1)) ms | \(f(rewrite.rollbackCommit * 1000, 1)) ms | |")
+    print("| stop asked -> rolled back | \(f((batched.stopToInterrupted + batched.rollbackCommit) * 1000, 1)) ms | \(f((rewrite.stopToInterrupted + rewrite.rollbackCommit) * 1000, 1)) ms | <= 1 s |")
+    print("| after the commit: NOT NULL re-declared (rows scanned outside the lock), dropped values cleared in batches | \(f(batched.clearing, 2)) s | \(f(rewrite.clearing, 2)) s | |")
+    print("| writer during stop + rollback + clearing: inserts / failed | \(batched.writerDuring.count) / \(batched.errors) | \(rewrite.writerDuring.count) / \(rewrite.errors) | |")
+    print("| writer p50 / p99 / max | \(f(pct(batched.writerDuring, 0.5))) / \(f(pct(batched.writerDuring, 0.99))) / \(f(batched.writerWorst)) ms | \(f(pct(rewrite.writerDuring, 0.5))) / \(f(pct(rewrite.writerDuring, 0.99))) / \(f(rewrite.writerWorst)) ms | max <= 50 ms |")
+    print("| writer during the backfill before the stop: p99 / max | \(f(pct(batched.writerBefore, 0.99))) / \(f(batched.writerBefore.last ?? 0)) ms | \(f(pct(rewrite.writerBefore, 0.99))) / \(f(rewrite.writerBefore.last ?? 0)) ms | |")
+    print("| every row kept, sqlite_schema as before | \(batched.rowsKept && batched.schemaAsBefore) | \(rewrite.rowsKept && rewrite.schemaAsBefore) | |")
+    if ProcessInfo.processInfo.environment["TEAL_BENCH_PARTS"] == "d" { exit(0) }
+}
+
 // (a) start vs one UPDATE computing the same values, on identical copies of the same database.
 var baselines: [Double] = []
 var starts: [Double] = []
@@ -327,6 +451,13 @@ final class Window: @unchecked Sendable {
     func close(_ t: Double) { lock.withLock { to = t } }
     func contains(_ t: Double) -> Bool { lock.withLock { t >= from && t < to } }
     var start: Double { lock.withLock { from } }
+}
+
+final class Progress: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = (0, 0)
+    func set(_ done: Int, _ total: Int) { lock.withLock { value = (done, total) } }
+    func get() -> (Int, Int) { lock.withLock { value } }
 }
 
 final class Flag: @unchecked Sendable {

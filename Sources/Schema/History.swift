@@ -38,6 +38,7 @@ enum History {
             );
             """)
         try RowTrim.create(db)
+        try NotNullRestore.create(db)
     }
 
     static let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"

@@ -30,7 +30,7 @@ enum RowTrim {
         let q = Identifiers.quote(name)
         try db.execute(sql: """
             INSERT INTO "\(table)" (table_name, last_rowid, max_rowid)
-            SELECT ?, coalesce(min(rowid), 1) - 1, coalesce(max(rowid), 0) FROM \(q) WHERE true
+            SELECT ?, coalesce((SELECT min(rowid) FROM \(q)), 1) - 1, coalesce((SELECT max(rowid) FROM \(q)), 0) WHERE true
             ON CONFLICT (table_name) DO UPDATE SET last_rowid = excluded.last_rowid, max_rowid = max(max_rowid, excluded.max_rowid)
             """, arguments: [name.lowercased()])
     }
@@ -43,9 +43,12 @@ enum RowTrim {
         let indexed = Set(try String.fetchAll(db, sql: """
             SELECT lower(ii.name) FROM pragma_index_list(?) il, pragma_index_info(il.name) ii WHERE ii.name IS NOT NULL
             """, arguments: [name]))
+        let triggers = try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE AND sql IS NOT NULL",
+                                           arguments: [name])
         let candidates = columns.compactMap { row -> (name: String, rank: Int)? in
             let column: String = row["name"]
             if let dropped, column.lowercased() == dropped.lowercased() { return nil }
+            if triggers.contains(where: { SQLText.mentionsWord($0, column) }) { return nil }
             let isRowidAlias = keys.count == 1 && (row["pk"] as Int? ?? 0) > 0 && (row["type"] as String? ?? "").uppercased() == "INTEGER"
             if isRowidAlias { return nil }
             let rank = (indexed.contains(column.lowercased()) ? 2 : 0) + ((row["notnull"] as Int? ?? 0) == 1 ? 1 : 0)

@@ -288,12 +288,12 @@ enum SQLText {
         referencedColumns(in: item, among: columns)
     }
 
-    /// True when `sql` contains `word` as a keyword or name outside strings (case-insensitive).
+    /// True when `sql` contains `word` as a keyword or name (quoted or not) outside strings (case-insensitive).
     static func mentionsWord(_ sql: String, _ word: String) -> Bool {
         func scan(_ toks: [Token]) -> Bool {
             toks.contains { t in
                 if t.kind == .group { return scan(tokens(String(t.text.dropFirst().dropLast()))) }
-                return t.kind == .word && t.text.split(separator: ".").contains { $0.lowercased() == word.lowercased() }
+                return t.identifier.map { $0.split(separator: ".").contains { $0.lowercased() == word.lowercased() } } ?? false
             }
         }
         return scan(tokens(sql))

@@ -125,6 +125,7 @@ public final class SchemaEngine: @unchecked Sendable {
         var resuming = false
         var alreadyDone = false
         // Values an earlier rollback left undeclared would show through a column this start adds.
+        try restoreNotNull()
         try trimRows()
         try write { db in
             try db.inTransaction(.immediate) {
@@ -224,13 +225,14 @@ public final class SchemaEngine: @unchecked Sendable {
         try rollbackLeavingRows(name)
         rolledBack?()
         do {
+            try restoreNotNull()
             try trimRows()
         } catch {
             throw SchemaError.wrap(error, migration: name, doing: "rolled back, but clearing the dropped columns' values failed (the next start or rollback retries)")
         }
     }
 
-    /// The rollback's one transaction, without clearing the rows afterwards.
+    /// The rollback's one transaction, without the work it leaves for after (NOT NULL, clearing the rows).
     func rollbackLeavingRows(_ name: String) throws {
         try undoStart(name, previous: nil)
         logger.info("rolled back", metadata: ["migration": "\(name)"])
@@ -307,10 +309,11 @@ public final class SchemaEngine: @unchecked Sendable {
     }
 
     private func run(_ op: any SchemaOperation, index: Int, of migration: Migration, db: Database, dialect: any DialectSession, plan: ExpandPlan = ExpandPlan(),
-                     restoreKept: Bool = false, _ body: (any SchemaOperation, OperationContext) throws -> Void) throws {
+                     restoreKept: Bool = false, notNullLater: NotNullDeferral? = nil,
+                     _ body: (any SchemaOperation, OperationContext) throws -> Void) throws {
         let ctx = OperationContext(dialect: dialect, migration: migration.name, index: index,
                                    tableNames: Self.tableNames(migration.operations, before: index), plan: plan,
-                                   restoreKept: restoreKept, store: StoredOperationState(db, migration: migration.name))
+                                   restoreKept: restoreKept, store: StoredOperationState(db, migration: migration.name), notNullLater: notNullLater)
         do {
             try body(op, ctx)
         } catch {
@@ -542,10 +545,12 @@ public final class SchemaEngine: @unchecked Sendable {
                 let impls = Implementations.of(ops)
                 let dialect = try self.dialect.session(db)
                 try dialect.dropMachinery(triggerPrefix: Self.triggerPrefix(name), views: Self.aliasViews(ops))
+                // A rollback's own check that old-shape columns hold no NULL would scan whole tables under the write lock.
+                let notNullLater = previous == nil ? NotNullDeferral() : nil
                 for i in ops.indices.reversed() {
-                    try self.run(impls[i], index: i, of: applied.definition, db: db, dialect: dialect) { try $0.rollback($1) }
+                    try self.run(impls[i], index: i, of: applied.definition, db: db, dialect: dialect, notNullLater: notNullLater) { try $0.rollback($1) }
                 }
-                try OriginalSchema.restore(db, migration: name, dialect: dialect)
+                try OriginalSchema.restore(db, migration: name, dialect: dialect, relaxing: notNullLater?.columns ?? [])
                 try History.clearWorkingState(db, name)
                 try db.execute(sql: "DROP TABLE IF EXISTS \(Identifiers.quote(SQLiteSession.guardTable))")
                 switch previous {

@@ -72,7 +72,7 @@ final class Scratch {
     func machinery() throws -> [String] {
         try app.read { try String.fetchAll($0, sql: """
             SELECT name FROM sqlite_master WHERE (name LIKE '\\_teal\\_%' ESCAPE '\\' OR type = 'trigger')
-            AND name NOT IN ('_teal_migrations', '_teal_migration_state', '_teal_backfill', '_teal_trim') AND name NOT LIKE 'sqlite_autoindex%'
+            AND name NOT IN ('_teal_migrations', '_teal_migration_state', '_teal_backfill', '_teal_trim', '_teal_not_null') AND name NOT LIKE 'sqlite_autoindex%'
             ORDER BY name
             """) }
     }

@@ -93,11 +93,14 @@ final class OperationContext {
     let plan: ExpandPlan
     /// True when start should bring back what a rollback of this same migration kept aside.
     let restoreKept: Bool
+    /// Set during a rollback: NOT NULL of old-shape columns is re-declared after the transaction (`NotNullRestore`).
+    let notNullLater: NotNullDeferral?
     private let tableNames: [String: String]
     private let store: any OperationStateStore
 
     init(dialect: any DialectSession, migration: String, index: Int, tableNames: [String: String], plan: ExpandPlan,
-         restoreKept: Bool, store: any OperationStateStore) {
+         restoreKept: Bool, store: any OperationStateStore, notNullLater: NotNullDeferral? = nil) {
+        self.notNullLater = notNullLater
         self.dialect = dialect
         self.migration = migration
         self.index = index
@@ -127,10 +130,18 @@ final class OperationContext {
         }
     }
 
-    /// Puts back what `relax` lifted, after checking the rows allow it.
+    /// Puts back what `relax` lifted, after checking the rows allow it. In a rollback, NOT NULL is left to
+    /// `NotNullRestore`, whose check of the rows runs outside the write lock.
     func restoreRelaxed(table: String, column: String, recordedAs recorded: String? = nil) throws {
         let notNull = try note("notnull.\(recorded ?? column)") == "1"
         let defaultSQL = try note("default.\(recorded ?? column)")
+        if notNull, let later = notNullLater {
+            later.columns.append((table, column))
+            if defaultSQL != nil {
+                try dialect.setColumnConstraints(table: table, column: column, notNull: false, default: defaultSQL, addingCheck: nil)
+            }
+            return
+        }
         if notNull {
             let missing = try dialect.count(table, where: "\(Identifiers.quote(column)) IS NULL")
             if missing > 0 {
