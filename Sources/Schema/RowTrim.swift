@@ -76,13 +76,8 @@ extension SchemaEngine {
     /// where an earlier run stopped. Does nothing, cheaply, when nothing is pending.
     func trimRows() throws {
         let jobs = try queue.read { try RowTrim.pending($0) }
-        guard !jobs.isEmpty else { return }
-        var pacer = BackfillPacer(options: options)
-        var dataVersion = try queue.read { try Int.fetchOne($0, sql: "PRAGMA data_version") ?? 0 }
         for job in jobs {
             let q = Identifiers.quote(job.table)
-            var last = job.last
-            var batches = 0
             let started = BackfillPacer.now()
             guard let column = try queue.read({ db -> String? in
                 try db.tableExists(job.table) ? RowTrim.rewrittenColumn(db, table: job.table) : nil
@@ -99,43 +94,11 @@ extension SchemaEngine {
                 continue
             }
             let c = Identifiers.quote(column)
-            while last < job.max {
-                var began: TimeInterval = 0
-                var work: TimeInterval = 0
-                var foreign = false
-                let rows = pacer.rows
-                let upper = try write { db -> Int64 in
-                    var upper = job.max
-                    try db.inTransaction(.immediate) {
-                        began = BackfillPacer.now()
-                        let version = try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0
-                        foreign = version != dataVersion
-                        dataVersion = version
-                        let hi = try Int64.fetchOne(db.cachedStatement(sql: "SELECT rowid FROM \(q) WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?"),
-                                                    arguments: [last, rows - 1]) ?? job.max
-                        upper = min(hi, job.max)
-                        try db.cachedStatement(sql: "UPDATE \(q) SET \(c) = \(c) WHERE rowid > ? AND rowid <= ?").execute(arguments: [last, upper])
-                        if upper >= job.max {
-                            try db.execute(sql: "DELETE FROM \"\(RowTrim.table)\" WHERE table_name = ?", arguments: [job.table])
-                        } else {
-                            try db.cachedStatement(sql: "UPDATE \"\(RowTrim.table)\" SET last_rowid = ? WHERE table_name = ?")
-                                .execute(arguments: [upper, job.table])
-                        }
-                        work = BackfillPacer.now() - began
-                        return .commit
-                    }
-                    return upper
-                }
-                let now = BackfillPacer.now()
-                if foreign { pacer.sawForeignWrite(at: now) }
-                last = upper
-                batches += 1
-                let pause = pacer.finished(work: work, held: now - began, at: now)
-                if pause > 0, last < job.max { Thread.sleep(forTimeInterval: pause) }
+            let batches = try inPacedBatches(of: job.table, after: job.last, through: job.max) { db, after, upper in
+                try db.cachedStatement(sql: "UPDATE \(q) SET \(c) = \(c) WHERE rowid > ? AND rowid <= ?").execute(arguments: [after, upper])
+                try db.cachedStatement(sql: "UPDATE \"\(RowTrim.table)\" SET last_rowid = ? WHERE table_name = ?").execute(arguments: [upper, job.table])
             }
-            if last >= job.max, batches == 0 {
-                _ = try write { try $0.execute(sql: "DELETE FROM \"\(RowTrim.table)\" WHERE table_name = ?", arguments: [job.table]) }
-            }
+            _ = try write { try $0.execute(sql: "DELETE FROM \"\(RowTrim.table)\" WHERE table_name = ?", arguments: [job.table]) }
             logger.info("cleared dropped columns' values", metadata: ["table": "\(job.table)", "batches": "\(batches)",
                                                                   "seconds": "\(String(format: "%.3f", BackfillPacer.now() - started))"])
         }

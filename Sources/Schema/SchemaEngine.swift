@@ -222,6 +222,7 @@ public final class SchemaEngine: @unchecked Sendable {
     /// `rolledBack` hears the moment the rollback has committed (the old shape alone is then declared), before
     /// the clearing.
     public func rollback(_ name: String, rolledBack: (() -> Void)? = nil) throws {
+        try keepAsideInBatches(name)
         try rollbackLeavingRows(name)
         rolledBack?()
         do {

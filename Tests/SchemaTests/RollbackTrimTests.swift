@@ -120,4 +120,38 @@ import Testing
         #expect(try s.schema() == before)
         #expect(try s.integrity() == "ok")
     }
+
+    /// Values of a column added without `up` are copied aside in batches before the rollback's transaction;
+    /// writes made after the copy began (updates, deletes, inserts, a changed key) reach the kept copy through
+    /// triggers, so the next start brings back each row's last value, and only for rows that still exist.
+    @Test func keptAsideInBatchesFollowsWritesMadeMeanwhile() throws {
+        let s = try Scratch(Self.manyUsers)
+        let engine = try s.engine(batchSize: 25)
+        let m = migration("0002_nickname", [.addColumn(AddColumn(table: "users", column: column("nickname")))])
+        try engine.start(m)
+        try s.exec("UPDATE users SET nickname = 'nick ' || id WHERE id % 2 = 0")
+        try engine.keepAsideInBatches(m.name)
+        #expect(try s.int("SELECT count(*) FROM _teal_kept_0002_nickname_0") == 202)
+        try s.exec("UPDATE users SET nickname = 'changed' WHERE id = 2")
+        try s.exec("UPDATE users SET nickname = NULL WHERE id = 4")
+        try s.exec("DELETE FROM users WHERE id = 6")
+        try s.exec("INSERT INTO users (id, name, nickname) VALUES (1000, 'New One', 'newbie')")
+        try s.exec("UPDATE users SET id = 2000 WHERE id = 8")
+        var keptAtCommit = -1
+        try engine.rollback(m.name) { keptAtCommit = (try? s.int("SELECT count(*) FROM _teal_kept_0002_nickname_0")) ?? -1 }
+        #expect(keptAtCommit == 201)
+        #expect(try s.columns("users") == ["id", "name", "age"])
+        // A row that reuses a deleted row's key gets nothing of the deleted row's.
+        try s.exec("INSERT INTO users (id, name) VALUES (6, 'Reused Key')")
+        try engine.start(m)
+        #expect(try s.value("SELECT nickname FROM users WHERE id = 2") == "changed")
+        #expect(try s.value("SELECT nickname FROM users WHERE id = 4") == nil)
+        #expect(try s.value("SELECT nickname FROM users WHERE id = 6") == nil)
+        #expect(try s.value("SELECT nickname FROM users WHERE id = 1000") == "newbie")
+        #expect(try s.value("SELECT nickname FROM users WHERE id = 2000") == "nick 8")
+        #expect(try s.value("SELECT nickname FROM users WHERE id = 10") == "nick 10")
+        #expect(try s.int("SELECT count(*) FROM users WHERE nickname IS NOT NULL") == 201)
+        let leftovers = try s.machinery()
+        #expect(leftovers.allSatisfy { !$0.contains("keep") && !$0.contains("kept") }, "\(leftovers)")
+    }
 }

@@ -336,14 +336,16 @@ final class SQLiteSession: DialectSession {
     /// A key column in SQL: `rowid` stays bare (it is not a declared column).
     static func keyName(_ column: String) -> String { column == "rowid" ? "rowid" : Identifiers.quote(column) }
 
-    func keepColumn(table: String, column: String, into kept: String) throws {
+    func keepColumn(table: String, column: String, into kept: String, copying: Bool) throws {
         let keys = try rowKey(table)
         let keyColumns = keys.indices.map { "key\($0)" }
         try execute("CREATE TABLE IF NOT EXISTS \(q(kept)) (\(keyColumns.map(q).joined(separator: ", ")), \"value\", PRIMARY KEY (\(keyColumns.map(q).joined(separator: ", "))))")
-        try execute("""
-            INSERT OR REPLACE INTO \(q(kept)) (\(keyColumns.map(q).joined(separator: ", ")), "value")
-            SELECT \(keys.map(Self.keyName).joined(separator: ", ")), \(q(column)) FROM \(q(table)) WHERE \(q(column)) IS NOT NULL
-            """)
+        if copying {
+            try execute("""
+                INSERT OR REPLACE INTO \(q(kept)) (\(keyColumns.map(q).joined(separator: ", ")), "value")
+                SELECT \(keys.map(Self.keyName).joined(separator: ", ")), \(q(column)) FROM \(q(table)) WHERE \(q(column)) IS NOT NULL
+                """)
+        }
         func match(_ row: String) -> String { zip(keyColumns, keys).map { "\(q($0)) = \(row).\(Self.keyName($1))" }.joined(separator: " AND ") }
         let moved = zip(keyColumns, keys).map { "\(q($0)) = NEW.\(Self.keyName($1))" }.joined(separator: ", ")
         let changed = keys.map { "OLD.\(Self.keyName($0)) IS NOT NEW.\(Self.keyName($0))" }.joined(separator: " OR ")
@@ -354,6 +356,39 @@ final class SQLiteSession: DialectSession {
             CREATE TRIGGER \(q(kept + "_moved")) AFTER UPDATE ON \(q(table)) WHEN \(changed)
             BEGIN DELETE FROM \(q(kept)) WHERE \(match("NEW")); UPDATE \(q(kept)) SET \(moved) WHERE \(match("OLD")); END
             """)
+    }
+
+    func mirrorKept(table: String, column: String, into kept: String, triggerPrefix: String) throws {
+        let keys = try rowKey(table)
+        let keyColumns = keys.indices.map { "key\($0)" }
+        let names = keyColumns.map(q).joined(separator: ", ")
+        try execute("CREATE TABLE IF NOT EXISTS \(q(kept)) (\(names), \"value\", PRIMARY KEY (\(names)))")
+        func row(_ r: String) -> String { keys.map { "\(r).\(Self.keyName($0))" }.joined(separator: ", ") }
+        func match(_ r: String) -> String { zip(keyColumns, keys).map { "\(q($0)) = \(r).\(Self.keyName($1))" }.joined(separator: " AND ") }
+        let c = q(column)
+        try execute("""
+            CREATE TRIGGER IF NOT EXISTS \(q(triggerPrefix + "insert")) AFTER INSERT ON \(q(table)) WHEN NEW.\(c) IS NOT NULL
+            BEGIN INSERT OR REPLACE INTO \(q(kept)) (\(names), "value") VALUES (\(row("NEW")), NEW.\(c)); END
+            """)
+        try execute("""
+            CREATE TRIGGER IF NOT EXISTS \(q(triggerPrefix + "update")) AFTER UPDATE ON \(q(table))
+            BEGIN DELETE FROM \(q(kept)) WHERE \(match("OLD"));
+            INSERT OR REPLACE INTO \(q(kept)) (\(names), "value") SELECT \(row("NEW")), NEW.\(c) WHERE NEW.\(c) IS NOT NULL; END
+            """)
+        try execute("""
+            CREATE TRIGGER IF NOT EXISTS \(q(triggerPrefix + "delete")) AFTER DELETE ON \(q(table))
+            BEGIN DELETE FROM \(q(kept)) WHERE \(match("OLD")); END
+            """)
+    }
+
+    func copyKept(table: String, column: String, into kept: String, rowids: ClosedRange<Int64>) throws {
+        let keys = try rowKey(table)
+        let names = keys.indices.map { q("key\($0)") }.joined(separator: ", ")
+        try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO \(q(kept)) (\(names), "value")
+            SELECT \(keys.map(Self.keyName).joined(separator: ", ")), \(q(column)) FROM \(q(table))
+            WHERE rowid >= ? AND rowid <= ? AND \(q(column)) IS NOT NULL
+            """).execute(arguments: [rowids.lowerBound, rowids.upperBound])
     }
 
     func restoreColumn(table: String, column: String, from kept: String) throws {

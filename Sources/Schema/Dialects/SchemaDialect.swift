@@ -134,8 +134,14 @@ protocol DialectSession: AnyObject {
     func checkExpression(_ expression: String, on table: String) throws
     func execute(_ sql: String) throws
 
-    /// Copies the non-NULL values of a column into a kept-aside table keyed by rowid.
-    func keepColumn(table: String, column: String, into kept: String) throws
+    /// Copies the non-NULL values of a column into a kept-aside table keyed by the row's key (unless `copying` is
+    /// false: `mirrorKept` and `copyKept` did it in batches), with triggers that forget deleted rows.
+    func keepColumn(table: String, column: String, into kept: String, copying: Bool) throws
+    /// Creates the kept-aside table and triggers (named with `triggerPrefix`) copying every later write of the
+    /// column into it, so that existing rows can then be copied in batches (`copyKept`) while writers go on.
+    func mirrorKept(table: String, column: String, into kept: String, triggerPrefix: String) throws
+    /// Copies the non-NULL values of the column in a rowid range into the kept-aside table.
+    func copyKept(table: String, column: String, into kept: String, rowids: ClosedRange<Int64>) throws
     /// Writes kept values back into the column, then drops the kept table.
     func restoreColumn(table: String, column: String, from kept: String) throws
 

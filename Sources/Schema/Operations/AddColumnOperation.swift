@@ -57,7 +57,9 @@ struct AddColumnOperation: SchemaOperation {
         let table = ctx.physical(op.table)
         guard try ctx.dialect.column(table, op.column.name) != nil else { return }
         if op.up == nil && op.column.generated == nil {
-            try ctx.dialect.keepColumn(table: table, column: op.column.name, into: ctx.keptTable)
+            // Copied already, in batches, before the rollback's transaction (`SchemaEngine.keepAsideInBatches`).
+            let copied = try ctx.note(SchemaEngine.keptInBatchesNote) == "1"
+            try ctx.dialect.keepColumn(table: table, column: op.column.name, into: ctx.keptTable, copying: !copied)
         }
         _ = try ctx.dropIndexes(table: table, covering: op.column.name)
         try ctx.dialect.dropAddedColumn(table, op.column.name)
