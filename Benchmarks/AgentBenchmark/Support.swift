@@ -258,6 +258,7 @@ struct Summary {
     var count: Int
     var median: Double
     var p90: Double
+    var p99: Double
     var max: Double
     var min: Double
 
@@ -278,6 +279,7 @@ struct Summary {
             median = (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         }
         p90 = rank(0.9)
+        p99 = rank(0.99)
         max = sorted.last ?? .nan
         min = sorted.first ?? .nan
     }

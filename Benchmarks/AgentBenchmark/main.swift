@@ -7,7 +7,9 @@ import Glibc
 // 1. commit-to-serving latency of a traffic switch and of its `git revert`, by poll (--interval 1s), by
 //    webhook (commit, then POST /hooks/git to an agent polling every 60 s), and by webhook through a remote
 //    (the repository behind an sshd of the benchmark's own; commit in a separate clone, push, POST /hooks/git);
-// 2. the idle agent's CPU and RSS while watching a repository of many apps.
+// 2. the idle agent's CPU and RSS while watching a repository of many apps;
+// 3. (part revert-backfill, not in the default set) a `git revert` of a deploy while its backfill runs on
+//    TEAL_BENCH_REVERT_ROWS rows (2,000,000): time to rolled back, writer waits throughout.
 //
 // Usage: AgentBenchmark [TEAL_BIN]   (default $TEAL_BIN, then .build/release/teal)
 // TEAL_BENCH_ROUNDS (20), TEAL_BENCH_IDLE_SECONDS (30), TEAL_BENCH_APPS (50),
@@ -125,6 +127,21 @@ for withColors in [true, false] where parts.contains(withColors ? "idle" : "idle
     }
 }
 
+var reverts: [RevertResult] = []
+if parts.contains("revert-backfill") {
+    let rows = max(1000, Int(environment["TEAL_BENCH_REVERT_ROWS"] ?? "") ?? 2_000_000)
+    say("\n== git revert of a deploy while its backfill runs, \(rows) rows")
+    do {
+        let result = try revertDuringBackfill(rows: rows, settings: settings)
+        reverts.append(result)
+        say("agent: \(result.command)")
+        say("reverted at \(result.doneAtRevert) of \(result.total) rows; deploy \(result.deployOutcome), revert \(result.revertOutcome); green started: \(result.greenStarted)")
+    } catch {
+        failures.append("revert-backfill: \(error)")
+        say("FAILED: \(error)")
+    }
+}
+
 cleanup.run()
 
 func verdict(_ value: Double, goal: Double) -> String { value < goal ? "met" : "missed" }
@@ -157,6 +174,19 @@ if !idles.isEmpty {
                      Double(result.fileKB) / 1024, Double(result.pssKB) / 1024, result.threads,
                      result.percentOfCore < 1 && rss < 50 ? "met" : "missed"))
     }
+}
+for result in reverts {
+    let during = Summary(result.writerDuring)
+    let before = Summary(result.writerBefore)
+    say("\n| git revert mid-backfill, \(result.rows) rows | value | goal |")
+    say("|---|---|---|")
+    say("| backfill when reverted | \(result.doneAtRevert) of \(result.total) rows | |")
+    say("| revert committed -> migration rolled back (blue-only) | \(ms(result.toRolledBack)) | <= 1 s — \(verdict(result.toRolledBack, goal: 1)) |")
+    say("| revert committed -> leftovers cleared (NOT NULL back, rows rewritten) | \(ms(result.toCleared)) | |")
+    say("| revert committed -> its note | \(ms(result.toNote)) | |")
+    say("| writer (5 ms) from the revert to cleared: inserts / p50 / p99 / max | \(during.count) / \(String(format: "%.1f", during.median)) / \(String(format: "%.1f", during.p99)) / \(String(format: "%.1f", during.max)) ms | max <= 50 ms — \(verdict(during.max, goal: 50)) |")
+    say("| writer during the deploy's backfill, before the revert: p99 / max | \(String(format: "%.1f", before.p99)) / \(String(format: "%.1f", before.max)) ms | |")
+    say("| writer failures; outcomes deploy / revert; green started | \(result.writerFailures); \(result.deployOutcome) / \(result.revertOutcome); \(result.greenStarted) | 0; superseded / applied; false |")
 }
 if !failures.isEmpty {
     say("\nFailed parts:")

@@ -155,6 +155,8 @@ struct WatchService: Service {
                     if let audit = report.audit, audit.outcome == .applied {
                         logger.info("serving \(configuration.branch)@sha1:\(audit.commit)")
                     }
+                    // Superseded: a newer commit is there already; reconcile it now, not at the next poll.
+                    if report.audit?.outcome == .superseded { nextPoll = clock.now }
                 }
                 continue
             }
