@@ -175,7 +175,14 @@ public final class PostgresSchemaEngine: Sendable {
             }
         }
         let views = DualWriteSQL.versionSchema(plan.versionSchema, schema: schema, shape: shape)
-        try await s.ddl(on: nil, options: options) { for sql in views { try await s.exec(sql) } }
+        try await s.ddl(on: nil, options: options) {
+            for sql in views { try await s.exec(sql) }
+            try await self.grant(s, versionSchema: plan.versionSchema)
+        }
+        // The old shape's version schema, made when its migration started, gets what was granted since.
+        if let previous = try await previousCompleted(s, before: migration) {
+            try await s.ddl(on: nil, options: options) { try await self.grant(s, versionSchema: self.versionSchema(for: previous)) }
+        }
     }
 
     /// One step: a DDL transaction under the lock timeout, or a concurrent index build outside any transaction
@@ -211,6 +218,21 @@ public final class PostgresSchemaEngine: Sendable {
     private func resetTimeouts(_ s: PostgresSession) async throws {
         try await s.exec("RESET lock_timeout")
         try await s.exec("RESET statement_timeout")
+    }
+
+    /// The completed migration before `migration` (whose version schema the old shape's colors use).
+    private func previousCompleted(_ s: PostgresSession, before migration: Migration) async throws -> String? {
+        try await s.value("""
+            SELECT name FROM teal.migrations WHERE schema_name = $1 AND state = 'completed' AND (number, name) < ($2::int, $3)
+            ORDER BY number DESC, name DESC LIMIT 1
+            """, [schema, String(migration.number), migration.name])
+    }
+
+    /// Gives `versionSchema`'s views their base tables' privileges and USAGE on it to every role holding any
+    /// (see `VersionSchemaGrants`).
+    private func grant(_ s: PostgresSession, versionSchema: String) async throws {
+        let grants = try await VersionSchemaGrants.read(s, schema: schema, versionSchema: versionSchema)
+        for sql in grants.statements(versionSchema: versionSchema) { try await s.exec(sql) }
     }
 
     // MARK: backfill
@@ -257,15 +279,13 @@ public final class PostgresSchemaEngine: Sendable {
                     throw error.locatedIn(migration)
                 }
             }
-            let previous = try await s.value("""
-                SELECT name FROM teal.migrations WHERE schema_name = $1 AND state = 'completed' AND (number, name) < ($2::int, $3)
-                ORDER BY number DESC, name DESC LIMIT 1
-                """, [self.schema, String(migration.number), name])
-            if let previous {
+            if let previous = try await self.previousCompleted(s, before: migration) {
                 try await s.ddl(on: nil, options: self.options) {
                     try await s.exec("DROP SCHEMA IF EXISTS \(Identifiers.quote(self.versionSchema(for: previous))) CASCADE")
                 }
             }
+            // Privileges granted or revoked on the base tables since start reach the views that stay.
+            try await s.ddl(on: nil, options: self.options) { try await self.grant(s, versionSchema: plan.versionSchema) }
             try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration = $2", [self.schema, name])
             try await s.exec("UPDATE teal.migrations SET state = 'completed', completed_at = now() WHERE schema_name = $1 AND name = $2",
                              [self.schema, name])
