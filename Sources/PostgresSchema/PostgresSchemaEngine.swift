@@ -19,10 +19,15 @@ public struct PostgresSchemaOptions: Sendable {
     public var maxReplicationLag: TimeInterval
     /// How long to wait for another runner's lock on the database before reporting who holds it.
     public var runnerWait: TimeInterval
+    /// How long what a completed migration put aside (dropped columns and tables) is kept before it is purged.
+    public var retention: TimeInterval
+
+    public static let defaultRetention: TimeInterval = 7 * 86_400
 
     public init(lockTimeout: TimeInterval = 1, statementTimeout: TimeInterval = 60, lockAttempts: Int = 5,
                 batchSize: Int = 10_000, batchDuration: TimeInterval = 0.02, maxReplicationLag: TimeInterval = 2,
-                runnerWait: TimeInterval = 10) {
+                runnerWait: TimeInterval = 10, retention: TimeInterval = PostgresSchemaOptions.defaultRetention) {
+        self.retention = max(0, retention)
         self.lockTimeout = lockTimeout
         self.statementTimeout = statementTimeout
         self.lockAttempts = max(1, lockAttempts)
@@ -39,7 +44,7 @@ public struct PostgresSchemaOptions: Sendable {
 public final class PostgresSchemaEngine: Sendable {
     public let settings: PostgresSettings
     public let options: PostgresSchemaOptions
-    private let logger: Logger
+    let logger: Logger
 
     public init(settings: PostgresSettings, options: PostgresSchemaOptions = PostgresSchemaOptions(),
                 logger: Logger = Logger(label: "teal.schema.postgres")) {
@@ -87,6 +92,7 @@ public final class PostgresSchemaEngine: Sendable {
                       shouldStop: (@Sendable () -> Bool)? = nil) async throws {
         try await withSession(lock: true) { s in
             try await self.ensureStateTables(s)
+            _ = try await self.purgeDue(s, now: nil)
             let existing = try await s.rows("SELECT state, checksum, catalog FROM teal.migrations WHERE schema_name = $1 AND name = $2",
                                             [self.schema, migration.name]).first
             let catalog: Catalog
@@ -255,6 +261,7 @@ public final class PostgresSchemaEngine: Sendable {
     public func complete(_ name: String) async throws {
         try await withSession(lock: true) { s in
             try await self.ensureStateTables(s)
+            _ = try await self.purgeDue(s, now: nil)
             let (state, migration, catalog) = try await self.load(s, name)
             switch state {
             case .completed: return
@@ -286,9 +293,13 @@ public final class PostgresSchemaEngine: Sendable {
             }
             // Privileges granted or revoked on the base tables since start reach the views that stay.
             try await s.ddl(on: nil, options: self.options) { try await self.grant(s, versionSchema: plan.versionSchema) }
-            try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration = $2", [self.schema, name])
-            try await s.exec("UPDATE teal.migrations SET state = 'completed', completed_at = now() WHERE schema_name = $1 AND name = $2",
-                             [self.schema, name])
+            // What was put aside is recorded with the state change, so the retention window starts from complete.
+            try await s.transaction {
+                try await self.recordAside(s, plan)
+                try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration = $2", [self.schema, name])
+                try await s.exec("UPDATE teal.migrations SET state = 'completed', completed_at = now() WHERE schema_name = $1 AND name = $2",
+                                 [self.schema, name])
+            }
             self.logger.info("completed", metadata: ["migration": "\(name)"])
         }
     }
@@ -339,7 +350,7 @@ public final class PostgresSchemaEngine: Sendable {
 
     // MARK: sessions, the runner lock and teal's tables
 
-    private func withSession<T>(lock: Bool, _ body: (PostgresSession) async throws -> T) async throws -> T {
+    func withSession<T>(lock: Bool, _ body: (PostgresSession) async throws -> T) async throws -> T {
         let s = try await PostgresSession.open(settings, logger: logger, applicationName: "teal schema")
         do {
             try await s.exec("SET search_path = \(Identifiers.quote(schema)), public")
@@ -356,7 +367,7 @@ public final class PostgresSchemaEngine: Sendable {
     /// A session advisory lock keyed by the app schema: the second runner waits `runnerWait`, then is told who
     /// holds it.
     private func acquireRunnerLock(_ s: PostgresSession) async throws {
-        let key = "hashtext('teal:' || current_database() || ':' || $1)"
+        let key = Self.runnerLockKey
         let deadline = Date().addingTimeInterval(options.runnerWait)
         while true {
             if try await s.value("SELECT pg_try_advisory_lock(\(key))::text", [schema]) == "true" { return }
@@ -375,8 +386,15 @@ public final class PostgresSchemaEngine: Sendable {
         throw e
     }
 
-    private func ensureStateTables(_ s: PostgresSession) async throws {
-        if try await s.value("SELECT to_regclass('teal.backfill')::text") != nil { return }
+    static let runnerLockKey = "hashtext('teal:' || current_database() || ':' || $1)"
+
+    /// True when the runner lock was free and is now held by `s`; never waits.
+    func tryRunnerLock(_ s: PostgresSession) async throws -> Bool {
+        try await s.value("SELECT pg_try_advisory_lock(\(Self.runnerLockKey))::text", [schema]) == "true"
+    }
+
+    func ensureStateTables(_ s: PostgresSession) async throws {
+        if try await s.value("SELECT to_regclass('teal.aside')::text") != nil { return }
         try await s.transaction {
             for sql in [
                 "CREATE SCHEMA IF NOT EXISTS teal",
@@ -405,6 +423,17 @@ public final class PostgresSchemaEngine: Sendable {
                     total bigint NOT NULL DEFAULT 0,
                     finished boolean NOT NULL DEFAULT false,
                     PRIMARY KEY (schema_name, migration, table_name))
+                """,
+                // What complete put aside, kept until the retention window passes (see Retention.swift).
+                """
+                CREATE TABLE IF NOT EXISTS teal.aside (
+                    schema_name text NOT NULL,
+                    migration text NOT NULL,
+                    kind text NOT NULL CHECK (kind IN ('column', 'table')),
+                    holder text NOT NULL,
+                    name text NOT NULL,
+                    put_aside_at timestamptz NOT NULL,
+                    PRIMARY KEY (schema_name, kind, holder, name))
                 """,
             ] { try await s.exec(sql) }
         }
