@@ -1,9 +1,11 @@
 import Foundation
+import Logging
 import Manifest
 import Planning
 import PostgresSchema
 import Reconcile
 import Schema
+import Synchronization
 
 /// Migrations on a PostgreSQL app database, through the PostgreSQL schema engine. The database's password comes
 /// from PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass) in the agent's environment, never from git.
@@ -42,6 +44,19 @@ public struct PostgresSchemaBackend: SchemaBackend {
         try await run { try await engine.rollback(name) }
     }
 
+    /// Purges what is past the retention window, at most once per `PurgeSchedule.interval` per database (start and
+    /// complete purge too, every time); failures are logged and tried again at the next slot.
+    public func purgeExpired() async {
+        let key = "\(engine.settings.description) \(engine.schema)"
+        guard PurgeSchedule.shared.claim(key) else { return }
+        do {
+            try await engine.purge()
+        } catch {
+            Logger(label: "teal.schema.postgres").warning("purging what completed migrations put aside failed; trying again later",
+                                                          metadata: ["database": "\(description)", "error": "\(error)"])
+        }
+    }
+
     private func run(_ work: () async throws -> Void) async throws {
         do {
             try await work()
@@ -57,5 +72,23 @@ public struct PostgresSchemaBackend: SchemaBackend {
         var env = ["DATABASE_URL": settings.colorURL(shape: shape)]
         if let file = environment["PGPASSFILE"] { env["PGPASSFILE"] = file }
         return env
+    }
+}
+
+/// When each PostgreSQL database was last asked to purge, so that an agent passing every second asks each one at
+/// most every few minutes (the window is days; start and complete purge anyway).
+final class PurgeSchedule: Sendable {
+    static let shared = PurgeSchedule()
+    static let interval: TimeInterval = 300
+
+    private let last = Mutex<[String: Date]>([:])
+
+    /// True (and the slot taken) when `key` was not asked within `interval`.
+    func claim(_ key: String, now: Date = Date()) -> Bool {
+        last.withLock { last in
+            if let at = last[key], now.timeIntervalSince(at) < Self.interval { return false }
+            last[key] = now
+            return true
+        }
     }
 }
