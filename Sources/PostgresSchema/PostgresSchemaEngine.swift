@@ -241,6 +241,31 @@ public final class PostgresSchemaEngine: Sendable {
         for sql in grants.statements(versionSchema: versionSchema) { try await s.exec(sql) }
     }
 
+    /// Brings the version schemas colors use now (the last completed migration's and the in-flight one's) in line
+    /// with what the base tables grant today, for privileges granted or revoked after their start or complete.
+    /// Only reads when they are in line already; does nothing while another runner holds the migration lock.
+    /// Returns how many GRANT and REVOKE statements it ran.
+    @discardableResult
+    public func refreshGrants() async throws -> Int {
+        try await withSession(lock: false) { s in
+            func pending() async throws -> [String] {
+                let status = try await self.history(s)
+                var statements: [String] = []
+                for name in [status.lastCompleted, status.inFlight].compactMap({ $0?.name }) {
+                    let version = self.versionSchema(for: name)
+                    statements += try await VersionSchemaGrants.read(s, schema: self.schema, versionSchema: version).statements(versionSchema: version)
+                }
+                return statements
+            }
+            guard try await !pending().isEmpty, try await self.tryRunnerLock(s) else { return 0 }
+            return try await s.ddl(on: nil, options: self.options) {
+                let statements = try await pending()
+                for sql in statements { try await s.exec(sql) }
+                return statements.count
+            }
+        }
+    }
+
     // MARK: backfill
 
     private func backfill(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration,
@@ -447,3 +472,4 @@ extension SchemaError {
         return copy
     }
 }
+

@@ -68,6 +68,11 @@ struct PGGrantTests {
         try s.sql("GRANT SELECT ON public.items TO \(reader.name)")
         try s.sql("GRANT SELECT, INSERT, UPDATE, DELETE ON public.items TO \(writer.name)")
         try s.sql("INSERT INTO items VALUES (1, 'one')")
+        // Granted after 0001's version schema was made: the agent's housekeeping brings them in.
+        #expect(reader.denied("SELECT name FROM items", as: Self.setup, in: s), "not yet in 0001's version schema")
+        #expect(try await s.engine.refreshGrants() > 0)
+        #expect(try reader.sql("SELECT name FROM items", as: Self.setup, in: s) == "one")
+        #expect(try await s.engine.refreshGrants() == 0, "in line: nothing to do")
 
         try await s.engine.start(try pgMigration(Self.change, """
             operations:
