@@ -44,16 +44,24 @@ public struct PostgresSchemaBackend: SchemaBackend {
         try await run { try await engine.rollback(name) }
     }
 
-    /// Purges what is past the retention window, at most once per `PurgeSchedule.interval` per database (start and
-    /// complete purge too, every time); failures are logged and tried again at the next slot.
-    public func purgeExpired() async {
+    /// Purges what is past the retention window and refreshes the version schemas' grants, at most once per
+    /// `PurgeSchedule.interval` per database (start and complete do both every time); failures are logged and
+    /// tried again at the next slot.
+    public func maintain() async {
         let key = "\(engine.settings.description) \(engine.schema)"
         guard PurgeSchedule.shared.claim(key) else { return }
+        let logger = Logger(label: "teal.schema.postgres")
         do {
             try await engine.purge()
         } catch {
-            Logger(label: "teal.schema.postgres").warning("purging what completed migrations put aside failed; trying again later",
-                                                          metadata: ["database": "\(description)", "error": "\(error)"])
+            logger.warning("purging what completed migrations put aside failed; trying again later",
+                           metadata: ["database": "\(description)", "error": "\(error)"])
+        }
+        do {
+            try await engine.refreshGrants()
+        } catch {
+            logger.warning("bringing the version schemas' grants in line failed; trying again later",
+                           metadata: ["database": "\(description)", "error": "\(error)"])
         }
     }
 
@@ -75,11 +83,11 @@ public struct PostgresSchemaBackend: SchemaBackend {
     }
 }
 
-/// When each PostgreSQL database was last asked to purge, so that an agent passing every second asks each one at
-/// most every few minutes (the window is days; start and complete purge anyway).
+/// When each PostgreSQL database last had its housekeeping, so that an agent passing every second asks each one
+/// at most once a minute (start and complete do it anyway).
 final class PurgeSchedule: Sendable {
     static let shared = PurgeSchedule()
-    static let interval: TimeInterval = 300
+    static let interval: TimeInterval = 60
 
     private let last = Mutex<[String: Date]>([:])
 

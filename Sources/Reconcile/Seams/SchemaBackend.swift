@@ -18,13 +18,14 @@ public protocol SchemaBackend: Sendable {
     func complete(_ name: String) async throws
     /// Undoes the started migration `name`, from the definition stored in the database.
     func rollback(_ name: String) async throws
-    /// Drops what completed migrations put aside once the database's retention window has passed. Called every
-    /// pass: cheap when nothing is due; a failure is logged and tried again later, never thrown.
-    func purgeExpired() async
+    /// Housekeeping, called every pass: drops what completed migrations put aside once the retention window has
+    /// passed, brings grants in line. Cheap when there is nothing to do; a failure is logged and tried again
+    /// later, never thrown.
+    func maintain() async
 }
 
 extension SchemaBackend {
-    public func purgeExpired() async {}
+    public func maintain() async {}
 }
 
 /// Picks the schema backend for a database URL.
