@@ -33,10 +33,12 @@ import Testing
     }
 
     @Test func everyPassDoesEachDatabasesHousekeepingButASuspendedAppsOnes() async throws {
-        let rig = try Rig(shop(commit: "c1"))
+        var desired = shop(commit: "c1")
+        desired.apps["shop"]?.environment.databaseOptions.retention = .seconds(36 * 3600)
+        let rig = try Rig(desired)
         _ = await rig.pipeline.pass()
         #expect(rig.schema.maintained.get() == 1)
-        #expect(rig.schemas.options.get()?.retention == DatabaseOptions.defaultRetention, "environment.yaml's settings reach the backend")
+        #expect(rig.schemas.options.get()?.retention == .seconds(36 * 3600), "environment.yaml's settings reach the backend")
         _ = await rig.pipeline.pass()
         #expect(rig.schema.maintained.get() == 2, "an idle pass too")
         try rig.store.suspend(Suspension(app: "shop", repairDrift: false, by: "test"))
