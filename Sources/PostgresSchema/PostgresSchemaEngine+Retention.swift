@@ -75,12 +75,28 @@ extension PostgresSchemaEngine {
         }
     }
 
-    /// Records what `plan`'s complete put aside; in the transaction that marks the migration completed.
-    func recordAside(_ s: PostgresSession, _ plan: MigrationPlan) async throws {
-        try await s.exec(RetentionSQL.recordColumns, [schema, plan.migration, RetentionSQL.droppedColumnPrefix(tag: plan.tag)])
+    /// Records what `plan`'s complete put aside, at `at` (nil: now); in the transaction that marks the migration
+    /// completed.
+    func recordAside(_ s: PostgresSession, _ plan: MigrationPlan, at: String? = nil) async throws {
+        try await s.exec(RetentionSQL.recordColumns, [plan.schema, plan.migration, RetentionSQL.droppedColumnPrefix(tag: plan.tag), at])
         let kept = RetentionSQL.keptSchemaPrefix + plan.tag
         for table in plan.droppedTables {
-            try await s.exec(RetentionSQL.recordTable, [schema, plan.migration, kept, table])
+            try await s.exec(RetentionSQL.recordTable, [plan.schema, plan.migration, kept, table, at])
+        }
+    }
+
+    /// When `teal.aside` is new in a database whose migrations teal ran before it existed: what their completes put
+    /// aside is recorded as put aside when they completed, so the window applies to it too.
+    func recordEarlierCompletes(_ s: PostgresSession) async throws {
+        let rows = try await s.rows("""
+            SELECT schema_name, name, definition, catalog, completed_at::text FROM teal.migrations
+            WHERE state = 'completed' AND completed_at IS NOT NULL ORDER BY schema_name, number, name
+            """)
+        for r in rows {
+            guard let schema = r[0], let migration = try? JSONDecoder().decode(Migration.self, from: Data((r[2] ?? "").utf8)),
+                  let catalog = try? JSONDecoder().decode(Catalog.self, from: Data((r[3] ?? "").utf8)),
+                  let plan = try? MigrationPlan.make(migration, catalog: catalog, schema: schema) else { continue }
+            try await recordAside(s, plan, at: r[4])
         }
     }
 }

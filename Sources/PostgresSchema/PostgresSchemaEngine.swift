@@ -420,6 +420,7 @@ public final class PostgresSchemaEngine: Sendable {
 
     func ensureStateTables(_ s: PostgresSession) async throws {
         if try await s.value("SELECT to_regclass('teal.aside')::text") != nil { return }
+        let upgrading = try await s.value("SELECT to_regclass('teal.migrations')::text") != nil
         try await s.transaction {
             for sql in [
                 "CREATE SCHEMA IF NOT EXISTS teal",
@@ -461,6 +462,7 @@ public final class PostgresSchemaEngine: Sendable {
                     PRIMARY KEY (schema_name, kind, holder, name))
                 """,
             ] { try await s.exec(sql) }
+            if upgrading { try await self.recordEarlierCompletes(s) }
         }
     }
 }

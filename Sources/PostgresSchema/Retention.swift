@@ -45,10 +45,10 @@ enum RetentionSQL {
     }
 
     /// Records, at complete, the dropped columns of the migration `tag` found in `$1` (the app schema). Binds: app
-    /// schema, migration, the columns' prefix.
+    /// schema, migration, the columns' prefix, when they were put aside (NULL: now).
     static let recordColumns = """
         INSERT INTO teal.aside (schema_name, migration, kind, holder, name, put_aside_at)
-        SELECT $1, $2, 'column', c.relname::text, a.attname::text, now()
+        SELECT $1, $2, 'column', c.relname::text, a.attname::text, coalesce($4::timestamptz, now())
         FROM pg_attribute a
         JOIN pg_class c ON c.oid = a.attrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -57,10 +57,11 @@ enum RetentionSQL {
         ON CONFLICT DO NOTHING
         """
 
-    /// Records a dropped table when it is in its kept schema. Binds: app schema, migration, kept schema, table.
+    /// Records a dropped table when it is in its kept schema. Binds: app schema, migration, kept schema, table,
+    /// when it was put aside (NULL: now).
     static let recordTable = """
         INSERT INTO teal.aside (schema_name, migration, kind, holder, name, put_aside_at)
-        SELECT $1, $2, 'table', $3, $4, now()
+        SELECT $1, $2, 'table', $3, $4, coalesce($5::timestamptz, now())
         WHERE to_regclass(quote_ident($3) || '.' || quote_ident($4)) IS NOT NULL
         ON CONFLICT DO NOTHING
         """

@@ -139,4 +139,21 @@ struct PGRetentionTests {
         #expect(try Self.aside(s) == ["x column users.name", "x table public.users"], "only the refused rows are left")
         #expect(try s.rows("SELECT id || ':' || name FROM users ORDER BY id") == ["1:Ada", "2:Grace"])
     }
+
+    @Test("a database whose migrations completed before teal kept the record gets it, dated from each complete")
+    func earlierCompletesAreRecorded() async throws {
+        guard postgresAvailable() else { return }
+        let s = try PGScratch(options: PostgresSchemaOptions(retention: 3600))
+        try await Self.prepared(s)
+        try s.sql("DROP TABLE teal.aside")
+        try s.sql("UPDATE teal.migrations SET completed_at = now() - interval '2 hours' WHERE name = '\(Self.first)'")
+        try await s.engine.start(try pgMigration("0004_more", "operations:\n  - add_column:\n      table: users\n      column: {name: email, type: text, nullable: true}\n"))
+        #expect(try s.rows("""
+            SELECT count(*) FROM teal.aside a JOIN teal.migrations m ON m.schema_name = a.schema_name AND m.name = a.migration
+            WHERE a.put_aside_at = m.completed_at
+            """) == ["1"], "0003's, dated from its complete")
+        // The start purged 0002's right away (dated two hours ago), and keeps 0003's.
+        #expect(try Self.aside(s) == ["\(Self.second) column orders.\(Self.dropped(Self.second, "note"))"])
+        #expect(try Self.columns(s, "users") == ["id", "name", "email"])
+    }
 }
