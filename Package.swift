@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planning", "Manifest"]),
         .testTarget(name: "StateTests", dependencies: ["State", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "PipelineTests", dependencies: ["Reconcile", "Planning", "Manifest", "State"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Reconcile", "Drivers", "Git", "Manifest", "Planning", "State", "Traffic", "TestSupport",
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Reconcile", "Drivers", "Git", "Manifest", "Planning", "State", "Traffic", "PostgresSchema", "TestSupport",
                                                        .product(name: "GRDB", package: "GRDB.swift"),
                                                        .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "CLITests", dependencies: ["TealCLI", "Git", "TestSupport", "teal"]),

@@ -1,9 +1,11 @@
 import Foundation
+import Logging
 import Manifest
 import Planning
 import PostgresSchema
 import Reconcile
 import Schema
+import Synchronization
 
 /// Migrations on a PostgreSQL app database, through the PostgreSQL schema engine. The database's password comes
 /// from PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass) in the agent's environment, never from git.
@@ -42,6 +44,27 @@ public struct PostgresSchemaBackend: SchemaBackend {
         try await run { try await engine.rollback(name) }
     }
 
+    /// Purges what is past the retention window and refreshes the version schemas' grants, at most once per
+    /// `PurgeSchedule.interval` per database (start and complete do both every time); failures are logged and
+    /// tried again at the next slot.
+    public func maintain() async {
+        let key = "\(engine.settings.description) \(engine.schema)"
+        guard PurgeSchedule.shared.claim(key) else { return }
+        let logger = Logger(label: "teal.schema.postgres")
+        do {
+            try await engine.purge()
+        } catch {
+            logger.warning("purging what completed migrations put aside failed; trying again later",
+                           metadata: ["database": "\(description)", "error": "\(error)"])
+        }
+        do {
+            try await engine.refreshGrants()
+        } catch {
+            logger.warning("bringing the version schemas' grants in line failed; trying again later",
+                           metadata: ["database": "\(description)", "error": "\(error)"])
+        }
+    }
+
     private func run(_ work: () async throws -> Void) async throws {
         do {
             try await work()
@@ -57,5 +80,23 @@ public struct PostgresSchemaBackend: SchemaBackend {
         var env = ["DATABASE_URL": settings.colorURL(shape: shape)]
         if let file = environment["PGPASSFILE"] { env["PGPASSFILE"] = file }
         return env
+    }
+}
+
+/// When each PostgreSQL database last had its housekeeping, so that an agent passing every second asks each one
+/// at most once a minute (start and complete do it anyway).
+final class PurgeSchedule: Sendable {
+    static let shared = PurgeSchedule()
+    static let interval: TimeInterval = 60
+
+    private let last = Mutex<[String: Date]>([:])
+
+    /// True (and the slot taken) when `key` was not asked within `interval`.
+    func claim(_ key: String, now: Date = Date()) -> Bool {
+        last.withLock { last in
+            if let at = last[key], now.timeIntervalSince(at) < Self.interval { return false }
+            last[key] = now
+            return true
+        }
     }
 }

@@ -75,7 +75,13 @@ public struct SchemaBackendCatalog: SchemaBackends {
     public init(dataDir: String) { paths = RuntimePaths(dataDir: dataDir) }
 
     public func backend(for database: DatabaseLocation) throws -> any SchemaBackend {
-        if case .postgres(let url) = database { return try PostgresSchemaBackend(url: url) }
+        try backend(for: database, options: DatabaseOptions())
+    }
+
+    public func backend(for database: DatabaseLocation, options: DatabaseOptions) throws -> any SchemaBackend {
+        if case .postgres(let url) = database {
+            return try PostgresSchemaBackend(url: url, options: PostgresSchemaOptions(retention: Double(options.retention.milliseconds) / 1000))
+        }
         guard let file = paths.databaseFile(database) else { throw ReconcileFailure.permanent("no schema backend for \(database)") }
         return SQLiteSchemaBackend(path: file)
     }

@@ -63,6 +63,11 @@ public enum DatabaseLocation: Hashable, Codable, Sendable, CustomStringConvertib
         }
     }
 
+    public var isPostgres: Bool {
+        if case .postgres = self { return true }
+        return false
+    }
+
     /// Parses a database URL as environment.yaml spells it; nil with a reason when it is not one.
     public static func parse(_ text: String) -> Result<DatabaseLocation, DatabaseURLError> {
         if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") { return .success(.postgres(text)) }
@@ -89,16 +94,30 @@ public enum DatabaseLocation: Hashable, Codable, Sendable, CustomStringConvertib
 
 public struct DatabaseURLError: Error, Sendable { public var message: String }
 
+/// Settings of an app's database beside its URL: `database: {url: …, retention: 7d}` in environment.yaml.
+public struct DatabaseOptions: Codable, Hashable, Sendable {
+    /// How long what a completed migration put aside (dropped columns and tables, on PostgreSQL) is kept before
+    /// it is purged.
+    public var retention: Duration
+
+    public static let defaultRetention = Duration.seconds(7 * 86_400)
+
+    public init(retention: Duration = DatabaseOptions.defaultRetention) { self.retention = retention }
+}
+
 /// apps/<app>/environment.yaml.
 public struct EnvironmentManifest: Codable, Hashable, Sendable {
     public var database: DatabaseLocation
+    public var databaseOptions: DatabaseOptions
     public var health: HealthCheck
     /// How long in-flight requests to a color leaving traffic may take to finish.
     public var drain: Duration
     public var colors: [ColorName: ColorSpec]
 
-    public init(database: DatabaseLocation, health: HealthCheck = HealthCheck(), drain: Duration = .seconds(10), colors: [ColorName: ColorSpec]) {
+    public init(database: DatabaseLocation, databaseOptions: DatabaseOptions = DatabaseOptions(), health: HealthCheck = HealthCheck(),
+                drain: Duration = .seconds(10), colors: [ColorName: ColorSpec]) {
         self.database = database
+        self.databaseOptions = databaseOptions
         self.health = health
         self.drain = drain
         self.colors = colors

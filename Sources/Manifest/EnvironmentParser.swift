@@ -20,11 +20,32 @@ enum EnvironmentParser {
         let before = sink.items.count
 
         var database = DatabaseLocation.sqliteRelative("\(app).db")
-        if let node = top["database"], let text = y.string(node, "database") {
-            marks.database = node
-            switch DatabaseLocation.parse(text) {
-            case .success(let location): database = location
-            case .failure(let failure): y.error(node, failure.message)
+        var databaseOptions = DatabaseOptions()
+        if let node = top["database"] {
+            // `database: URL`, or `database: {url: URL, retention: 7d}`.
+            var url: (Node, String)?
+            var retention: Node?
+            if node.mapping != nil {
+                if let m = y.mapping(node, "database", allowed: ["url", "retention"], required: ["url"]) {
+                    if let n = m["url"], let text = y.string(n, "database.url") { url = (n, text) }
+                    if let n = m["retention"], let d = y.duration(n, "database.retention") {
+                        retention = n
+                        databaseOptions.retention = positive(d, n, "database.retention", y)
+                    }
+                }
+            } else if let text = y.string(node, "database") {
+                url = (node, text)
+            }
+            if let (n, text) = url {
+                marks.database = n
+                switch DatabaseLocation.parse(text) {
+                case .success(let location):
+                    database = location
+                    if let retention, !location.isPostgres {
+                        y.error(retention, "database.retention applies to postgres:// databases only (complete on SQLite keeps nothing aside)")
+                    }
+                case .failure(let failure): y.error(n, failure.message)
+                }
             }
         }
 
@@ -64,7 +85,7 @@ enum EnvironmentParser {
             }
         }
         guard sink.items.count == before else { return nil }
-        return (EnvironmentManifest(database: database, health: health, drain: drain, colors: colors), marks)
+        return (EnvironmentManifest(database: database, databaseOptions: databaseOptions, health: health, drain: drain, colors: colors), marks)
     }
 
     private static func positive(_ d: Duration, _ node: Node, _ what: String, _ y: StrictYAML) -> Duration {

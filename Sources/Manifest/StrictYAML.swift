@@ -144,7 +144,7 @@ struct StrictYAML {
     func duration(_ node: Node, _ what: String) -> Duration? {
         guard let text = string(node, what) else { return nil }
         guard let value = DurationParser.parse(text) else {
-            error(node, "\(what): '\(text)' is not a duration (use a whole number with ms, s, m or h, e.g. 500ms, 2s)")
+            error(node, "\(what): '\(text)' is not a duration (use a whole number with ms, s, m, h or d, e.g. 500ms, 2s, 7d)")
             return nil
         }
         return value

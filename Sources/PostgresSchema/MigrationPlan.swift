@@ -21,7 +21,10 @@
 // * Rollback keeps what only the new shape could hold: an added column without `up` is renamed aside
 //   (`_teal_kept_<tag>_<column>`), a created table moves to the migration's kept schema `teal_kept_<tag>`; starting the migration
 //   again brings them back. Complete renames dropped columns aside (`_teal_dropped_<tag>_<column>`) and moves
-//   dropped tables to `teal_kept_<tag>`, instead of dropping them.
+//   dropped tables to `teal_kept_<tag>`, instead of dropping them; they are purged once the retention window
+//   has passed (Retention.swift).
+// * A version schema's views get their base tables' privileges, and the schema USAGE for every role holding any
+//   (VersionSchemaGrants.swift).
 // * Every step is idempotent (IF [NOT] EXISTS, guarded DO blocks), each DDL transaction takes one table under
 //   `lock_timeout`, and the plan is a pure function of the catalog read at the first start (stored with the
 //   migration) and the definition, so a start, complete or rollback interrupted anywhere is finished by
@@ -75,6 +78,8 @@ struct MigrationPlan: Sendable {
     var backfills: [String: [Assignment]] = [:]
     var contract: [PlanStep] = []
     var undo: [PlanStep] = []
+    /// Tables complete moves to the kept schema instead of dropping them (their physical names).
+    var droppedTables: [String] = []
 
     /// Plans `migration` over `catalog` (the app schema before it started).
     static func make(_ migration: Migration, catalog: Catalog, schema: String) throws -> MigrationPlan {

@@ -19,10 +19,15 @@ public struct PostgresSchemaOptions: Sendable {
     public var maxReplicationLag: TimeInterval
     /// How long to wait for another runner's lock on the database before reporting who holds it.
     public var runnerWait: TimeInterval
+    /// How long what a completed migration put aside (dropped columns and tables) is kept before it is purged.
+    public var retention: TimeInterval
+
+    public static let defaultRetention: TimeInterval = 7 * 86_400
 
     public init(lockTimeout: TimeInterval = 1, statementTimeout: TimeInterval = 60, lockAttempts: Int = 5,
                 batchSize: Int = 10_000, batchDuration: TimeInterval = 0.02, maxReplicationLag: TimeInterval = 2,
-                runnerWait: TimeInterval = 10) {
+                runnerWait: TimeInterval = 10, retention: TimeInterval = PostgresSchemaOptions.defaultRetention) {
+        self.retention = max(0, retention)
         self.lockTimeout = lockTimeout
         self.statementTimeout = statementTimeout
         self.lockAttempts = max(1, lockAttempts)
@@ -39,7 +44,7 @@ public struct PostgresSchemaOptions: Sendable {
 public final class PostgresSchemaEngine: Sendable {
     public let settings: PostgresSettings
     public let options: PostgresSchemaOptions
-    private let logger: Logger
+    let logger: Logger
 
     public init(settings: PostgresSettings, options: PostgresSchemaOptions = PostgresSchemaOptions(),
                 logger: Logger = Logger(label: "teal.schema.postgres")) {
@@ -87,6 +92,7 @@ public final class PostgresSchemaEngine: Sendable {
                       shouldStop: (@Sendable () -> Bool)? = nil) async throws {
         try await withSession(lock: true) { s in
             try await self.ensureStateTables(s)
+            _ = try await self.purgeDue(s, now: nil)
             let existing = try await s.rows("SELECT state, checksum, catalog FROM teal.migrations WHERE schema_name = $1 AND name = $2",
                                             [self.schema, migration.name]).first
             let catalog: Catalog
@@ -175,7 +181,14 @@ public final class PostgresSchemaEngine: Sendable {
             }
         }
         let views = DualWriteSQL.versionSchema(plan.versionSchema, schema: schema, shape: shape)
-        try await s.ddl(on: nil, options: options) { for sql in views { try await s.exec(sql) } }
+        try await s.ddl(on: nil, options: options) {
+            for sql in views { try await s.exec(sql) }
+            try await self.grant(s, versionSchema: plan.versionSchema)
+        }
+        // The old shape's version schema, made when its migration started, gets what was granted since.
+        if let previous = try await previousCompleted(s, before: migration) {
+            try await s.ddl(on: nil, options: options) { try await self.grant(s, versionSchema: self.versionSchema(for: previous)) }
+        }
     }
 
     /// One step: a DDL transaction under the lock timeout, or a concurrent index build outside any transaction
@@ -213,6 +226,46 @@ public final class PostgresSchemaEngine: Sendable {
         try await s.exec("RESET statement_timeout")
     }
 
+    /// The completed migration before `migration` (whose version schema the old shape's colors use).
+    private func previousCompleted(_ s: PostgresSession, before migration: Migration) async throws -> String? {
+        try await s.value("""
+            SELECT name FROM teal.migrations WHERE schema_name = $1 AND state = 'completed' AND (number, name) < ($2::int, $3)
+            ORDER BY number DESC, name DESC LIMIT 1
+            """, [schema, String(migration.number), migration.name])
+    }
+
+    /// Gives `versionSchema`'s views their base tables' privileges and USAGE on it to every role holding any
+    /// (see `VersionSchemaGrants`).
+    private func grant(_ s: PostgresSession, versionSchema: String) async throws {
+        let grants = try await VersionSchemaGrants.read(s, schema: schema, versionSchema: versionSchema)
+        for sql in grants.statements(versionSchema: versionSchema) { try await s.exec(sql) }
+    }
+
+    /// Brings the version schemas colors use now (the last completed migration's and the in-flight one's) in line
+    /// with what the base tables grant today, for privileges granted or revoked after their start or complete.
+    /// Only reads when they are in line already; does nothing while another runner holds the migration lock.
+    /// Returns how many GRANT and REVOKE statements it ran.
+    @discardableResult
+    public func refreshGrants() async throws -> Int {
+        try await withSession(lock: false) { s in
+            func pending() async throws -> [String] {
+                let status = try await self.history(s)
+                var statements: [String] = []
+                for name in [status.lastCompleted, status.inFlight].compactMap({ $0?.name }) {
+                    let version = self.versionSchema(for: name)
+                    statements += try await VersionSchemaGrants.read(s, schema: self.schema, versionSchema: version).statements(versionSchema: version)
+                }
+                return statements
+            }
+            guard try await !pending().isEmpty, try await self.tryRunnerLock(s) else { return 0 }
+            return try await s.ddl(on: nil, options: self.options) {
+                let statements = try await pending()
+                for sql in statements { try await s.exec(sql) }
+                return statements.count
+            }
+        }
+    }
+
     // MARK: backfill
 
     private func backfill(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration,
@@ -233,6 +286,7 @@ public final class PostgresSchemaEngine: Sendable {
     public func complete(_ name: String) async throws {
         try await withSession(lock: true) { s in
             try await self.ensureStateTables(s)
+            _ = try await self.purgeDue(s, now: nil)
             let (state, migration, catalog) = try await self.load(s, name)
             switch state {
             case .completed: return
@@ -257,18 +311,20 @@ public final class PostgresSchemaEngine: Sendable {
                     throw error.locatedIn(migration)
                 }
             }
-            let previous = try await s.value("""
-                SELECT name FROM teal.migrations WHERE schema_name = $1 AND state = 'completed' AND (number, name) < ($2::int, $3)
-                ORDER BY number DESC, name DESC LIMIT 1
-                """, [self.schema, String(migration.number), name])
-            if let previous {
+            if let previous = try await self.previousCompleted(s, before: migration) {
                 try await s.ddl(on: nil, options: self.options) {
                     try await s.exec("DROP SCHEMA IF EXISTS \(Identifiers.quote(self.versionSchema(for: previous))) CASCADE")
                 }
             }
-            try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration = $2", [self.schema, name])
-            try await s.exec("UPDATE teal.migrations SET state = 'completed', completed_at = now() WHERE schema_name = $1 AND name = $2",
-                             [self.schema, name])
+            // Privileges granted or revoked on the base tables since start reach the views that stay.
+            try await s.ddl(on: nil, options: self.options) { try await self.grant(s, versionSchema: plan.versionSchema) }
+            // What was put aside is recorded with the state change, so the retention window starts from complete.
+            try await s.transaction {
+                try await self.recordAside(s, plan)
+                try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration = $2", [self.schema, name])
+                try await s.exec("UPDATE teal.migrations SET state = 'completed', completed_at = now() WHERE schema_name = $1 AND name = $2",
+                                 [self.schema, name])
+            }
             self.logger.info("completed", metadata: ["migration": "\(name)"])
         }
     }
@@ -319,7 +375,7 @@ public final class PostgresSchemaEngine: Sendable {
 
     // MARK: sessions, the runner lock and teal's tables
 
-    private func withSession<T>(lock: Bool, _ body: (PostgresSession) async throws -> T) async throws -> T {
+    func withSession<T>(lock: Bool, _ body: (PostgresSession) async throws -> T) async throws -> T {
         let s = try await PostgresSession.open(settings, logger: logger, applicationName: "teal schema")
         do {
             try await s.exec("SET search_path = \(Identifiers.quote(schema)), public")
@@ -336,7 +392,7 @@ public final class PostgresSchemaEngine: Sendable {
     /// A session advisory lock keyed by the app schema: the second runner waits `runnerWait`, then is told who
     /// holds it.
     private func acquireRunnerLock(_ s: PostgresSession) async throws {
-        let key = "hashtext('teal:' || current_database() || ':' || $1)"
+        let key = Self.runnerLockKey
         let deadline = Date().addingTimeInterval(options.runnerWait)
         while true {
             if try await s.value("SELECT pg_try_advisory_lock(\(key))::text", [schema]) == "true" { return }
@@ -355,8 +411,16 @@ public final class PostgresSchemaEngine: Sendable {
         throw e
     }
 
-    private func ensureStateTables(_ s: PostgresSession) async throws {
-        if try await s.value("SELECT to_regclass('teal.backfill')::text") != nil { return }
+    static let runnerLockKey = "hashtext('teal:' || current_database() || ':' || $1)"
+
+    /// True when the runner lock was free and is now held by `s`; never waits.
+    func tryRunnerLock(_ s: PostgresSession) async throws -> Bool {
+        try await s.value("SELECT pg_try_advisory_lock(\(Self.runnerLockKey))::text", [schema]) == "true"
+    }
+
+    func ensureStateTables(_ s: PostgresSession) async throws {
+        if try await s.value("SELECT to_regclass('teal.aside')::text") != nil { return }
+        let upgrading = try await s.value("SELECT to_regclass('teal.migrations')::text") != nil
         try await s.transaction {
             for sql in [
                 "CREATE SCHEMA IF NOT EXISTS teal",
@@ -386,7 +450,19 @@ public final class PostgresSchemaEngine: Sendable {
                     finished boolean NOT NULL DEFAULT false,
                     PRIMARY KEY (schema_name, migration, table_name))
                 """,
+                // What complete put aside, kept until the retention window passes (see Retention.swift).
+                """
+                CREATE TABLE IF NOT EXISTS teal.aside (
+                    schema_name text NOT NULL,
+                    migration text NOT NULL,
+                    kind text NOT NULL CHECK (kind IN ('column', 'table')),
+                    holder text NOT NULL,
+                    name text NOT NULL,
+                    put_aside_at timestamptz NOT NULL,
+                    PRIMARY KEY (schema_name, kind, holder, name))
+                """,
             ] { try await s.exec(sql) }
+            if upgrading { try await self.recordEarlierCompletes(s) }
         }
     }
 }
@@ -398,3 +474,4 @@ extension SchemaError {
         return copy
     }
 }
+

@@ -32,7 +32,7 @@ public struct ReconcileDrivers: Sendable {
 /// 1. resolve the source revision (the branch tip, which commit to aim at, and whether history was rewritten),
 /// 2. load the desired state of that commit,
 /// 3. observe what runs (state store refined by live probes),
-/// 4. plan (pure),
+/// 4. plan (pure), and each database's housekeeping (purging what is past the retention window, grants),
 /// 5. execute the steps, each journaled before it runs,
 /// 6. record the outcome (state store and git note).
 ///
@@ -130,6 +130,7 @@ public actor ReconcilePipeline {
 
             // 4. Plan, then hold back what suspended apps would change.
             let gated = gate(Planner.plan(desired: desired, observed: observed), revision: revision)
+            await maintainDatabases(desired)
             let plan = gated.plan
             if plan.isEmpty && !gated.held.isEmpty {
                 return PassReport(commit: revision.tip, plan: plan, result: .held(apps: gated.held))

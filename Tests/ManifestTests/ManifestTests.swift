@@ -108,6 +108,19 @@ func diagnostics(_ files: [String: String]) -> [Diagnostic] {
         #expect(app.specCommits[.blue] == "abc")
     }
 
+    @Test func databaseRetention() throws {
+        #expect(try load(goodFiles()).get().apps["shop"]?.environment.databaseOptions.retention == .seconds(7 * 86_400))
+        var files = goodFiles()
+        files["apps/shop/environment.yaml"] = goodEnvironment.replacingOccurrences(
+            of: "database: sqlite:shop.db", with: "database:\n  url: postgres://shop@db.internal/shop\n  retention: 36h")
+        let environment = try #require(try load(files).get().apps["shop"]?.environment)
+        #expect(environment.database == .postgres("postgres://shop@db.internal/shop"))
+        #expect(environment.databaseOptions.retention == .seconds(36 * 3600))
+        files["apps/shop/environment.yaml"] = goodEnvironment.replacingOccurrences(
+            of: "database: sqlite:shop.db", with: "database: {url: \"postgres://shop@db.internal/shop\", retention: 7d}")
+        #expect(try load(files).get().apps["shop"]?.environment.databaseOptions.retention == .seconds(7 * 86_400))
+    }
+
     @Test func weightsSplitTraffic() throws {
         var files = goodFiles()
         files["apps/shop/traffic.yaml"] = "listen: 127.0.0.1:8080\nweights: {blue: 90, green: 10}\n"
@@ -193,6 +206,23 @@ func diagnostics(_ files: [String: String]) -> [Diagnostic] {
         Bad(name: "bad database url", path: "apps/shop/environment.yaml",
             contents: goodEnvironment.replacingOccurrences(of: "sqlite:shop.db", with: "sqlite:../escape.db"),
             expected: "apps/shop/environment.yaml:1:11: relative SQLite path '../escape.db' must stay inside"),
+        Bad(name: "bad retention", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "database: sqlite:shop.db",
+                                                           with: "database:\n  url: postgres://shop@db.internal/shop\n  retention: a week"),
+            expected: "apps/shop/environment.yaml:3:14: database.retention: 'a week' is not a duration"),
+        Bad(name: "zero retention", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "database: sqlite:shop.db",
+                                                           with: "database:\n  url: postgres://shop@db.internal/shop\n  retention: 0s"),
+            expected: "apps/shop/environment.yaml:3:14: database.retention must be greater than zero"),
+        Bad(name: "retention on SQLite", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "database: sqlite:shop.db", with: "database:\n  url: sqlite:shop.db\n  retention: 1d"),
+            expected: "apps/shop/environment.yaml:3:14: database.retention applies to postgres:// databases only"),
+        Bad(name: "unknown key in database", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "database: sqlite:shop.db", with: "database:\n  url: sqlite:shop.db\n  pool: 5"),
+            expected: "apps/shop/environment.yaml:3:3: unknown key 'pool' in database"),
+        Bad(name: "database mapping without url", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "database: sqlite:shop.db", with: "database:\n  retention: 1d"),
+            expected: "apps/shop/environment.yaml:2:3: database is missing required key 'url'"),
         Bad(name: "live together with weights", path: "apps/shop/traffic.yaml",
             contents: "listen: 127.0.0.1:8080\nlive: blue\nweights: {blue: 100}\n",
             expected: "apps/shop/traffic.yaml:2:7: traffic.yaml has both 'live' and 'weights'"),
@@ -308,9 +338,12 @@ func diagnostics(_ files: [String: String]) -> [Diagnostic] {
         #expect(DurationParser.parse("2s") == .seconds(2))
         #expect(DurationParser.parse("3m") == .seconds(180))
         #expect(DurationParser.parse("1h") == .seconds(3600))
-        for bad in ["", "s", "1.5s", "-1s", "10", "1d", "ms", "1 s"] { #expect(DurationParser.parse(bad) == nil, "\(bad)") }
+        #expect(DurationParser.parse("7d") == .seconds(7 * 86_400))
+        for bad in ["", "s", "1.5s", "-1s", "10", "1w", "d", "ms", "1 s", "1.5d"] { #expect(DurationParser.parse(bad) == nil, "\(bad)") }
         #expect(DurationParser.format(.milliseconds(1500)) == "1500ms")
         #expect(DurationParser.format(.seconds(120)) == "2m")
+        #expect(DurationParser.format(.seconds(2 * 86_400)) == "2d")
+        #expect(DurationParser.format(.seconds(36 * 3600)) == "36h")
     }
 
     @Test func listenAddresses() {

@@ -70,8 +70,10 @@ final class FakeSchemaBackend: SchemaBackend, Sendable {
     let starts = Shared(0)
     /// When set, `start` backfills until `shouldStop` says so, then throws as an interrupted backfill does.
     let backfillsUntilStopped = Shared(false)
+    let maintained = Shared(0)
 
     var description: String { "fake database" }
+    func maintain() async { maintained.update { $0 += 1 } }
     func observe() async throws -> ObservedSchema? { history.get() }
     func start(_ migration: Migration, progress: @escaping @Sendable (Int, Int) -> Void,
                shouldStop: @escaping @Sendable () -> Bool) async throws {
@@ -96,6 +98,12 @@ final class FakeSchemaBackend: SchemaBackend, Sendable {
 struct FakeSchemas: SchemaBackends {
     let backend: FakeSchemaBackend
     func backend(for database: DatabaseLocation) throws -> any SchemaBackend { backend }
+    /// The database settings the last backend was asked with.
+    let options = Shared<DatabaseOptions?>(nil)
+    func backend(for database: DatabaseLocation, options: DatabaseOptions) throws -> any SchemaBackend {
+        self.options.update { $0 = options }
+        return backend
+    }
     func validate(_ migrations: [Migration], for database: DatabaseLocation) -> [Diagnostic] {
         migrations.filter { $0.name.hasSuffix("_invalid") }.map {
             Diagnostic(path: "apps/shop/schema/\($0.name).yaml", line: 3, column: 7, message: "cannot run here")
@@ -195,6 +203,7 @@ struct FakeReporter: OutcomeReporter {
 struct Rig {
     let source: FakeSource
     let schema = FakeSchemaBackend()
+    let schemas: FakeSchemas
     let traffic = FakeTraffic()
     let runtime = FakeRuntime()
     let store: StateStore
@@ -206,7 +215,8 @@ struct Rig {
         source = FakeSource(first)
         store = try StateStore.inMemory()
         verifier = FakeVerifier(history: source.history)
-        pipeline = ReconcilePipeline(drivers: ReconcileDrivers(source: source, schemas: FakeSchemas(backend: schema), traffic: traffic,
+        schemas = FakeSchemas(backend: schema)
+        pipeline = ReconcilePipeline(drivers: ReconcileDrivers(source: source, schemas: schemas, traffic: traffic,
                                                                runtime: runtime, verifier: verify == nil ? nil : verifier,
                                                                reporter: reporter),
                                      store: store, configuration: .init(host: "test-host", verify: verify, crashBeforeStep: nil))

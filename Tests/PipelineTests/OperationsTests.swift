@@ -32,6 +32,20 @@ import Testing
         #expect(kinds.contains("suspend") && kinds.contains("resume") && kinds.contains("outcome") && kinds.contains("step"))
     }
 
+    @Test func everyPassDoesEachDatabasesHousekeepingButASuspendedAppsOnes() async throws {
+        var desired = shop(commit: "c1")
+        desired.apps["shop"]?.environment.databaseOptions.retention = .seconds(36 * 3600)
+        let rig = try Rig(desired)
+        _ = await rig.pipeline.pass()
+        #expect(rig.schema.maintained.get() == 1)
+        #expect(rig.schemas.options.get()?.retention == .seconds(36 * 3600), "environment.yaml's settings reach the backend")
+        _ = await rig.pipeline.pass()
+        #expect(rig.schema.maintained.get() == 2, "an idle pass too")
+        try rig.store.suspend(Suspension(app: "shop", repairDrift: false, by: "test"))
+        _ = await rig.pipeline.pass()
+        #expect(rig.schema.maintained.get() == 2, "not while the app is suspended")
+    }
+
     @Test func driftOfASuspendedAppIsRepairedOnlyWhenAsked() async throws {
         let rig = try Rig(shop(commit: "c1"))
         _ = await rig.pipeline.pass()

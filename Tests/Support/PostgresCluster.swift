@@ -116,13 +116,14 @@ public final class PostgresCluster: @unchecked Sendable {
         return name
     }
 
-    /// Runs SQL through `psql` (unaligned, tuples only) and returns its output.
+    /// Runs SQL through `psql` (unaligned, tuples only) and returns its output; as teal's user, or as `role` with
+    /// its password.
     @discardableResult
-    public func psql(_ database: String, _ sql: String, options: String? = nil) throws -> String {
-        var env = ["PGPASSFILE=\(passFile)"]
+    public func psql(_ database: String, _ sql: String, options: String? = nil, role: (name: String, password: String)? = nil) throws -> String {
+        var env = role.map { ["PGPASSWORD=\($0.password)"] } ?? ["PGPASSFILE=\(passFile)"]
         if let options { env.append("PGOPTIONS=\(options)") }
         return try runTool(["env"] + env + ["\(bin)/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
-                                            "-p", String(port), "-U", user, "-d", database, "-c", sql])
+                                            "-p", String(port), "-U", role?.name ?? user, "-d", database, "-c", sql])
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

@@ -33,7 +33,7 @@ struct PGCreateTable: PostgresOperation {
 
     /// The schema holding the tables a migration's rollback (created tables) or complete (dropped tables) put
     /// aside, one per migration so that their names, and their indexes' names, never collide.
-    static func keptSchema(_ b: PlanBuilder) -> String { "teal_kept_\(b.tag)" }
+    static func keptSchema(_ b: PlanBuilder) -> String { RetentionSQL.keptSchemaPrefix + b.tag }
 
     /// Moves a table, rows, indexes and sequences, into the migration's kept schema; instant.
     static func putAside(_ b: PlanBuilder, _ table: String) -> [String] {

@@ -9,5 +9,6 @@ struct PGDropTable: PostgresOperation {
         let t = try b.table(op.name)
         b.plan.newShape.tables.removeAll { $0.name == op.name }
         b.contract(t.physical, phase: 0, PGCreateTable.putAside(b, t.physical))
+        b.plan.droppedTables.append(t.physical)
     }
 }

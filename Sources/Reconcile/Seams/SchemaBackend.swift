@@ -18,12 +18,22 @@ public protocol SchemaBackend: Sendable {
     func complete(_ name: String) async throws
     /// Undoes the started migration `name`, from the definition stored in the database.
     func rollback(_ name: String) async throws
+    /// Housekeeping, called every pass: drops what completed migrations put aside once the retention window has
+    /// passed, brings grants in line. Cheap when there is nothing to do; a failure is logged and tried again
+    /// later, never thrown.
+    func maintain() async
+}
+
+extension SchemaBackend {
+    public func maintain() async {}
 }
 
 /// Picks the schema backend for a database URL.
 public protocol SchemaBackends: Sendable {
     /// Throws a permanent `ReconcileFailure` when no backend serves that kind of database.
     func backend(for database: DatabaseLocation) throws -> any SchemaBackend
+    /// The same, with the settings environment.yaml gives beside the URL (the retention window).
+    func backend(for database: DatabaseLocation, options: DatabaseOptions) throws -> any SchemaBackend
     /// What that kind of database cannot run of `migrations`, by file and line, found without touching any app
     /// database (constructs it cannot express, a dry run of each migration on a scratch database).
     func validate(_ migrations: [Migration], for database: DatabaseLocation) -> [Diagnostic]
@@ -34,4 +44,5 @@ public protocol SchemaBackends: Sendable {
 
 extension SchemaBackends {
     public func colorEnvironment(for database: DatabaseLocation, shape: String) -> [String: String] { [:] }
+    public func backend(for database: DatabaseLocation, options: DatabaseOptions) throws -> any SchemaBackend { try backend(for: database) }
 }

@@ -179,7 +179,8 @@ public struct StepRunner: Sendable {
     }
 
     private func schema(_ app: String) throws -> any SchemaBackend {
-        try drivers.schemas.backend(for: try manifest(app).environment.database)
+        let environment = try manifest(app).environment
+        return try drivers.schemas.backend(for: environment.database, options: environment.databaseOptions)
     }
 
     private func recordSchema(app: String, backend: any SchemaBackend) async throws {
