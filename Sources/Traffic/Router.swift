@@ -208,6 +208,9 @@ public actor Router {
             try? await current.channel.close()
             retiring = current.tag
             old = nil
+        } else if let current = old, current.tls?.files != route.tls {
+            // Moved and TLS changed: connections of the old address were accepted under the old TLS setting.
+            retiring = current.tag
         }
         let tag = ListenerTag()
         let channel: any Channel

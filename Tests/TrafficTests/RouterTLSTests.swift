@@ -155,6 +155,39 @@ struct RouterTLSTests {
         blue.stop()
         dir.remove()
     }
+
+    /// The listen address moves and TLS is turned on in one change: a plain keep-alive connection of the old
+    /// address is not served any more either.
+    @Test func aMoveThatTurnsTLSOnRetiresPlainConnectionsOfTheOldAddress() async throws {
+        let dir = try TempDir()
+        let blue = try PythonUpstream.start(name: "blue", in: dir.path)
+        let certificate = try Self.makeCertificate(name: "shop", in: dir.path)
+        let router = Router(dataDir: dir.path)
+        try await router.start()
+        let before = freePort()
+        let plain = AppRoute(listen: Endpoint(host: "127.0.0.1", port: before), upstreams: ["blue": Upstream(port: blue.port)],
+                             weights: ["blue": 100])
+        try await router.set(app: "shop", route: plain)
+        let idle = KeptClient(HTTPTestClient(port: before))
+        let first = try await blocking { try idle.client.request(path: "/", keepAlive: true) }
+        #expect(first.status == 200 && first.body == "blue")
+
+        var moved = plain
+        moved.listen = Endpoint(host: "127.0.0.1", port: freePort())
+        moved.tls = TLSFiles(certificate: certificate.certificate, key: certificate.key)
+        try await router.set(app: "shop", route: moved)
+        try await Task.sleep(for: .milliseconds(200))
+        let idleAfter = try await blocking { Result { try idle.client.request(path: "/", keepAlive: true) } }
+        if case .success(let response) = idleAfter {
+            Issue.record("a plain connection of the old address was still served after the move to TLS: \(response.status)")
+        }
+        let movedPort = moved.listen.port
+        let secure = try await blocking { try Self.request(port: movedPort, expecting: certificate.certificate, dir: dir.path) }
+        #expect(secure.dropFirst().first == "matches", "\(secure)")
+        await router.stop()
+        blue.stop()
+        dir.remove()
+    }
 }
 
 /// One client connection kept across awaits; used by one thread at a time.
