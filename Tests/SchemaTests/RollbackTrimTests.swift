@@ -138,8 +138,13 @@ import Testing
         try s.exec("INSERT INTO users (id, name, nickname) VALUES (1000, 'New One', 'newbie')")
         try s.exec("UPDATE users SET id = 2000 WHERE id = 8")
         var keptAtCommit = -1
-        try engine.rollback(m.name) { keptAtCommit = (try? s.int("SELECT count(*) FROM _teal_kept_0002_nickname_0")) ?? -1 }
+        var trimAtCommit = -1
+        try engine.rollback(m.name) {
+            keptAtCommit = (try? s.int("SELECT count(*) FROM _teal_kept_0002_nickname_0")) ?? -1
+            trimAtCommit = (try? s.int("SELECT count(*) FROM _teal_trim")) ?? -1
+        }
         #expect(keptAtCommit == 201)
+        #expect(trimAtCommit == 1, "the column left the declaration without a rewrite, the kept-aside triggers notwithstanding")
         #expect(try s.columns("users") == ["id", "name", "age"])
         // A row that reuses a deleted row's key gets nothing of the deleted row's.
         try s.exec("INSERT INTO users (id, name) VALUES (6, 'Reused Key')")

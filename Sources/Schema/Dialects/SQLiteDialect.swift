@@ -195,8 +195,11 @@ final class SQLiteSession: DialectSession {
               let last: String = declared.last?["name"], last.lowercased() == column.lowercased() else { return false }
         let others = (SQLText.tableItems(sql) ?? []).filter { SQLText.tokens($0).first?.identifier?.lowercased() != column.lowercased() || SQLText.isTableConstraint($0) }
         if others.contains(where: { SQLText.mentionsWord($0, column) }) { return false }
-        let onTable = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE",
-                                       arguments: [table]) ?? 0
+        // Teal's own kept-aside and NOT NULL triggers do nothing when a row is rewritten unchanged.
+        let onTable = try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE
+            AND name NOT LIKE '\\_teal\\_kept\\_%' ESCAPE '\\' AND name NOT LIKE '\\_teal\\_not\\_null\\_%' ESCAPE '\\'
+            """, arguments: [table]) ?? 0
         if onTable > 0 { return false }
         let elsewhere = try String.fetchAll(db, sql: """
             SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND (type IN ('trigger', 'view') OR (type = 'index' AND tbl_name = ? COLLATE NOCASE))
