@@ -117,7 +117,7 @@ let package = Package(
                                                        .product(name: "GRDB", package: "GRDB.swift"),
                                                        .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "CLITests", dependencies: ["TealCLI", "Git", "TestSupport", "teal"]),
-        .testTarget(name: "SchemaTests", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "SchemaTests", dependencies: ["Schema", "Manifest", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Reconcile", "Drivers", "Agent", "Manifest", "Planning", "State", "Traffic", "Git", "TestSupport"]),
         .testTarget(name: "TrafficTests", dependencies: ["Traffic"]),
         .testTarget(name: "PostgresSchemaTests", dependencies: ["PostgresSchema", "Schema", "Manifest", "TestSupport"]),
