@@ -71,6 +71,24 @@ struct PlanTests {
     foreignKeys: [.init(name: "notes_user_id_fkey", table: "notes", referencedTable: "users", referencedColumns: ["id"],
                         definition: "FOREIGN KEY (user_id) REFERENCES users(id)")])
 
+    @Test func createConstraintPutsTheConstraintOnTwinsFilledByUpAndDown() throws {
+        let m = try pgMigration("0002_c", """
+            operations:
+              - create_constraint:
+                  {table: users, name: age_ck, type: check, columns: [age], check: "age > 0 AND 'age' <> ''", up: {age: "abs(age)"}, down: {age: "age"}}
+            """)
+        let plan = try MigrationPlan.make(m, catalog: Self.usersAndNotes, schema: "public")
+        let twin = plan.newShape.table("users")?.column("age")?.physical ?? ""
+        #expect(twin.hasPrefix("_teal_new_"))
+        #expect(plan.oldShape.table("users")?.column("age")?.physical == "age")
+        #expect(plan.backfills["users"]?.map(\.target) == [twin])
+        #expect(plan.dualWrites["users"]?.up.map(\.expression) == ["abs(age)"])
+        #expect(plan.dualWrites["users"]?.down.map(\.target) == ["age"])
+        #expect(plan.expand.flatMap(\.statements).contains { $0.contains("CHECK (\"\(twin)\" > 0 AND 'age' <> '') NOT VALID") },
+                "the check reads the twin; strings are left alone: \(plan.expand)")
+        #expect(plan.contractInOrder.flatMap(\.statements).contains { $0.contains("RENAME COLUMN \"age\" TO \"_teal_dropped_") })
+    }
+
     @Test func whatCannotBeDoneOnlineToAPrimaryKeyIsRefusedWithTheWorkaround() throws {
         let toText = try pgMigration("0002_t", "operations:\n  - alter_column: {table: users, column: id, type: text}\n")
         let refused = #expect(throws: PlanError.self) { try MigrationPlan.make(toText, catalog: Self.usersAndNotes, schema: "public") }
