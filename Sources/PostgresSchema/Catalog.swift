@@ -1,4 +1,5 @@
 import Foundation
+import Schema
 
 /// The app schema's tables as PostgreSQL reports them, read once when a migration starts and stored with it, so
 /// that complete and rollback (and a start resumed after a crash) plan from the same facts.
@@ -21,9 +22,51 @@ struct Catalog: Codable, Sendable, Hashable {
         var visibleColumns: [Column] { columns.filter { !$0.name.hasPrefix("_teal_") } }
     }
 
+    /// An index of the app schema, with the constraint it backs (if any), for carrying it onto a column's twin.
+    struct Index: Codable, Sendable, Hashable {
+        var name: String
+        var table: String
+        /// `pg_get_indexdef`: `CREATE [UNIQUE] INDEX name ON schema.table USING method (...) [WHERE ...]`.
+        var definition: String
+        /// The constraint it backs, and its kind: `p` (primary key), `u` (unique), `x` (exclusion); nil for a plain index.
+        var constraint: String?
+        var constraintType: String?
+    }
+
+    /// A foreign key of the app schema.
+    struct ForeignKey: Codable, Sendable, Hashable {
+        var name: String
+        var table: String
+        var referencedTable: String
+        var referencedColumns: [String]
+        /// `pg_get_constraintdef`: `FOREIGN KEY (a) REFERENCES t(b) ...`.
+        var definition: String
+    }
+
     var tables: [Table]
     /// Index name → its table.
     var indexes: [String: String] = [:]
+    /// Indexes and foreign keys in detail (nil in catalogs stored before they were read).
+    var indexDetails: [Index]? = nil
+    var foreignKeys: [ForeignKey]? = nil
+
+    /// The indexes of `table` whose key, expressions or predicate name `column`.
+    func indexes(on table: String, covering column: String) -> [Index] {
+        (indexDetails ?? []).filter { index in
+            guard index.table == table, let tail = Self.indexTail(index.definition) else { return false }
+            return SQLText.replacingColumn(in: tail, column, with: "_teal_probe") != tail
+        }
+    }
+
+    /// The foreign keys (of any table) that reference `table`'s `column`.
+    func foreignKeys(referencing table: String, _ column: String) -> [ForeignKey] {
+        (foreignKeys ?? []).filter { $0.referencedTable == table && $0.referencedColumns.contains(column) }
+    }
+
+    /// What follows `ON schema.table` in an index definition: `USING method (...) ...`.
+    static func indexTail(_ definition: String) -> String? {
+        definition.range(of: " USING ").map { String(definition[$0.upperBound...]) }
+    }
 
     func table(_ name: String) -> Table? { tables.first { $0.name == name } }
 
@@ -64,7 +107,30 @@ struct Catalog: Codable, Sendable, Hashable {
             """, [schema])
         var indexes: [String: String] = [:]
         for row in indexRows { indexes[row[0] ?? ""] = row[1] ?? "" }
-        return Catalog(tables: order.compactMap { byTable[$0] }, indexes: indexes)
+        let detailRows = try await session.rows("""
+            SELECT i.relname::text, t.relname::text, pg_get_indexdef(x.indexrelid), c.conname::text, c.contype::text
+            FROM pg_index x
+            JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+            JOIN pg_namespace n ON n.oid = t.relnamespace
+            LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid AND c.contype IN ('p', 'u', 'x')
+            WHERE n.nspname = $1 ORDER BY 1
+            """, [schema])
+        let details = detailRows.map { Index(name: $0[0] ?? "", table: $0[1] ?? "", definition: $0[2] ?? "", constraint: $0[3], constraintType: $0[4]) }
+        let keyRows = try await session.rows("""
+            SELECT c.conname::text, t.relname::text, r.relname::text,
+                   (SELECT string_agg(a.attname::text, ',' ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, ord)
+                    JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum),
+                   pg_get_constraintdef(c.oid)
+            FROM pg_constraint c
+            JOIN pg_class t ON t.oid = c.conrelid JOIN pg_class r ON r.oid = c.confrelid
+            JOIN pg_namespace n ON n.oid = r.relnamespace
+            WHERE c.contype = 'f' AND n.nspname = $1 ORDER BY 1
+            """, [schema])
+        let foreignKeys = keyRows.map {
+            ForeignKey(name: $0[0] ?? "", table: $0[1] ?? "", referencedTable: $0[2] ?? "",
+                       referencedColumns: ($0[3] ?? "").split(separator: ",").map(String.init), definition: $0[4] ?? "")
+        }
+        return Catalog(tables: order.compactMap { byTable[$0] }, indexes: indexes, indexDetails: details, foreignKeys: foreignKeys)
     }
 }
 

@@ -2,7 +2,7 @@ import Manifest
 
 /// Small lexical helpers over SQL text: enough to find column references in an expression and to edit
 /// one column's constraints inside a `CREATE TABLE` statement.
-enum SQLText {
+public enum SQLText {
     struct Token {
         enum Kind { case word, quotedIdentifier, string, group, symbol }
         var kind: Kind
@@ -202,7 +202,7 @@ enum SQLText {
 
     /// `expression` with every bare mention of column `from` (a word or quoted identifier, not qualified, not a
     /// function name) replaced by `to`, quoted. Strings and comments are left as they are.
-    static func replacingColumn(in expression: String, _ from: String, with to: String) -> String {
+    public static func replacingColumn(in expression: String, _ from: String, with to: String) -> String {
         let chars = Array(expression)
         var out = ""
         var i = 0

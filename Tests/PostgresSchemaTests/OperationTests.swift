@@ -226,6 +226,94 @@ let pgCases: [PGCase] = [
         completed: { (s: PGScratch) throws in
             #expect(try s.rows("SELECT conname FROM pg_constraint WHERE conrelid = 'users'::regclass ORDER BY 1") == ["age_positive", "name_len", "users_name_key", "users_pkey"])
         }),
+    PGCase(name: "create_constraint check and unique with up fixing existing rows, writes in both shapes",
+           setup: usersSetup + "; UPDATE users SET age = -age WHERE id <= 3; UPDATE users SET name = 'dup' WHERE id IN (4, 5)", migration: """
+        operations:
+          - create_constraint:
+              table: users
+              name: users_age_positive
+              type: check
+              columns: [age]
+              check: "age > 0"
+              up: {age: "CASE WHEN age <= 0 THEN -age ELSE age END"}
+              down: {age: "age"}
+          - create_constraint:
+              table: users
+              name: users_name_unique
+              type: unique
+              columns: [name]
+              up: {name: "CASE WHEN name LIKE 'dup%' THEN name || '-' || id ELSE name END"}
+        """,
+        started: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT age FROM users WHERE id = 2", as: new) == ["2"], "up fixed the violating row in the new shape")
+            #expect(try s.rows("SELECT age FROM users WHERE id = 2", as: old) == ["-2"], "the old shape keeps its value")
+            #expect(try s.rows("SELECT name FROM users WHERE id IN (4, 5) ORDER BY id", as: new) == ["dup-4", "dup-5"], "up de-duplicated")
+            #expect(try s.rows("SELECT name FROM users WHERE id IN (4, 5) ORDER BY id", as: old) == ["dup", "dup"])
+            // The old shape writes unconstrained; `up` gives the new shape a value that satisfies the constraints.
+            try s.sql("INSERT INTO users (name, age) VALUES ('dup', -7)", as: old)
+            try s.sql("UPDATE users SET age = -9 WHERE id = 6", as: old)
+            #expect(try s.rows("SELECT name || ' ' || age FROM users WHERE id = 11", as: new) == ["dup-11 7"])
+            #expect(try s.rows("SELECT age FROM users WHERE id = 6", as: new) == ["9"])
+            // The new shape is constrained, and its writes reach the old shape through `down`.
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (name, age) VALUES ('neg', -1)", as: new) }
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (name, age) VALUES ('user 1', 1)", as: new) }
+            #expect(throws: (any Error).self) { try s.sql("UPDATE users SET name = 'user 2' WHERE id = 1", as: new) }
+            try s.sql("INSERT INTO users (name, age) VALUES ('fresh', 30)", as: new)
+            try s.sql("UPDATE users SET age = 40 WHERE id = 1", as: new)
+            #expect(try s.rows("SELECT age FROM users WHERE name = 'fresh'", as: old) == ["30"])
+            #expect(try s.rows("SELECT age FROM users WHERE id = 1", as: old) == ["40"])
+        },
+        rolledBack: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT age FROM users WHERE id IN (2, 6) ORDER BY id", as: old) == ["-2", "-9"], "old rows untouched")
+            #expect(try s.rows("SELECT name FROM users WHERE id IN (4, 5, 11) ORDER BY id", as: old) == ["dup", "dup", "dup"])
+            #expect(try s.rows("SELECT age FROM users WHERE name = 'fresh'", as: old) == ["30"], "new-shape rows remain")
+        },
+        restarted: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT name || ' ' || age FROM users WHERE id IN (2, 11) ORDER BY id", as: new) == ["user 2 2", "dup-11 7"])
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'users'::regclass ORDER BY 1") == [
+                "users_age_positive CHECK ((age > 0))", "users_name_unique UNIQUE (name)", "users_pkey PRIMARY KEY (id)"])
+            #expect(try s.rows("SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'users' AND column_name = 'name'") == ["NO"])
+            #expect(try s.rows("SELECT count(*) FROM users WHERE age <= 0", as: new) == ["0"])
+            #expect(try s.rows("SELECT name FROM users WHERE id = 5", as: new) == ["dup-5"])
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (name, age) VALUES ('neg', -1)", as: new) }
+            try s.sql("INSERT INTO users (name, age) VALUES ('after', 5)", as: new)
+        }),
+    PGCase(name: "alter_column of the primary key and of a uniquely constrained column keeps their indexes and foreign keys",
+           setup: usersSetup + """
+               ; ALTER TABLE users ADD CONSTRAINT users_name_key UNIQUE (name); CREATE INDEX users_id_age_idx ON users (id, age);                CREATE INDEX users_young_idx ON users (age) WHERE id > 5;                CREATE TABLE notes (id serial PRIMARY KEY, user_id integer REFERENCES users (id) ON DELETE CASCADE, body text);                INSERT INTO notes (user_id, body) VALUES (1, 'a'), (2, 'b')
+               """, migration: """
+        operations:
+          - alter_column: {table: users, column: id, type: bigint}
+          - alter_column: {table: users, column: name, type: varchar(200)}
+        """,
+        started: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT pg_typeof(id)::text || ' ' || pg_typeof(name)::text FROM users WHERE id = 1", as: new) == ["bigint character varying"])
+            #expect(try s.rows("SELECT pg_typeof(id)::text FROM users WHERE id = 1", as: old) == ["integer"])
+            try s.sql("INSERT INTO users (name, age) VALUES ('n1', 1)", as: new)
+            try s.sql("INSERT INTO users (name) VALUES ('o1')", as: old)
+            #expect(try s.rows("SELECT count(DISTINCT id) FROM users WHERE name IN ('n1', 'o1')", as: new) == ["2"])
+            try s.sql("INSERT INTO notes (user_id, body) SELECT id, 'c' FROM users WHERE name = 'n1'", as: new)
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (id, name) VALUES (1, 'again')", as: new) }
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (name) VALUES ('user 1')", as: new) }
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'users' AND column_name IN ('id', 'name') ORDER BY column_name") == ["bigint", "character varying"])
+            #expect(try s.rows("SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'users'::regclass ORDER BY 1") == [
+                "users_name_key UNIQUE (name)", "users_pkey PRIMARY KEY (id)"])
+            #expect(try s.rows("SELECT indexname || ' ' || substr(indexdef, strpos(indexdef, 'USING')) FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'users' ORDER BY 1") == [
+                "users_id_age_idx USING btree (id, age)", "users_name_key USING btree (name)", "users_pkey USING btree (id)",
+                "users_young_idx USING btree (age) WHERE (id > 5)"], "every index covers the new columns under its name")
+            #expect(try s.rows("SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'notes'::regclass AND contype = 'f'") == [
+                "notes_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE"])
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO notes (user_id, body) VALUES (99999, 'x')", as: new) }
+            try s.sql("DELETE FROM users WHERE id = 1", as: new)
+            #expect(try s.rows("SELECT count(*) FROM notes WHERE user_id = 1", as: new) == ["0"], "the foreign key still cascades")
+            try s.sql("INSERT INTO users (name) VALUES ('after')", as: new)
+            #expect(try s.rows("SELECT pg_get_serial_sequence('public.users', 'id') IS NOT NULL") == ["t"], "the sequence belongs to the new column")
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (id, name) VALUES (2, 'again')", as: new) }
+        }),
     PGCase(name: "drop_table keeps the rows aside", setup: usersSetup + "; CREATE TABLE legacy (id int PRIMARY KEY); INSERT INTO legacy VALUES (1), (2)", migration: """
         operations:
           - drop_table: {name: legacy}
@@ -259,5 +347,33 @@ struct PGOperationTests {
     func operation(_ c: PGCase) async throws {
         guard postgresAvailable() else { return }
         try await PGHarness.run(c)
+    }
+}
+
+@Suite("PostgreSQL: what cannot be done online is refused at plan time", .serialized)
+struct PGRefusalTests {
+    @Test func changingAReferencedKeyToAnIncompatibleTypeIsRefusedBeforeAnythingIsApplied() async throws {
+        guard postgresAvailable() else { return }
+        let s = try PGScratch()
+        let setup = try pgMigration(old, "operations:\n  - sql:\n      up: \(PGHarness.json(usersSetup + "; CREATE TABLE notes (id serial PRIMARY KEY, user_id integer REFERENCES users (id))"))\n")
+        try await s.engine.start(setup)
+        try await s.engine.complete(setup.name)
+        let before = try PGHarness.shape(s)
+        let m = try pgMigration(new, """
+            operations:
+              - alter_column: {table: users, column: id, type: text}
+            """)
+        do {
+            try await s.engine.start(m)
+            Issue.record("the start should have been refused")
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains("operations[0] (alter_column)"), "\(message)")
+            #expect(message.contains("foreign key notes.notes_user_id_fkey"), "\(message)")
+            #expect(message.contains("drop_constraint"), "the workaround is named: \(message)")
+        }
+        #expect(try await s.engine.status().inFlight == nil, "nothing is in flight")
+        #expect(try PGHarness.shape(s) == before, "nothing was applied")
+        #expect(try s.rows("SELECT nspname FROM pg_namespace WHERE nspname = 'public_\(new)'").isEmpty)
     }
 }

@@ -59,6 +59,52 @@ struct PlanTests {
         #expect(triggers.contains { $0.contains("\"name\" \"public\".\"users\".\"name\"%TYPE := NEW.\"name\";") })
     }
 
+    static let usersAndNotes = Catalog(tables: [
+        Catalog.Table(name: "users", columns: [
+            .init(name: "id", type: "integer", notNull: true, defaultSQL: "nextval('users_id_seq'::regclass)"),
+            .init(name: "age", type: "integer", notNull: false, defaultSQL: nil),
+        ], primaryKey: ["id"]),
+        Catalog.Table(name: "notes", columns: [.init(name: "user_id", type: "integer", notNull: false, defaultSQL: nil)], primaryKey: []),
+    ], indexes: ["users_pkey": "users"],
+    indexDetails: [.init(name: "users_pkey", table: "users", definition: "CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)",
+                         constraint: "users_pkey", constraintType: "p")],
+    foreignKeys: [.init(name: "notes_user_id_fkey", table: "notes", referencedTable: "users", referencedColumns: ["id"],
+                        definition: "FOREIGN KEY (user_id) REFERENCES users(id)")])
+
+    @Test func createConstraintPutsTheConstraintOnTwinsFilledByUpAndDown() throws {
+        let m = try pgMigration("0002_c", """
+            operations:
+              - create_constraint:
+                  {table: users, name: age_ck, type: check, columns: [age], check: "age > 0 AND 'age' <> ''", up: {age: "abs(age)"}, down: {age: "age"}}
+            """)
+        let plan = try MigrationPlan.make(m, catalog: Self.usersAndNotes, schema: "public")
+        let twin = plan.newShape.table("users")?.column("age")?.physical ?? ""
+        #expect(twin.hasPrefix("_teal_new_"))
+        #expect(plan.oldShape.table("users")?.column("age")?.physical == "age")
+        #expect(plan.backfills["users"]?.map(\.target) == [twin])
+        #expect(plan.dualWrites["users"]?.up.map(\.expression) == ["abs(age)"])
+        #expect(plan.dualWrites["users"]?.down.map(\.target) == ["age"])
+        #expect(plan.expand.flatMap(\.statements).contains { $0.contains("CHECK (\"\(twin)\" > 0 AND 'age' <> '') NOT VALID") },
+                "the check reads the twin; strings are left alone: \(plan.expand)")
+        #expect(plan.contractInOrder.flatMap(\.statements).contains { $0.contains("RENAME COLUMN \"age\" TO \"_teal_dropped_") })
+    }
+
+    @Test func whatCannotBeDoneOnlineToAPrimaryKeyIsRefusedWithTheWorkaround() throws {
+        let toText = try pgMigration("0002_t", "operations:\n  - alter_column: {table: users, column: id, type: text}\n")
+        let refused = #expect(throws: PlanError.self) { try MigrationPlan.make(toText, catalog: Self.usersAndNotes, schema: "public") }
+        #expect(refused?.description.contains("operations[0] (alter_column): column users.id is referenced by foreign key notes.notes_user_id_fkey") == true, "\(String(describing: refused))")
+        #expect(refused?.description.contains("drop_constraint") == true)
+        let nullable = try pgMigration("0002_n", "operations:\n  - alter_column: {table: users, column: id, nullable: true}\n")
+        let key = #expect(throws: PlanError.self) { try MigrationPlan.make(nullable, catalog: Self.usersAndNotes, schema: "public") }
+        #expect(key?.description.contains("part of the primary key") == true)
+        let widen = try pgMigration("0002_w", "operations:\n  - alter_column: {table: users, column: id, type: bigint}\n")
+        let plan = try MigrationPlan.make(widen, catalog: Self.usersAndNotes, schema: "public")
+        let contract = plan.contractInOrder.flatMap(\.statements).joined(separator: "\n")
+        #expect(contract.contains("PRIMARY KEY USING INDEX"), "\(contract)")
+        #expect(contract.contains("ALTER TABLE \"public\".\"notes\" VALIDATE CONSTRAINT"), "\(contract)")
+        #expect(plan.expand.contains { $0.concurrently && $0.statements[0].contains("CREATE UNIQUE INDEX CONCURRENTLY") })
+    }
+
     @Test func anOperationOnAMissingTableIsRefusedWithItsIndex() {
         let m = Migration(name: "0002_x", number: 2, checksum: "x", operations: [
             .dropColumn(DropColumn(table: "nope", column: "c")),

@@ -3,7 +3,9 @@ import Manifest
 /// `alter_column` that changes the column (type, nullability, default, unique, check, references): a twin
 /// column `_teal_new_<column>` with the new definition, filled from `up` (default: the column itself) for
 /// old-shape writes and existing rows; the old column is filled from `down` (default: the twin) for new-shape
-/// writes. Complete puts the old column aside, renames the twin into its place and declares its constraints.
+/// writes. Complete puts the old column aside, renames the twin into its place and declares its constraints. The
+/// column's indexes, unique constraints and primary key (and foreign keys into it) are carried onto the twin
+/// (PGTwinColumn.swift), so a primary-key column can change too.
 struct PGAlterColumn: PostgresOperation {
     var op: AlterColumn
 
@@ -11,7 +13,10 @@ struct PGAlterColumn: PostgresOperation {
         let (t, c) = try b.column(op.table, op.column)
         let old = b.physical(t.physical, c.physical)
         let primaryKey = b.catalog.table(t.physical)?.primaryKey.contains(c.physical) ?? false
-        guard !primaryKey else { throw PlanError("column \(op.table).\(op.column) is part of the primary key; altering it is not supported") }
+        if primaryKey, op.nullable == true {
+            throw PlanError("column \(op.table).\(op.column) is part of the primary key, which cannot be nullable; "
+                + "drop the primary key first (drop_constraint), or declare a new key (create_constraint) before making the column nullable")
+        }
         let twin = b.helper("new", c.physical)
         let finalName = op.name ?? op.column
         if finalName != op.column, t.column(finalName) != nil { throw PlanError("column \(op.table).\(finalName) already exists") }
@@ -27,7 +32,7 @@ struct PGAlterColumn: PostgresOperation {
         let nn = b.helper("nn", c.physical)
         if notNull { statements.append(b.addConstraint(t.physical, nn, "CHECK (\(b.q(twin)) IS NOT NULL) NOT VALID")) }
         // The old column must take new-shape inserts, which only fill it through `down`.
-        if old?.notNull == true { statements.append("ALTER TABLE \(b.qt(t.physical)) ALTER COLUMN \(b.q(c.physical)) DROP NOT NULL") }
+        if old?.notNull == true, !primaryKey { statements.append("ALTER TABLE \(b.qt(t.physical)) ALTER COLUMN \(b.q(c.physical)) DROP NOT NULL") }
         let fkName = op.references?.name ?? "\(t.physical)_\(finalName)_fkey"
         if let r = op.references {
             let target = try b.table(r.table)
@@ -38,6 +43,10 @@ struct PGAlterColumn: PostgresOperation {
             statements.append(b.addConstraint(t.physical, fkName, def + " NOT VALID"))
         }
         b.expand(t.physical, statements)
+        // The indexes, unique constraints and primary key on the column, and foreign keys into it, follow it to the twin.
+        var typeChange: (from: String, to: String)? = nil
+        if let to = op.type, let from = old?.type, from.lowercased() != to.lowercased() { typeChange = (from, to) }
+        let carried = old == nil ? [] : try b.carryIndexes(table: t.physical, column: c.physical, twin: twin, finalName: finalName, typeChange: typeChange)
         let uniqueIndex = b.helper("uq", c.physical)
         if op.unique != nil {
             b.expandConcurrently(t.physical, index: uniqueIndex,
@@ -54,6 +63,7 @@ struct PGAlterColumn: PostgresOperation {
         ])
         var contract: [String] = []
         if notNull { contract += b.setNotNull(t.physical, finalName, check: nn) }
+        contract += carried
         if let check = op.check {
             let name = check.name ?? "\(t.physical)_\(finalName)_check"
             contract += [b.addConstraint(t.physical, name, "CHECK (\(check.constraint)) NOT VALID"),
@@ -75,7 +85,7 @@ struct PGAlterColumn: PostgresOperation {
         if !contract.isEmpty { b.contract(t.physical, phase: 2, contract) }
 
         var undo = ["ALTER TABLE IF EXISTS \(b.qt(t.physical)) DROP COLUMN IF EXISTS \(b.q(twin))"]
-        if old?.notNull == true { undo = b.setNotNull(t.physical, c.physical, check: b.helper("nnold", c.physical)) + undo }
+        if old?.notNull == true, !primaryKey { undo = b.setNotNull(t.physical, c.physical, check: b.helper("nnold", c.physical)) + undo }
         b.undo(t.physical, undo)
         if op.unique != nil { b.undo(t.physical, ["DROP INDEX CONCURRENTLY IF EXISTS \(b.q(b.schema)).\(b.q(uniqueIndex))"], concurrently: true) }
     }
