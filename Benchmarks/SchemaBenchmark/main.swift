@@ -124,21 +124,7 @@ func revertRun(dropColumn: Bool) throws -> RevertRun {
     let window = Window()
     let before = LatencyLog()
     let backfilling = Window()
-    let writer = Thread {
-        guard let db = try? connection(path) else { stop.finish(); return }
-        var i = 0
-        while !stop.isSet {
-            let t0 = now()
-            let ok = (try? db.write { try $0.execute(sql: "INSERT INTO users (name) VALUES (?)", arguments: ["Writer \(i)"]) }) != nil
-            let t1 = now()
-            if window.contains(t0) { log.add((t1 - t0) * 1000, ok: ok, at: (t0 - window.start) * 1000) }
-            if backfilling.contains(t0) { before.add((t1 - t0) * 1000, ok: ok, at: 0) }
-            i += 1
-            Thread.sleep(forTimeInterval: 0.005)
-        }
-        stop.finish()
-    }
-    writer.start()
+    startWriter(path, every: 0.005, logging: [(window, log), (backfilling, before)], until: stop)
     Thread.sleep(forTimeInterval: 0.1)
     let engine = try SchemaEngine(path: path, logger: quiet)
     let progress = Progress()
@@ -241,20 +227,7 @@ func writerRun(every interval: Double, migrate: Bool = true, duration: Double = 
     let log = LatencyLog()
     let stop = Flag()
     let window = Window()
-    let writer = Thread {
-        guard let db = try? connection(path) else { stop.finish(); return }
-        var i = 0
-        while !stop.isSet {
-            let t0 = now()
-            let ok = (try? db.write { try $0.execute(sql: "INSERT INTO users (name) VALUES (?)", arguments: ["Writer \(i)"]) }) != nil
-            let t1 = now()
-            if window.contains(t0) { log.add((t1 - t0) * 1000, ok: ok, at: (t0 - window.start) * 1000) }
-            i += 1
-            Thread.sleep(forTimeInterval: interval)
-        }
-        stop.finish()
-    }
-    writer.start()
+    startWriter(path, every: interval, logging: [(window, log)], until: stop)
     Thread.sleep(forTimeInterval: 0.1)
     window.open(now())
     let time = try seconds {
@@ -425,6 +398,25 @@ print("| (c) Python ratio, prepared per insert | \(f(pyTriggered / pyPlain))x | 
 print("| (c) Python sqlite3, statement cache: plain / triggers | \(us(pyPlainCached)) / \(us(pyTriggeredCached)) us | |")
 print("| (c) Python ratio, cached statement | \(f(pyTriggeredCached / pyPlainCached))x | <= 1.2x |")
 print("| (c) rows split by the triggers, all clients | \(splitRows) of \(6 * done) | |")
+
+/// An old-shape writer on its own connection: one insert every `interval` seconds, each timed into the logs whose
+/// window it began in, until `stop` is set.
+func startWriter(_ path: String, every interval: Double, logging logs: [(Window, LatencyLog)], until stop: Flag) {
+    let writer = Thread {
+        guard let db = try? connection(path) else { stop.finish(); return }
+        var i = 0
+        while !stop.isSet {
+            let t0 = now()
+            let ok = (try? db.write { try $0.execute(sql: "INSERT INTO users (name) VALUES (?)", arguments: ["Writer \(i)"]) }) != nil
+            let t1 = now()
+            for (window, log) in logs where window.contains(t0) { log.add((t1 - t0) * 1000, ok: ok, at: (t0 - window.start) * 1000) }
+            i += 1
+            Thread.sleep(forTimeInterval: interval)
+        }
+        stop.finish()
+    }
+    writer.start()
+}
 
 final class LatencyLog: @unchecked Sendable {
     private let lock = NSLock()
