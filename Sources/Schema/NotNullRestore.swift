@@ -29,7 +29,7 @@ enum NotNullRestore {
     }
 
     static func triggerName(_ table: String, _ column: String, _ event: String) -> String {
-        "_teal_not_null_\(table.lowercased())_\(column.lowercased())_\(event)"
+        "_teal_not_null_\(table.count)_\(table.lowercased())_\(column.lowercased())_\(event)"
     }
 
     /// Adds the refusing triggers and records the declaration to put back.
@@ -68,8 +68,11 @@ enum NotNullRestore {
 
 extension SchemaEngine {
     /// Puts NOT NULL back where a rollback left it for later (see `NotNullRestore`); cheap when nothing is pending.
-    func restoreNotNull() throws {
+    /// Returns, in words, what is still pending because rows hold NULL.
+    @discardableResult
+    func restoreNotNull() throws -> [String] {
         let jobs = try queue.read { try NotNullRestore.pending($0) }
+        var left: [String] = []
         for job in jobs {
             let q = Identifiers.quote(job.table)
             // Outside the write lock: WAL readers do not hold up writers.
@@ -82,6 +85,7 @@ extension SchemaEngine {
                 return found
             }
             if let bad = nulls.first(where: { $0.value > 0 }) {
+                left.append("\(bad.value) row(s) of \(job.table) have no \(bad.key), which is NOT NULL in the shape a rollback restored")
                 logger.error("NOT NULL not restored yet", metadata: [
                     "table": "\(job.table)", "column": "\(bad.key)",
                     "why": "\(bad.value) row(s) have no value, which the old shape requires; new NULLs are refused meanwhile; fix the rows and the next start or rollback re-declares it"])
@@ -105,5 +109,6 @@ extension SchemaEngine {
                 return .commit
             } }
         }
+        return left
     }
 }

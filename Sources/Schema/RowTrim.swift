@@ -45,13 +45,20 @@ enum RowTrim {
             """, arguments: [name]))
         let triggers = try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE AND sql IS NOT NULL",
                                            arguments: [name])
+        // A CHECK naming the column is evaluated again when the update sets it (even to itself).
+        let items = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", arguments: [name])
+            .flatMap(SQLText.tableItems) ?? []
+        let checked = Set(items.filter { SQLText.tokens($0).contains { $0.isKeyword("CHECK") } }.flatMap { item in
+            columns.compactMap { $0["name"] as String? }.filter { SQLText.mentionsWord(item, $0) }.map { $0.lowercased() }
+        })
         let candidates = columns.compactMap { row -> (name: String, rank: Int)? in
             let column: String = row["name"]
             if let dropped, column.lowercased() == dropped.lowercased() { return nil }
             if triggers.contains(where: { SQLText.mentionsWord($0, column) }) { return nil }
             let isRowidAlias = keys.count == 1 && (row["pk"] as Int? ?? 0) > 0 && (row["type"] as String? ?? "").uppercased() == "INTEGER"
             if isRowidAlias { return nil }
-            let rank = (indexed.contains(column.lowercased()) ? 2 : 0) + ((row["notnull"] as Int? ?? 0) == 1 ? 1 : 0)
+            let rank = (checked.contains(column.lowercased()) ? 4 : 0) + (indexed.contains(column.lowercased()) ? 2 : 0)
+                + ((row["notnull"] as Int? ?? 0) == 1 ? 1 : 0)
             return (column, rank)
         }
         return candidates.min { $0.rank < $1.rank }?.name

@@ -124,12 +124,22 @@ public final class SchemaEngine: @unchecked Sendable {
         var previous: AppliedMigration?
         var resuming = false
         var alreadyDone = false
-        // Values an earlier rollback left undeclared would show through a column this start adds.
-        try restoreNotNull()
+        // Values an earlier rollback left undeclared would show through a column this start adds; a NOT NULL it
+        // could not re-declare yet would be taken for the column's real declaration.
+        let notNullLeft = try restoreNotNull()
+        if let first = notNullLeft.first {
+            throw SchemaError(migration: migration.name, "cannot start while an earlier rollback waits to re-declare NOT NULL: \(first); give those rows a value")
+        }
         try trimRows()
         try write { db in
             try db.inTransaction(.immediate) {
                 try History.create(db)
+                // Another process may have rolled back meanwhile: its clean-up must run before any column is added.
+                if try !RowTrim.pending(db).isEmpty || !NotNullRestore.pending(db).isEmpty {
+                    var busy = SchemaError(migration: migration.name, "another process's rollback has clean-up to finish first; trying again")
+                    busy.isTransient = true
+                    throw busy
+                }
                 let existing = try History.find(db, migration.name)
                 if let existing, existing.state != .rolledBack {
                     if existing.checksum != migration.checksum {

@@ -70,6 +70,8 @@ final class FakeSchemaBackend: SchemaBackend, Sendable {
     let starts = Shared(0)
     /// When set, `start` backfills until `shouldStop` says so, then throws as an interrupted backfill does.
     let backfillsUntilStopped = Shared(false)
+    /// When set, what such a start throws once stopped (a real failure that comes as the stop is asked).
+    let failureWhenStopped = Shared<ReconcileFailure?>(nil)
     let maintained = Shared(0)
 
     var description: String { "fake database" }
@@ -82,7 +84,7 @@ final class FakeSchemaBackend: SchemaBackend, Sendable {
         if backfillsUntilStopped.get() {
             history.update { $0.inFlight = AppliedMigration(name: migration.name, checksum: migration.checksum) }
             while !shouldStop() { try await Task.sleep(for: .milliseconds(5)) }
-            throw ReconcileFailure.transient("the backfill was interrupted")
+            throw failureWhenStopped.get() ?? ReconcileFailure.transient("the backfill was interrupted")
         }
         progress(10, 10)
         history.update { $0.inFlight = AppliedMigration(name: migration.name, checksum: migration.checksum) }

@@ -98,4 +98,21 @@ import Testing
         #expect(next.steps.map(\.summary) == ["shop: roll back migration 0002_more"])
         #expect(rig.schema.history.get().inFlight == nil)
     }
+
+    /// A start that fails for real just as a newer commit arrives is a failure of its commit, with the error.
+    @Test(.timeLimit(.minutes(1)))
+    func aRealFailureAsTheStopComesIsStillAFailure() async throws {
+        let rig = try Rig(shop(commit: "c1"))
+        #expect(await rig.pipeline.pass().audit?.outcome == .applied)
+        rig.schema.backfillsUntilStopped.update { $0 = true }
+        rig.schema.failureWhenStopped.update { $0 = .permanent("disk I/O error") }
+        rig.source.commit(shop(commit: "c2", green: true))
+        let startsBefore = rig.schema.starts.get()
+        let running = Task { await rig.pipeline.pass() }
+        while rig.schema.starts.get() == startsBefore { try await Task.sleep(for: .milliseconds(5)) }
+        rig.source.commit(shop(commit: "c3"))
+        let audit = try #require(await running.value.audit)
+        #expect(audit.commit == "c2" && audit.outcome == .failed, "\(audit)")
+        #expect(audit.errors.contains { $0.contains("disk I/O error") }, "\(audit.errors)")
+    }
 }

@@ -114,6 +114,10 @@ import Testing
         #expect(try s.notNull("users", "name") == false)
         s.refuses("INSERT INTO users (name) VALUES (NULL)", "NOT NULL constraint failed: users.name")
         s.refuses("UPDATE users SET name = NULL WHERE id = 1", "NOT NULL constraint failed: users.name")
+        // No start while NOT NULL waits: it would take the column for nullable.
+        let refused = #expect(throws: SchemaError.self) { try engine.start(migration("0003_nothing", [])) }
+        #expect(refused?.description.contains("re-declare NOT NULL") == true, "\(String(describing: refused))")
+        #expect(try s.int("SELECT count(*) FROM _teal_not_null") == 1)
         try s.exec("UPDATE users SET name = 'Fixed' WHERE name IS NULL")
         try engine.start(migration("0003_nothing", []))
         #expect(try s.int("SELECT count(*) FROM _teal_not_null") == 0)
@@ -158,5 +162,14 @@ import Testing
         #expect(try s.int("SELECT count(*) FROM users WHERE nickname IS NOT NULL") == 201)
         let leftovers = try s.machinery()
         #expect(leftovers.allSatisfy { !$0.contains("keep") && !$0.contains("kept") }, "\(leftovers)")
+    }
+
+    /// Table options in either order: a WITHOUT ROWID table is refused at start whatever follows the option.
+    @Test func withoutRowidIsFoundWhateverOptionFollows() throws {
+        let s = try Scratch("CREATE TABLE tags (name TEXT PRIMARY KEY, hits INTEGER) WITHOUT ROWID, STRICT; INSERT INTO tags VALUES ('a', 1);")
+        let m = migration("0002_tag_color", [.addColumn(AddColumn(table: "tags", column: column("color"), up: "'red'"))])
+        let error = #expect(throws: SchemaError.self) { try s.engine().start(m) }
+        #expect(error?.description.contains("WITHOUT ROWID") == true, "\(String(describing: error))")
+        #expect(try s.columns("tags") == ["name", "hits"])
     }
 }

@@ -117,7 +117,8 @@ extension ReconcilePipeline {
                 execution.steps.append(.init(summary: planned.step.summary, seconds: took))
                 event(app: planned.step.app, color: planned.step.color?.rawValue, commit: desired.commit, kind: "step",
                       "\(planned.step.summary) (\(String(format: "%.2f", took))s)")
-            } catch where signal.raised != nil {
+            } catch where signal.raised != nil && ReconcileFailure.classify(error).isTransient {
+                // Stopped on request (a stopped backfill fails transient); a real failure goes the usual way.
                 let took = seconds(stepStart.duration(to: clock.now))
                 if signal.raised == .shutdown {
                     execution.stoppedForShutdown = true

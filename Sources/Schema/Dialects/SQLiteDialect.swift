@@ -59,8 +59,9 @@ final class SQLiteSession: DialectSession {
 
     func hasRowid(_ table: String) throws -> Bool {
         let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", arguments: [table]) ?? ""
-        let words = SQLText.tokens(sql).suffix(2).map { $0.text.uppercased() }
-        return words != ["WITHOUT", "ROWID"]
+        // Table options come after the body in any order (`WITHOUT ROWID, STRICT`).
+        let tokens = SQLText.tokens(sql)
+        return !zip(tokens, tokens.dropFirst()).contains { $0.isKeyword("WITHOUT") && $1.isKeyword("ROWID") }
     }
 
     /// The type SQLite gets for a column: PostgreSQL's auto-numbered key types become SQLite's `integer` row key.
@@ -205,6 +206,8 @@ final class SQLiteSession: DialectSession {
             SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND (type IN ('trigger', 'view') OR (type = 'index' AND tbl_name = ? COLLATE NOCASE))
             """, arguments: [table])
         if elsewhere.contains(where: { SQLText.mentionsWord($0, column) }) { return false }
+        // The clean-up's cursor starts before the smallest rowid.
+        if try Int64.fetchOne(db, sql: "SELECT min(rowid) FROM \(q(table))") == Int64.min { return false }
         return try RowTrim.rewrittenColumn(db, table: table, without: column) != nil
     }
 
