@@ -41,22 +41,26 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
-let base = work.appendingPathComponent("base.db").path
-do {
-    let db = try connection(base)
+/// `users` with `count` rows, checkpointed: the database every copy starts from.
+func seed(_ path: String, rows count: Int) throws {
+    let db = try connection(path)
     try db.write { db in
         try db.execute(sql: "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT)")
         try db.execute(sql: """
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
             INSERT INTO users (name, email) SELECT 'First' || i || ' Last' || i, 'user' || i || '@example.com' FROM n
-            """, arguments: [rows])
+            """, arguments: [count])
     }
     try db.writeWithoutTransaction { _ = try $0.checkpoint(.truncate) }
 }
 
-func copy(_ name: String) throws -> String {
+let base = work.appendingPathComponent("base.db").path
+try seed(base, rows: rows)
+
+func copy(_ name: String, from source: String = base) throws -> String {
     let path = work.appendingPathComponent(name).path
-    try FileManager.default.copyItem(atPath: base, toPath: path)
+    try? FileManager.default.removeItem(atPath: path)
+    try FileManager.default.copyItem(atPath: source, toPath: path)
     // On disk before use, like the database it stands for: otherwise the first fsync of a checkpoint flushes
     // the whole fresh copy, stalling every writer of the file system for as long.
     let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
@@ -97,23 +101,8 @@ struct RevertRun {
 let revertRows = ProcessInfo.processInfo.environment["TEAL_BENCH_REVERT_ROWS"].flatMap(Int.init) ?? 2_000_000
 let revertBase = work.appendingPathComponent("revert-base.db").path
 func revertRun(dropColumn: Bool) throws -> RevertRun {
-    if !FileManager.default.fileExists(atPath: revertBase) {
-        let db = try connection(revertBase)
-        try db.write { db in
-            try db.execute(sql: "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT)")
-            try db.execute(sql: """
-                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-                INSERT INTO users (name, email) SELECT 'First' || i || ' Last' || i, 'user' || i || '@example.com' FROM n
-                """, arguments: [revertRows])
-        }
-        try db.writeWithoutTransaction { _ = try $0.checkpoint(.truncate) }
-    }
-    let path = work.appendingPathComponent("revert-\(dropColumn).db").path
-    try? FileManager.default.removeItem(atPath: path)
-    try FileManager.default.copyItem(atPath: revertBase, toPath: path)
-    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-    try handle.synchronize()
-    try handle.close()
+    if !FileManager.default.fileExists(atPath: revertBase) { try seed(revertBase, rows: revertRows) }
+    let path = try copy("revert-\(dropColumn).db", from: revertBase)
     defer { try? FileManager.default.removeItem(atPath: path) }
     if dropColumn {
         try connection(path).write { try $0.execute(sql: "CREATE TRIGGER bench_keep AFTER DELETE ON users BEGIN SELECT 1; END") }
