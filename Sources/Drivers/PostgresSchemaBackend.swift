@@ -25,7 +25,10 @@ public struct PostgresSchemaBackend: SchemaBackend {
 
     public func observe() async throws -> ObservedSchema? {
         do {
-            return ObservedSchema(try await engine.status())
+            let (status, blocker) = try await engine.observe()
+            var observed = ObservedSchema(status)
+            observed.lastCompletedReopenable = blocker == nil
+            return observed
         } catch let error as SchemaError {
             throw SQLiteSchemaBackend.failure(error)
         }
@@ -42,6 +45,10 @@ public struct PostgresSchemaBackend: SchemaBackend {
 
     public func rollback(_ name: String) async throws {
         try await run { try await engine.rollback(name) }
+    }
+
+    public func reopen(_ name: String) async throws {
+        try await run { try await engine.reopen(name) }
     }
 
     /// Purges what is past the retention window and refreshes the version schemas' grants, at most once per

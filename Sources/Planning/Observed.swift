@@ -64,19 +64,25 @@ public struct ObservedSchema: Codable, Hashable, Sendable {
     /// The in-flight migration's start was cut short during its backfill: it must be started again
     /// (the engine resumes it) before a color may rely on it.
     public var inFlightBackfilling: Bool
+    /// The last completed migration can be made in flight again, its old shape back with today's rows (what its
+    /// complete put aside is still kept: PostgreSQL within the retention window). False where a complete is final.
+    public var lastCompletedReopenable: Bool
 
-    public init(completed: [AppliedMigration] = [], inFlight: AppliedMigration? = nil, inFlightBackfilling: Bool = false) {
+    public init(completed: [AppliedMigration] = [], inFlight: AppliedMigration? = nil, inFlightBackfilling: Bool = false,
+                lastCompletedReopenable: Bool = false) {
         self.completed = completed
         self.inFlight = inFlight
         self.inFlightBackfilling = inFlightBackfilling
+        self.lastCompletedReopenable = lastCompletedReopenable
     }
 
-    private enum CodingKeys: String, CodingKey { case completed, inFlight, inFlightBackfilling }
+    private enum CodingKeys: String, CodingKey { case completed, inFlight, inFlightBackfilling, lastCompletedReopenable }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         completed = try c.decode([AppliedMigration].self, forKey: .completed)
         inFlight = try c.decodeIfPresent(AppliedMigration.self, forKey: .inFlight)
         inFlightBackfilling = try c.decodeIfPresent(Bool.self, forKey: .inFlightBackfilling) ?? false
+        lastCompletedReopenable = try c.decodeIfPresent(Bool.self, forKey: .lastCompletedReopenable) ?? false
     }
 }

@@ -123,6 +123,10 @@ struct AppPlanning {
         if let rollback = schema.rollback {
             graph.add(.rollback, PlannedStep(.rollbackMigration(app: app, migration: rollback.name), reason: schema.rollbackReason))
         }
+        if let reopen = schema.reopen {
+            graph.add(.reopen, PlannedStep(.reopenMigration(app: app, migration: migrations[reopen].name), reason: schema.reopenReason))
+            graph.edge(.rollback, before: .reopen)
+        }
         for i in schema.starts {
             let m = migrations[i]
             let users = desiredColors.filter { entry in (index(of: entry.value.schema) ?? -1) >= i }.keys.sorted()
@@ -141,6 +145,7 @@ struct AppPlanning {
             if change == .start || change == .restart, let k = index(of: desiredColors[color]!.schema) {
                 for i in schema.starts where i <= k { graph.edge(.startMigration(i), before: .start(color)) }  // invariant 3
                 if schema.rollbackIsOrphan, schema.rollback != nil { graph.edge(.rollback, before: .start(color)) }
+                if let reopen = schema.reopen, k < reopen { graph.edge(.reopen, before: .start(color)) }  // invariant 3: the old shape is back first
                 if r1.weight(of: color) > 0 { graph.edge(.start(color), before: .route) }  // invariant 1
             }
             if change == .keep, graph.has(.await(color)) { graph.edge(.await(color), before: .route) }
@@ -198,6 +203,9 @@ struct AppPlanning {
         var rollback: AppliedMigration?
         var rollbackIsOrphan = false
         var rollbackReason = ""
+        /// The last completed migration, to reopen (its complete undone).
+        var reopen: Int?
+        var reopenReason = ""
     }
 
     /// Which migrations to start, complete and roll back; refuses impossible histories.
@@ -249,18 +257,28 @@ struct AppPlanning {
         }
         if c > 0, lo < c - 1 {
             let (color, k) = needs.first { $0.1 == lo }!
-            throw refuse("\(color) needs \(migrations[k].name), but \(migrations[c - 1].name) was already completed and the older shape is gone",
-                         hint: "a completed migration cannot be rolled back: declare \(color) on \(migrations[c - 1].name) or later, "
-                            + "or write a new migration that brings back what \(color) needs")
+            let last = migrations[c - 1].name
+            guard lo == c - 2, observed.schema.lastCompletedReopenable else {
+                throw refuse("\(color) needs \(migrations[k].name), but \(last) was already completed and the older shape is gone",
+                             hint: (lo == c - 2 ? "the database no longer keeps what \(last)'s complete put aside (its retention window has passed, "
+                                        + "or this kind of database drops it at complete); " : "")
+                                + "a completed migration cannot be rolled back: declare \(color) on \(last) or later, "
+                                + "or write a new migration that brings back what \(color) needs")
+            }
+            // The complete is undone: the old shape comes back, computed from today's rows, and the migration is in flight again.
+            t.reopen = c - 1
+            t.reopenReason = "\(color) needs \(migrations[k].name) again and \(last)'s complete can still be undone "
+                + "(what it put aside is kept): both shapes run again"
         }
         if let s = startedInFlight, s > hi {
             t.rollback = observed.schema.inFlight
             t.rollbackReason = "no declared color needs \(migrations[s].name) any more"
         }
-        // A start cut short during its backfill is started again: the engine resumes it.
-        let firstUnstarted = startedInFlight.map { observed.schema.inFlightBackfilling ? $0 : $0 + 1 } ?? c
+        // A start cut short during its backfill is started again: the engine resumes it. A reopened migration is started.
+        let completedCount = t.reopen ?? c
+        let firstUnstarted = t.reopen.map { $0 + 1 } ?? startedInFlight.map { observed.schema.inFlightBackfilling ? $0 : $0 + 1 } ?? c
         if hi >= firstUnstarted { t.starts = Array(firstUnstarted...hi) }
-        if lo >= c { t.completes = Array(c...lo) }
+        if lo >= completedCount { t.completes = Array(completedCount...lo) }
         return t
     }
 }

@@ -8,6 +8,9 @@ public enum Step: Codable, Hashable, Sendable {
     case completeMigration(app: String, migration: String)
     /// Undo a started migration, from the definition stored in the database.
     case rollbackMigration(app: String, migration: String)
+    /// Undo the last completed migration's complete: its old shape comes back beside the new one, computed from
+    /// today's rows, and the migration is in flight again (possible while what the complete put aside is kept).
+    case reopenMigration(app: String, migration: String)
     /// Start a color's process and wait until it is healthy (fails after health.start_timeout).
     case startColor(app: String, color: ColorName, spec: ColorSpec, commit: String)
     /// Wait until a running color passes its health check.
@@ -19,7 +22,7 @@ public enum Step: Codable, Hashable, Sendable {
 
     public var app: String {
         switch self {
-        case .startMigration(let app, _), .completeMigration(let app, _), .rollbackMigration(let app, _),
+        case .startMigration(let app, _), .completeMigration(let app, _), .rollbackMigration(let app, _), .reopenMigration(let app, _),
              .startColor(let app, _, _, _), .awaitHealthy(let app, _), .route(let app, _), .stopColor(let app, _, _):
             app
         }
@@ -45,6 +48,7 @@ public enum Step: Codable, Hashable, Sendable {
         case .startMigration(let app, let m): "\(app): start migration \(m.name)"
         case .completeMigration(let app, let m): "\(app): complete migration \(m)"
         case .rollbackMigration(let app, let m): "\(app): roll back migration \(m)"
+        case .reopenMigration(let app, let m): "\(app): reopen migration \(m) (undo its complete)"
         case .startColor(let app, let c, let spec, let commit):
             "\(app): start \(c) (release \(spec.release), schema \(spec.schema), commit \(commit.prefix(8)))"
         case .awaitHealthy(let app, let c): "\(app): wait for \(c) to be healthy"

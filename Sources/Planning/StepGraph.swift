@@ -3,13 +3,14 @@ import Manifest
 /// Steps of one app with "must happen before" edges, ordered by a stable topological sort.
 struct StepGraph {
     enum Node: Hashable, Comparable, CustomStringConvertible {
-        case stop(ColorName), start(ColorName), await(ColorName), route, rollback, startMigration(Int), completeMigration(Int)
+        case stop(ColorName), start(ColorName), await(ColorName), route, rollback, reopen, startMigration(Int), completeMigration(Int)
 
         /// Among ready steps, which a person expects first.
         var rank: (Int, Int) {
             switch self {
             case .stop: (0, 0)
             case .rollback: (1, 0)
+            case .reopen: (1, 1)
             case .startMigration(let i): (2, 2 * i)
             case .completeMigration(let i): (2, 2 * i + 1)
             case .start(let c): (3, c == .blue ? 0 : 1)
@@ -27,6 +28,7 @@ struct StepGraph {
             case .await(let c): "wait for \(c)"
             case .route: "switch traffic"
             case .rollback: "roll back the migration in flight"
+            case .reopen: "reopen the last completed migration"
             case .startMigration(let i): "start migration #\(i + 1)"
             case .completeMigration(let i): "complete migration #\(i + 1)"
             }

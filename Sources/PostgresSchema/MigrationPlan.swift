@@ -80,6 +80,12 @@ struct MigrationPlan: Sendable {
     var undo: [PlanStep] = []
     /// Tables complete moves to the kept schema instead of dropping them (their physical names).
     var droppedTables: [String] = []
+    /// Undoing complete (see Reopen.swift), in order: tables renamed back (0), columns renamed back (1), what was put
+    /// aside back in place (2), the rest (3). Empty `reopenRefusals` means the complete can be undone.
+    var reopen: [PlanStep] = []
+    var reopenRefusals: [String] = []
+    /// How many columns complete puts aside (`_teal_dropped_<tag>_...`), each a row of `teal.aside`.
+    var asideColumns = 0
 
     /// Plans `migration` over `catalog` (the app schema before it started).
     static func make(_ migration: Migration, catalog: Catalog, schema: String) throws -> MigrationPlan {
@@ -111,6 +117,10 @@ struct MigrationPlan: Sendable {
 
     var contractInOrder: [PlanStep] {
         contract.enumerated().sorted { ($0.element.phase, $0.offset) < ($1.element.phase, $1.offset) }.map(\.element)
+    }
+
+    var reopenInOrder: [PlanStep] {
+        reopen.enumerated().sorted { ($0.element.phase, $0.offset) < ($1.element.phase, $1.offset) }.map(\.element)
     }
 }
 
@@ -205,6 +215,17 @@ struct PlanBuilder {
                      "ALTER TABLE \(qt(t.physical)) RENAME TO \(q(t.name));"),
             ])
         }
+        // Reopen undoes the same renames, tables first, so every later step finds a table under its physical name.
+        for t in plan.newShape.tables where t.physical != t.name {
+            reopen(t.physical, phase: 0, [
+                when("to_regclass(\(lit(qt(t.name)))) IS NOT NULL AND to_regclass(\(lit(qt(t.physical)))) IS NULL",
+                     "ALTER TABLE \(qt(t.name)) RENAME TO \(q(t.physical));"),
+            ])
+        }
+        for t in plan.newShape.tables {
+            let renames = t.columns.filter { $0.physical != $0.name }
+            if !renames.isEmpty { reopen(t.physical, phase: 1, renames.map { renameColumn(t.physical, $0.name, $0.physical) }) }
+        }
     }
 
     /// The table owning an index, as the catalog read at start knows it.
@@ -226,6 +247,23 @@ struct PlanBuilder {
 
     mutating func contractConcurrently(_ table: String?, _ statement: String) {
         plan.contract.append(PlanStep(table: table.map(qt), statements: [statement], concurrently: true, operation: index, phase: 0))
+    }
+
+    /// A step of undoing complete (`MigrationPlan.reopen`).
+    mutating func reopen(_ table: String?, phase: Int, _ statements: [String], concurrently: Bool = false) {
+        plan.reopen.append(PlanStep(table: table.map(qt), statements: statements, concurrently: concurrently, operation: index, phase: phase))
+    }
+
+    /// This operation's complete cannot be undone: `why`.
+    mutating func refuseReopen(_ why: String) {
+        plan.reopenRefusals.append("operations[\(index)] (\(kind)): \(why)")
+    }
+
+    /// Complete puts `column` of `table` aside (renamed `_teal_dropped_<tag>_<column>`); reopen renames it back.
+    mutating func putAsideColumn(_ table: String, _ column: String) {
+        contract(table, phase: 0, [renameColumn(table, column, helper("dropped", column))])
+        reopen(table, phase: 2, [renameColumn(table, helper("dropped", column), column)])
+        plan.asideColumns += 1
     }
 
     /// Undo steps run in the reverse order of the operations that added them.

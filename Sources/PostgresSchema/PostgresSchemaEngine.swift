@@ -64,7 +64,7 @@ public final class PostgresSchemaEngine: Sendable {
         try await withSession(lock: false) { s in try await self.history(s) }
     }
 
-    private func history(_ s: PostgresSession) async throws -> SchemaStatus {
+    func history(_ s: PostgresSession) async throws -> SchemaStatus {
         guard try await s.value("SELECT to_regclass('teal.migrations')::text") != nil else { return SchemaStatus(migrations: []) }
         let rows = try await s.rows("""
             SELECT name, checksum, state, definition, extract(epoch FROM started_at)::text,
@@ -144,7 +144,7 @@ public final class PostgresSchemaEngine: Sendable {
         }
     }
 
-    private func plan(_ migration: Migration, _ catalog: Catalog) throws -> MigrationPlan {
+    func plan(_ migration: Migration, _ catalog: Catalog) throws -> MigrationPlan {
         do {
             return try MigrationPlan.make(migration, catalog: catalog, schema: schema)
         } catch let error as PlanError {
@@ -170,16 +170,7 @@ public final class PostgresSchemaEngine: Sendable {
         for t in now.tables where !known.contains(t.name) && !t.name.hasPrefix("_teal_") {
             shape.tables.append(Shape.Table(name: t.name, physical: t.name, columns: t.visibleColumns.map { .init(name: $0.name, physical: $0.name) }))
         }
-        for write in plan.dualWriteTables {
-            // Functions first, in a transaction of their own: creating them takes no lock on the table, so the
-            // transaction that does (DROP/CREATE TRIGGER) holds it for those statements only.
-            let statements = try DualWriteSQL.statements(plan, write)
-            let functions = statements.filter { $0.hasPrefix("CREATE OR REPLACE FUNCTION") }
-            if !functions.isEmpty { try await s.transaction { for sql in functions { try await s.exec(sql) } } }
-            try await s.ddl(on: "\(schema).\(write.table)", options: options) {
-                for sql in statements where !sql.hasPrefix("CREATE OR REPLACE FUNCTION") { try await s.exec(sql) }
-            }
-        }
+        try await installTriggers(s, plan)
         let views = DualWriteSQL.versionSchema(plan.versionSchema, schema: schema, shape: shape)
         try await s.ddl(on: nil, options: options) {
             for sql in views { try await s.exec(sql) }
@@ -191,9 +182,23 @@ public final class PostgresSchemaEngine: Sendable {
         }
     }
 
+    /// The plan's triggers, table by table.
+    func installTriggers(_ s: PostgresSession, _ plan: MigrationPlan) async throws {
+        for write in plan.dualWriteTables {
+            // Functions first, in a transaction of their own: creating them takes no lock on the table, so the
+            // transaction that does (DROP/CREATE TRIGGER) holds it for those statements only.
+            let statements = try DualWriteSQL.statements(plan, write)
+            let functions = statements.filter { $0.hasPrefix("CREATE OR REPLACE FUNCTION") }
+            if !functions.isEmpty { try await s.transaction { for sql in functions { try await s.exec(sql) } } }
+            try await s.ddl(on: "\(schema).\(write.table)", options: options) {
+                for sql in statements where !sql.hasPrefix("CREATE OR REPLACE FUNCTION") { try await s.exec(sql) }
+            }
+        }
+    }
+
     /// One step: a DDL transaction under the lock timeout, or a concurrent index build outside any transaction
     /// (an invalid index left by a failed build is dropped and built again, once).
-    private func run(_ s: PostgresSession, _ step: PlanStep) async throws {
+    func run(_ s: PostgresSession, _ step: PlanStep) async throws {
         guard step.concurrently else {
             try await s.ddl(on: step.table, options: options) { for sql in step.statements { try await s.exec(sql) } }
             return
@@ -227,7 +232,7 @@ public final class PostgresSchemaEngine: Sendable {
     }
 
     /// The completed migration before `migration` (whose version schema the old shape's colors use).
-    private func previousCompleted(_ s: PostgresSession, before migration: Migration) async throws -> String? {
+    func previousCompleted(_ s: PostgresSession, before migration: Migration) async throws -> String? {
         try await s.value("""
             SELECT name FROM teal.migrations WHERE schema_name = $1 AND state = 'completed' AND (number, name) < ($2::int, $3)
             ORDER BY number DESC, name DESC LIMIT 1
@@ -236,7 +241,7 @@ public final class PostgresSchemaEngine: Sendable {
 
     /// Gives `versionSchema`'s views their base tables' privileges and USAGE on it to every role holding any
     /// (see `VersionSchemaGrants`).
-    private func grant(_ s: PostgresSession, versionSchema: String) async throws {
+    func grant(_ s: PostgresSession, versionSchema: String) async throws {
         let grants = try await VersionSchemaGrants.read(s, schema: schema, versionSchema: versionSchema)
         for sql in grants.statements(versionSchema: versionSchema) { try await s.exec(sql) }
     }
@@ -295,27 +300,7 @@ public final class PostgresSchemaEngine: Sendable {
             case .started: break
             }
             let plan = try self.plan(migration, catalog)
-            for write in plan.dualWriteTables {
-                try await s.ddl(on: "\(self.schema).\(write.table)", options: self.options) {
-                    for sql in DualWriteSQL.dropStatements(plan, table: write.table) { try await s.exec(sql) }
-                }
-            }
-            for step in plan.contractInOrder {
-                do {
-                    try await self.run(s, step)
-                } catch var error as SchemaError {
-                    if error.operationIndex == nil, migration.operations.indices.contains(step.operation) {
-                        error.operationIndex = step.operation
-                        error.operationKind = migration.operations[step.operation].kind
-                    }
-                    throw error.locatedIn(migration)
-                }
-            }
-            if let previous = try await self.previousCompleted(s, before: migration) {
-                try await s.ddl(on: nil, options: self.options) {
-                    try await s.exec("DROP SCHEMA IF EXISTS \(Identifiers.quote(self.versionSchema(for: previous))) CASCADE")
-                }
-            }
+            try await self.contract(s, plan, migration)
             // Privileges granted or revoked on the base tables since start reach the views that stay.
             try await s.ddl(on: nil, options: self.options) { try await self.grant(s, versionSchema: plan.versionSchema) }
             // What was put aside is recorded with the state change, so the retention window starts from complete.
@@ -326,6 +311,35 @@ public final class PostgresSchemaEngine: Sendable {
                                  [self.schema, name])
             }
             self.logger.info("completed", metadata: ["migration": "\(name)"])
+        }
+    }
+
+    /// Complete's changes to the app: triggers go, the old shape's columns and tables are put aside, renames and
+    /// constraints take their final form, the previous version schema is dropped. Every step is idempotent.
+    func contract(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration) async throws {
+        for write in plan.dualWriteTables {
+            try await s.ddl(on: "\(schema).\(write.table)", options: options) {
+                for sql in DualWriteSQL.dropStatements(plan, table: write.table) { try await s.exec(sql) }
+            }
+        }
+        for step in plan.contractInOrder { try await runLocated(s, step, migration) }
+        if let previous = try await previousCompleted(s, before: migration) {
+            try await s.ddl(on: nil, options: options) {
+                try await s.exec("DROP SCHEMA IF EXISTS \(Identifiers.quote(self.versionSchema(for: previous))) CASCADE")
+            }
+        }
+    }
+
+    /// `run`, with a failure naming the operation the step comes from.
+    func runLocated(_ s: PostgresSession, _ step: PlanStep, _ migration: Migration) async throws {
+        do {
+            try await run(s, step)
+        } catch var error as SchemaError {
+            if error.operationIndex == nil, migration.operations.indices.contains(step.operation) {
+                error.operationIndex = step.operation
+                error.operationKind = migration.operations[step.operation].kind
+            }
+            throw error.locatedIn(migration)
         }
     }
 
@@ -362,7 +376,7 @@ public final class PostgresSchemaEngine: Sendable {
                          [schema, plan.migration])
     }
 
-    private func load(_ s: PostgresSession, _ name: String) async throws -> (MigrationState, Migration, Catalog) {
+    func load(_ s: PostgresSession, _ name: String) async throws -> (MigrationState, Migration, Catalog) {
         guard let row = try await s.rows("SELECT state, definition, catalog FROM teal.migrations WHERE schema_name = $1 AND name = $2",
                                          [schema, name]).first else {
             throw SchemaError(migration: name, "was never started")

@@ -6,12 +6,12 @@ import Manifest
 import PostgresSchema
 import Schema
 
-/// `teal schema status|start|complete|rollback`: the schema engine on its own.
+/// `teal schema status|start|complete|rollback|reopen`: the schema engine on its own.
 struct SchemaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schema",
         abstract: "Run expand/contract migrations on an app database directly.",
-        subcommands: [Status.self, Start.self, Complete.self, Rollback.self]
+        subcommands: [Status.self, Start.self, Complete.self, Rollback.self, Reopen.self]
     )
 
     struct Options: ParsableArguments {
@@ -167,6 +167,21 @@ struct SchemaCommand: AsyncParsableCommand {
             } catch { throw SchemaCommand.fail(error) }
         }
     }
+
+    struct Reopen: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Undo the last complete (PostgreSQL, within the retention window): its old shape comes back beside the new one.")
+        @OptionGroup var options: Options
+
+        func run() async throws {
+            do {
+                let engine = try options.engine()
+                guard let last = try await engine.status().lastCompleted else { throw SchemaError("no migration is completed") }
+                try await engine.reopen(last.name)
+                print("reopened \(last.name)")
+            } catch { throw SchemaCommand.fail(error) }
+        }
+    }
 }
 
 /// The engine `teal schema` drives, chosen from `--database`: SQLite's, or PostgreSQL's (its own connection per
@@ -214,6 +229,13 @@ enum CommandEngine: Sendable {
         switch self {
         case .sqlite(let engine): try engine.rollback(name)
         case .postgres(let engine): try await engine.rollback(name)
+        }
+    }
+
+    func reopen(_ name: String) async throws {
+        switch self {
+        case .sqlite: throw SchemaError(migration: name, "SQLite's complete drops what the old shape had; it cannot be undone")
+        case .postgres(let engine): try await engine.reopen(name)
         }
     }
 }

@@ -109,6 +109,70 @@ import TestSupport
         #expect(!agent.output.contains(cluster.password), "the password is never logged")
     }
 
+    /// Finish a deploy (blue removed: the migration completes), let green write, then `git revert` the finish
+    /// within the retention window: the complete is undone, blue comes back on the old shape and reads what green
+    /// wrote after the complete.
+    @Test(.timeLimit(.minutes(6)))
+    func aRevertOfTheFinishBringsBlueBackOnPostgres() async throws {
+        let cluster: PostgresCluster
+        do { cluster = try PostgresCluster.get() } catch {
+            Issue.record("PostgreSQL is needed for this test: \(error)")
+            return
+        }
+        guard (try? runTool(["/usr/bin/python3", "-c", "import psycopg"])) != nil else {
+            Issue.record("python3-psycopg is needed for this test (apt-get install python3-psycopg)")
+            return
+        }
+        let database = try cluster.createDatabase("shop")
+        let story = try Story()
+        defer { story.cleanup() }
+        let blueOnly = try story.environment().replacingOccurrences(of: "database: sqlite:shop.db", with: "database: \(cluster.url(database))")
+        try story.repo.write("apps/shop/environment.yaml", blueOnly)
+        try story.repo.write("apps/shop/schema/0001_create_users.yaml", PostgresFixtures.createUsers)
+        try story.repo.write("apps/shop/schema/0002_split_name.yaml", PostgresFixtures.splitName)
+        try story.repo.commit("The shop on PostgreSQL")
+        let path = "/usr/bin:/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+        let agent = try Agent(story: story, admin: freeLoopbackPort(), environment: ["PGPASSFILE": cluster.passFile, "PATH": path])
+        defer { agent.kill9() }
+        #expect(await HTTP.eventually(timeout: 90) { await story.servedBy() == "blue" }, "\(agent.output)")
+        #expect(await HTTP.request(story.base + "/users", method: "POST", json: ["name": "Ada Lovelace"])?.status == 201)
+
+        // Deploy and switch in one commit, then finish: blue goes, the migration completes.
+        try story.repo.write("apps/shop/environment.yaml", blueOnly + greenColor + "\n")
+        try story.repo.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:\(story.port)\nlive: green\n")
+        let deploy = try story.repo.commit("Deploy 2.0.0 as green and switch to it")
+        #expect(await story.waitForNote(deploy)?.hasPrefix("outcome: applied") == true, "\(agent.output)")
+        guard let blueBlock = blueOnly.range(of: "  blue:\n") else { Issue.record("no blue in \(blueOnly)"); return }
+        try story.repo.write("apps/shop/environment.yaml", String(blueOnly[..<blueBlock.lowerBound]) + greenColor + "\n")
+        let finish = try story.repo.commit("Finish: only green")
+        let finishNote = await story.waitForNote(finish)
+        #expect(finishNote?.contains("complete migration 0002_split_name") == true, "\(finishNote ?? agent.output)")
+        #expect(try cluster.psql(database, "SELECT state FROM teal.migrations WHERE name = '0002_split_name'") == "completed")
+
+        // Green writes after the complete: a new row, and a change to an old one.
+        #expect(await HTTP.request(story.base + "/users", method: "POST", json: ["first_name": "Grace", "last_name": "Hopper"])?.status == 201)
+        _ = try cluster.psql(database, "UPDATE users SET last_name = 'Byron' WHERE first_name = 'Ada'",
+                             options: "-c search_path=public_0002_split_name -c teal.shape=0002_split_name")
+
+        // Revert the finish: the complete is undone and blue starts again on its shape.
+        try story.repo.git("revert", "--no-edit", "HEAD")
+        let revert = try story.repo.git("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
+        let revertNote = await story.waitForNote(revert)
+        #expect(revertNote?.hasPrefix("outcome: applied") == true, "\(revertNote ?? agent.output)")
+        #expect(revertNote?.contains("reopen migration 0002_split_name") == true, "\(revertNote ?? "")")
+        #expect(try cluster.psql(database, "SELECT state FROM teal.migrations WHERE name = '0002_split_name'") == "started")
+        #expect(await story.servedBy() == "green", "traffic stays where traffic.yaml says")
+
+        // Traffic back to blue: it reads every row in its own shape, green's included.
+        try story.repo.write("apps/shop/traffic.yaml", "listen: 127.0.0.1:\(story.port)\nlive: blue\n")
+        let back = try story.repo.commit("Back to blue")
+        #expect(await story.waitForNote(back)?.hasPrefix("outcome: applied") == true, "\(agent.output)")
+        #expect(await story.servedBy() == "blue")
+        let names = Set(await story.users().compactMap { $0["name"] as? String })
+        #expect(names == ["Ada Byron", "Grace Hopper"], "\(names)")
+        #expect(!agent.output.contains(cluster.password), "the password is never logged")
+    }
+
     /// The crash test of the SQLite story on PostgreSQL: `teal apply` exits hard before each of a deploy's five
     /// steps in turn; the next apply converges without repeating a finished step and no row is lost.
     @Test(.timeLimit(.minutes(10)))

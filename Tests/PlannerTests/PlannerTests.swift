@@ -28,8 +28,9 @@ private func desired(_ colors: [ColorName: ColorSpec], route: Route, migrations:
 private func applied(_ m: Migration) -> AppliedMigration { AppliedMigration(name: m.name, checksum: m.checksum) }
 
 private func observed(_ colors: [ColorName: ColorSpec], route: Route, completed: [Migration], inFlight: Migration? = nil,
-                      unhealthy: Set<ColorName> = [], dead: Set<ColorName> = []) -> ObservedState {
-    var app = ObservedApp(route: route, schema: ObservedSchema(completed: completed.map(applied), inFlight: inFlight.map(applied)))
+                      unhealthy: Set<ColorName> = [], dead: Set<ColorName> = [], reopenable: Bool = false) -> ObservedState {
+    var app = ObservedApp(route: route, schema: ObservedSchema(completed: completed.map(applied), inFlight: inFlight.map(applied),
+                                                               lastCompletedReopenable: reopenable))
     for (color, s) in colors {
         app.colors[color] = ObservedColor(spec: s, specCommit: "old", running: !dead.contains(color), healthy: !unhealthy.contains(color) && !dead.contains(color))
     }
@@ -43,6 +44,7 @@ private func compact(_ plan: Plan) -> [String] {
         case .startMigration(_, let m): "start-migration \(m.name)"
         case .completeMigration(_, let m): "complete-migration \(m)"
         case .rollbackMigration(_, let m): "rollback-migration \(m)"
+        case .reopenMigration(_, let m): "reopen-migration \(m)"
         case .startColor(_, let c, let s, _): "start \(c) \(s.release)"
         case .awaitHealthy(_, let c): "await \(c)"
         case .route(_, let r): "route \(r.description)"
@@ -121,6 +123,18 @@ private let cases: [Case] = [
          desired: desired([.blue: blue1, .green: green2], route: .live(.blue)),
          observed: observed([.blue: blue1, .green: green2], route: .live(.blue), completed: [m1], inFlight: m2),
          expected: []),
+    Case(name: "revert of the finish while its complete can be undone: the migration is reopened before blue starts",
+         desired: desired([.blue: blue1, .green: green2], route: .live(.green)),
+         observed: observed([.green: green2], route: .live(.green), completed: [m1, m2], reopenable: true),
+         expected: ["reopen-migration 0002_split_name", "start blue 1.4.0"]),
+    Case(name: "revert of the finish and of the switch: reopen, blue, then traffic",
+         desired: desired([.blue: blue1, .green: green2], route: .live(.blue)),
+         observed: observed([.green: green2], route: .live(.green), completed: [m1, m2], reopenable: true),
+         expected: ["reopen-migration 0002_split_name", "start blue 1.4.0", "route all traffic to blue"]),
+    Case(name: "reopen with a later migration in flight: it rolls back first",
+         desired: desired([.blue: blue1, .green: green2], route: .live(.green)),
+         observed: observed([.green: green2], route: .live(.green), completed: [m1, m2], inFlight: m3, reopenable: true),
+         expected: ["rollback-migration 0003_add_email", "reopen-migration 0002_split_name", "start blue 1.4.0"]),
     Case(name: "first deploy straight to the third migration, one in flight at a time",
          desired: desired([.blue: spec("2.0.0", m3)], route: .live(.blue)),
          observed: ObservedState(),
@@ -160,6 +174,14 @@ private let refused: [RefusedCase] = [
                 desired: desired([.blue: blue1], route: .live(.blue)),
                 observed: observed([.green: green2], route: .live(.green), completed: [m1, m2]),
                 messageContains: "0002_split_name was already completed", hintContains: "cannot be rolled back"),
+    RefusedCase(name: "a color needs the shape before a complete the database can no longer undo",
+                desired: desired([.blue: blue1, .green: green2], route: .live(.green)),
+                observed: observed([.green: green2], route: .live(.green), completed: [m1, m2], reopenable: false),
+                messageContains: "0002_split_name was already completed", hintContains: "retention window has passed"),
+    RefusedCase(name: "a color needs a shape two completes back, even where the last one could be undone",
+                desired: desired([.blue: blue1], route: .live(.blue)),
+                observed: observed([.green: spec("2.0.0", m3)], route: .live(.green), completed: [m1, m2, m3], reopenable: true),
+                messageContains: "0003_add_email was already completed", hintContains: "cannot be rolled back"),
     RefusedCase(name: "an applied migration's file changed",
                 desired: desired([.blue: blue1], route: .live(.blue), migrations: [migration(1, "create_users", checksum: "edited"), m2]),
                 observed: observed([.blue: blue1], route: .live(.blue), completed: [m1]),
@@ -241,6 +263,11 @@ struct Simulation {
         case .rollbackMigration(_, let m):
             for (c, r) in running where r.spec.schema == m { throw Broken(invariant: 4, detail: "\(c) still on \(m)") }
             inFlight = nil
+        case .reopenMigration(_, let m):
+            if inFlight != nil { throw Broken(invariant: 0, detail: "reopened \(m) with \(inFlight!) in flight") }
+            guard completed.last == m else { throw Broken(invariant: 0, detail: "reopened \(m), which is not the last completed") }
+            completed.removeLast()
+            inFlight = m
         }
     }
 }

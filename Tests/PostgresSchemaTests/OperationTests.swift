@@ -59,6 +59,45 @@ enum PGHarness {
                 "\(c.name): every constraint validated")
         #expect(try s.rows("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid").isEmpty, "\(c.name): no invalid index")
         try c.completed(s)
+        try await reopenAndCompleteAgain(s, c, m)
+    }
+
+    /// The complete undone (reopen) → both version schemas, the new shape reads exactly as before, every table of
+    /// the old shape reads → complete again → the new shape still reads the same, only its version schema left.
+    /// Where the complete cannot be undone, reopen refuses and changes nothing.
+    static func reopenAndCompleteAgain(_ s: PGScratch, _ c: PGCase, _ m: Migration) async throws {
+        let newShape = try snapshot(s, new)
+        let blocker = try await s.engine.observe().reopenBlocker
+        print("reopen \(blocker == nil ? "done" : "refused") for \(c.name)\(blocker.map { ": \($0)" } ?? "")")
+        if let blocker {
+            await #expect(throws: SchemaError.self, "\(c.name): reopen refused (\(blocker))") { try await s.engine.reopen(m.name) }
+            #expect(try await s.engine.status().lastCompleted?.name == m.name, "\(c.name): still completed after the refused reopen")
+            #expect(try snapshot(s, new) == newShape, "\(c.name): the refused reopen changed nothing")
+            return
+        }
+        try await s.engine.reopen(m.name)
+        #expect(try await s.engine.status().inFlight?.state == .started, "\(c.name): reopened")
+        #expect(try s.rows("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'public\\_0%' ORDER BY 1") == ["public_\(old)", "public_\(new)"],
+                "\(c.name): both version schemas after reopen")
+        #expect(try snapshot(s, new) == newShape, "\(c.name): the new shape reads as before reopen")
+        for view in try s.rows("SELECT viewname FROM pg_views WHERE schemaname = 'public_\(old)' ORDER BY 1") {
+            _ = try s.rows("SELECT count(*) FROM \(view)", as: old)
+        }
+        try await s.engine.complete(m.name)
+        #expect(try await s.engine.status().lastCompleted?.name == m.name, "\(c.name): completed again")
+        #expect(try snapshot(s, new) == newShape, "\(c.name): the new shape reads as before, completed again")
+        #expect(try machinery(s).isEmpty, "\(c.name): no trigger or function left after the second complete")
+        #expect(try s.rows("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'public\\_0%' ORDER BY 1") == ["public_\(new)"],
+                "\(c.name): only the new version schema after the second complete")
+    }
+
+    /// Every row of every view of `migration`'s version schema, as text.
+    static func snapshot(_ s: PGScratch, _ migration: String) throws -> [String] {
+        var out: [String] = []
+        for view in try s.rows("SELECT viewname FROM pg_views WHERE schemaname = 'public_\(migration)' ORDER BY 1") {
+            out += try s.rows("SELECT '\(view) ' || v::text FROM \(view) v ORDER BY 1", as: migration).map { $0 }
+        }
+        return out
     }
 
     static func json(_ s: String) -> String {

@@ -58,9 +58,8 @@ struct PGAlterColumn: PostgresOperation {
         b.down(t.physical, c.physical, op.down ?? b.q(finalName))
 
         // Complete: the old column aside, the twin renamed (settle), then its constraints under their final names.
-        b.contract(t.physical, phase: 0, [
-            b.renameColumn(t.physical, c.physical, b.helper("dropped", c.physical)),
-        ])
+        b.putAsideColumn(t.physical, c.physical)
+        b.reopenTwin(table: t.physical, column: c.physical, twin: twin)
         var contract: [String] = []
         if notNull { contract += b.setNotNull(t.physical, finalName, check: nn) }
         contract += carried

@@ -54,7 +54,8 @@ struct PGCreateConstraint: PostgresOperation {
             b.up(t.physical, twin, up)
             b.backfill(t.physical, twin, up)
             b.down(t.physical, c.physical, op.down[name] ?? b.q(name))
-            b.contract(t.physical, phase: 0, [b.renameColumn(t.physical, c.physical, b.helper("dropped", c.physical))])
+            b.putAsideColumn(t.physical, c.physical)
+            b.reopenTwin(table: t.physical, column: c.physical, twin: twin)
             if old.notNull { contract += b.setNotNull(t.physical, name, check: nn) }
             contract += try b.carryIndexes(table: t.physical, column: c.physical, twin: twin, finalName: name)
             b.undo(t.physical, ["ALTER TABLE IF EXISTS \(b.qt(t.physical)) DROP COLUMN IF EXISTS \(b.q(twin))"])

@@ -17,6 +17,6 @@ struct PGDropColumn: PostgresOperation {
             b.undo(t.physical, b.setNotNull(t.physical, c.physical, check: b.helper("nn", c.physical)))
         }
         if let down = op.down { b.down(t.physical, c.physical, down) }
-        b.contract(t.physical, phase: 0, [b.renameColumn(t.physical, c.physical, b.helper("dropped", c.physical))])
+        b.putAsideColumn(t.physical, c.physical)
     }
 }

@@ -9,6 +9,12 @@ struct PGDropTable: PostgresOperation {
         let t = try b.table(op.name)
         b.plan.newShape.tables.removeAll { $0.name == op.name }
         b.contract(t.physical, phase: 0, PGCreateTable.putAside(b, t.physical))
+        let kept = PGCreateTable.keptSchema(b)
+        b.reopen(t.physical, phase: 2, [
+            b.when("to_regclass(\(b.lit("\(b.q(kept)).\(b.q(t.physical))"))) IS NOT NULL AND to_regclass(\(b.lit(b.qt(t.physical)))) IS NULL",
+                   "ALTER TABLE \(b.q(kept)).\(b.q(t.physical)) SET SCHEMA \(b.q(b.schema));"),
+            RetentionSQL.dropSchemaIfEmpty(kept),
+        ])
         b.plan.droppedTables.append(t.physical)
     }
 }

@@ -8,6 +8,7 @@ struct PGRawSQL: PostgresOperation {
     func plan(_ b: inout PlanBuilder) throws {
         if op.onComplete {
             b.contract(nil, phase: 2, SQLStatements.split(op.up))
+            b.refuseReopen("its SQL ran at complete (onComplete) and cannot be undone")
         } else {
             b.expand(nil, SQLStatements.split(op.up))
             if let down = op.down { b.undo(nil, SQLStatements.split(down)) }

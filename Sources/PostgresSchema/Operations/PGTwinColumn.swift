@@ -93,6 +93,25 @@ extension PlanBuilder {
         return swaps
     }
 
+    /// Reopen of a twin: complete put `column` aside and renamed `twin` into the column's place (settle's renames,
+    /// undone there); the old column comes back (`putAsideColumn`) and a serial's sequence goes back to it. Refused
+    /// when complete moved indexes, keys or foreign keys onto the twin: they would have to move back too.
+    mutating func reopenTwin(table: String, column: String, twin: String) {
+        let covering = catalog.indexes(on: table, covering: column).map { $0.constraint ?? $0.name }
+        let incoming = catalog.foreignKeys(referencing: table, column).map { "\($0.table).\($0.name)" }
+        if !covering.isEmpty || !incoming.isEmpty {
+            refuseReopen("complete moved \((covering + incoming).joined(separator: ", ")) from \(table).\(column) onto its new definition, "
+                + "and moving them back is not supported")
+        }
+        reopen(table, phase: 2, ["""
+            DO $teal$ DECLARE s text; BEGIN IF \(columnExists(table, column)) AND \(columnExists(table, twin)) THEN \
+            s := pg_get_serial_sequence(\(lit(qt(table))), \(lit(twin))); \
+            IF s IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(\(lit(qt(table)))) \
+            AND attname = \(lit(twin)) AND attidentity <> '') THEN \
+            EXECUTE format('ALTER SEQUENCE %s OWNED BY %s.%I', s, \(lit(qt(table))), \(lit(column))); END IF; END IF; END $teal$
+            """])
+    }
+
     /// Key types a foreign key may keep pointing across: the same type, or two of PostgreSQL's integer types.
     static func compatibleKeyTypes(_ a: String, _ b: String) -> Bool {
         let integers: Set<String> = ["smallint", "integer", "bigint", "int2", "int4", "int8", "int", "serial", "bigserial", "smallserial"]

@@ -18,6 +18,9 @@ public protocol SchemaBackend: Sendable {
     func complete(_ name: String) async throws
     /// Undoes the started migration `name`, from the definition stored in the database.
     func rollback(_ name: String) async throws
+    /// Undoes the complete of `name`, the last completed migration: its old shape is back, computed from today's rows,
+    /// and the migration is in flight again. Only asked when `observe()` said `lastCompletedReopenable`.
+    func reopen(_ name: String) async throws
     /// Housekeeping, called every pass: drops what completed migrations put aside once the retention window has
     /// passed, brings grants in line. Cheap when there is nothing to do; a failure is logged and tried again
     /// later, never thrown.
@@ -26,6 +29,11 @@ public protocol SchemaBackend: Sendable {
 
 extension SchemaBackend {
     public func maintain() async {}
+
+    /// Where a complete is final (it dropped what the old shape had).
+    public func reopen(_ name: String) async throws {
+        throw ReconcileFailure.permanent("\(description) cannot undo the complete of \(name): it dropped what the old shape had")
+    }
 }
 
 /// Picks the schema backend for a database URL.

@@ -51,6 +51,10 @@ public struct StepRunner: Sendable {
             let backend = try schema(app)
             try await backend.rollback(migration)
             try await recordSchema(app: app, backend: backend)
+        case .reopenMigration(let app, let migration):
+            let backend = try schema(app)
+            try await backend.reopen(migration)
+            try await recordSchema(app: app, backend: backend)
         }
     }
 
