@@ -28,6 +28,7 @@ public struct PostgresSchemaBackend: SchemaBackend {
             let (status, blocker) = try await engine.observe()
             var observed = ObservedSchema(status)
             observed.lastCompletedReopenable = blocker == nil
+            observed.lastCompletedFinalBecause = blocker
             return observed
         } catch let error as SchemaError {
             throw SQLiteSchemaBackend.failure(error)

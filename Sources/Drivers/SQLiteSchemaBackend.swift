@@ -158,6 +158,7 @@ extension ObservedSchema {
         self.init(completed: status.migrations.filter { $0.state == .completed }
                       .map { Planning.AppliedMigration(name: $0.name, checksum: $0.checksum) },
                   inFlight: status.inFlight.map { Planning.AppliedMigration(name: $0.name, checksum: $0.checksum) },
-                  inFlightBackfilling: status.inFlight?.state == .backfilling)
+                  inFlightBackfilling: status.inFlight?.state == .backfilling,
+                  lastCompletedFinalBecause: "the database dropped the old shape's columns and tables at complete")
     }
 }

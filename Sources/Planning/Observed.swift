@@ -67,16 +67,19 @@ public struct ObservedSchema: Codable, Hashable, Sendable {
     /// The last completed migration can be made in flight again, its old shape back with today's rows (what its
     /// complete put aside is still kept: PostgreSQL within the retention window). False where a complete is final.
     public var lastCompletedReopenable: Bool
+    /// When it cannot be: why (for the refusal's hint); nil when the database does not say.
+    public var lastCompletedFinalBecause: String?
 
     public init(completed: [AppliedMigration] = [], inFlight: AppliedMigration? = nil, inFlightBackfilling: Bool = false,
-                lastCompletedReopenable: Bool = false) {
+                lastCompletedReopenable: Bool = false, lastCompletedFinalBecause: String? = nil) {
         self.completed = completed
         self.inFlight = inFlight
         self.inFlightBackfilling = inFlightBackfilling
         self.lastCompletedReopenable = lastCompletedReopenable
+        self.lastCompletedFinalBecause = lastCompletedFinalBecause
     }
 
-    private enum CodingKeys: String, CodingKey { case completed, inFlight, inFlightBackfilling, lastCompletedReopenable }
+    private enum CodingKeys: String, CodingKey { case completed, inFlight, inFlightBackfilling, lastCompletedReopenable, lastCompletedFinalBecause }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -84,5 +87,6 @@ public struct ObservedSchema: Codable, Hashable, Sendable {
         inFlight = try c.decodeIfPresent(AppliedMigration.self, forKey: .inFlight)
         inFlightBackfilling = try c.decodeIfPresent(Bool.self, forKey: .inFlightBackfilling) ?? false
         lastCompletedReopenable = try c.decodeIfPresent(Bool.self, forKey: .lastCompletedReopenable) ?? false
+        lastCompletedFinalBecause = try c.decodeIfPresent(String.self, forKey: .lastCompletedFinalBecause)
     }
 }

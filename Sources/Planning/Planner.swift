@@ -260,8 +260,8 @@ struct AppPlanning {
             let last = migrations[c - 1].name
             guard lo == c - 2, observed.schema.lastCompletedReopenable else {
                 throw refuse("\(color) needs \(migrations[k].name), but \(last) was already completed and the older shape is gone",
-                             hint: (lo == c - 2 ? "the database no longer keeps what \(last)'s complete put aside (its retention window has passed, "
-                                        + "or this kind of database drops it at complete); " : "")
+                             hint: (lo == c - 2 ? "\(last)'s complete cannot be undone: "
+                                        + (observed.schema.lastCompletedFinalBecause ?? "this database dropped what the old shape had") + "; " : "")
                                 + "a completed migration cannot be rolled back: declare \(color) on \(last) or later, "
                                 + "or write a new migration that brings back what \(color) needs")
             }

@@ -43,12 +43,28 @@ struct Catalog: Codable, Sendable, Hashable {
         var definition: String
     }
 
+    /// A check constraint of the app schema (teal's own, `_teal_…`, left out).
+    struct Check: Codable, Sendable, Hashable {
+        var name: String
+        var table: String
+        /// The columns it names.
+        var columns: [String]
+        /// `pg_get_constraintdef`: `CHECK ((age >= 0))`, with `NO INHERIT` when so.
+        var definition: String
+    }
+
     var tables: [Table]
     /// Index name → its table.
     var indexes: [String: String] = [:]
     /// Indexes and foreign keys in detail (nil in catalogs stored before they were read).
     var indexDetails: [Index]? = nil
     var foreignKeys: [ForeignKey]? = nil
+    var checks: [Check]? = nil
+
+    /// The check constraints of `table` that name `column`.
+    func checks(on table: String, naming column: String) -> [Check] {
+        (checks ?? []).filter { $0.table == table && $0.columns.contains(column) }
+    }
 
     /// The indexes of `table` whose key, expressions or predicate name `column`.
     func indexes(on table: String, covering column: String) -> [Index] {
@@ -130,7 +146,19 @@ struct Catalog: Codable, Sendable, Hashable {
             ForeignKey(name: $0[0] ?? "", table: $0[1] ?? "", referencedTable: $0[2] ?? "",
                        referencedColumns: ($0[3] ?? "").split(separator: ",").map(String.init), definition: $0[4] ?? "")
         }
-        return Catalog(tables: order.compactMap { byTable[$0] }, indexes: indexes, indexDetails: details, foreignKeys: foreignKeys)
+        let checkRows = try await session.rows("""
+            SELECT c.conname::text, t.relname::text,
+                   (SELECT string_agg(a.attname::text, ',' ORDER BY a.attnum) FROM pg_attribute a
+                    WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)),
+                   pg_get_constraintdef(c.oid)
+            FROM pg_constraint c
+            JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+            WHERE c.contype = 'c' AND n.nspname = $1 AND left(c.conname::text, 6) <> '_teal_' ORDER BY 2, 1
+            """, [schema])
+        let checks = checkRows.map {
+            Check(name: $0[0] ?? "", table: $0[1] ?? "", columns: ($0[2] ?? "").split(separator: ",").map(String.init), definition: $0[3] ?? "")
+        }
+        return Catalog(tables: order.compactMap { byTable[$0] }, indexes: indexes, indexDetails: details, foreignKeys: foreignKeys, checks: checks)
     }
 }
 

@@ -176,8 +176,12 @@ private let refused: [RefusedCase] = [
                 messageContains: "0002_split_name was already completed", hintContains: "cannot be rolled back"),
     RefusedCase(name: "a color needs the shape before a complete the database can no longer undo",
                 desired: desired([.blue: blue1, .green: green2], route: .live(.green)),
-                observed: observed([.green: green2], route: .live(.green), completed: [m1, m2], reopenable: false),
-                messageContains: "0002_split_name was already completed", hintContains: "retention window has passed"),
+                observed: {
+                    var o = observed([.green: green2], route: .live(.green), completed: [m1, m2], reopenable: false)
+                    o.apps["shop"]!.schema.lastCompletedFinalBecause = "the retention window (7d) has passed since its complete"
+                    return o
+                }(),
+                messageContains: "0002_split_name was already completed", hintContains: "cannot be undone: the retention window (7d) has passed"),
     RefusedCase(name: "a color needs a shape two completes back, even where the last one could be undone",
                 desired: desired([.blue: blue1], route: .live(.blue)),
                 observed: observed([.green: spec("2.0.0", m3)], route: .live(.green), completed: [m1, m2, m3], reopenable: true),

@@ -240,6 +240,25 @@ let pgCases: [PGCase] = [
             // The twin's value went with the rollback (it has `up`, so the old column is the truth); `up` filled it again.
             #expect(try s.rows("SELECT age FROM users WHERE name = 'n'", as: new) == ["unknown"])
         }),
+    PGCase(name: "alter_column carries the column's check constraints onto its new definition",
+           setup: usersSetup + "; ALTER TABLE users ADD CONSTRAINT age_sane CHECK (age >= 0 AND age < 200), ADD CONSTRAINT age_name CHECK (age > 0 OR name <> '')",
+           migration: """
+        operations:
+          - alter_column: {table: users, column: age, type: bigint}
+        """,
+        started: { (s: PGScratch) throws in
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (name, age) VALUES ('n', -1)", as: new) }
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (name, age) VALUES ('n', 300)", as: old) }
+            try s.sql("INSERT INTO users (name, age) VALUES ('n', 20)", as: new)
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("""
+                SELECT conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated FROM pg_constraint
+                WHERE conrelid = 'public.users'::regclass AND contype = 'c' ORDER BY 1
+                """) == ["age_name CHECK (((age > 0) OR (name <> ''::text))) true", "age_sane CHECK (((age >= 0) AND (age < 200))) true"])
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO users (name, age) VALUES ('m', -5)", as: new) }
+            #expect(try s.rows("SELECT pg_typeof(age)::text FROM users WHERE name = 'n'", as: new) == ["bigint"])
+        }),
     PGCase(name: "create_index and drop_index", setup: usersSetup + "; CREATE INDEX users_age_idx ON users (age)", migration: """
         operations:
           - create_index: {name: users_name_idx, table: users, columns: [name], predicate: "age > 1"}

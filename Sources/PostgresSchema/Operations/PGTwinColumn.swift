@@ -53,6 +53,23 @@ extension PlanBuilder {
                     """))
             }
         }
+        // Check constraints naming the column hold for the twin too: a copy NOT VALID at start (new writes are checked),
+        // validated at complete and put in place of the original, which goes with the old column. Reopen gives the
+        // copy back its helper name and declares the original again on the old column.
+        for check in catalog.checks(on: table, naming: column) {
+            let copy = helper("ck", check.name)
+            let original = check.definition.replacingOccurrences(of: " NOT VALID", with: "")
+            expand(table, [addConstraint(table, copy, SQLText.replacingColumn(in: original, column, with: twin) + " NOT VALID")])
+            swaps.append(when(constraintExists(table, copy), """
+                ALTER TABLE \(qt(table)) VALIDATE CONSTRAINT \(q(copy)); \
+                ALTER TABLE \(qt(table)) DROP CONSTRAINT IF EXISTS \(q(check.name)); \
+                ALTER TABLE \(qt(table)) RENAME CONSTRAINT \(q(copy)) TO \(q(check.name));
+                """))
+            reopen(table, phase: 3, [when("\(constraintExists(table, check.name)) AND NOT \(constraintExists(table, copy))", """
+                ALTER TABLE \(qt(table)) RENAME CONSTRAINT \(q(check.name)) TO \(q(copy)); \
+                ALTER TABLE \(qt(table)) ADD CONSTRAINT \(q(check.name)) \(original) NOT VALID;
+                """)])
+        }
         // The old column may have been NOT NULL (a primary key's always is): rows written after complete leave it empty.
         swaps.append(when(columnExists(table, aside), "ALTER TABLE \(qt(table)) ALTER COLUMN \(q(aside)) DROP NOT NULL;"))
         // A serial's sequence goes with the column that owns it: the twin (which shares its default) takes it over.
