@@ -10,6 +10,8 @@ struct Catalog: Codable, Sendable, Hashable {
         var type: String
         var notNull: Bool
         var defaultSQL: String?
+        /// `a` (GENERATED ALWAYS AS IDENTITY) or `d` (BY DEFAULT); nil for no identity.
+        var identity: String? = nil
     }
 
     struct Table: Codable, Sendable, Hashable {
@@ -90,7 +92,7 @@ struct Catalog: Codable, Sendable, Hashable {
     static func read(_ session: PostgresSession, schema: String) async throws -> Catalog {
         let columns = try await session.rows("""
             SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull::text,
-                   pg_get_expr(d.adbin, d.adrelid)
+                   pg_get_expr(d.adbin, d.adrelid), a.attidentity::text
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -113,7 +115,9 @@ struct Catalog: Codable, Sendable, Hashable {
         for row in columns {
             let t = row[0] ?? ""
             if byTable[t] == nil { order.append(t); byTable[t] = Table(name: t, columns: [], primaryKey: []) }
-            byTable[t]!.columns.append(Column(name: row[1] ?? "", type: row[2] ?? "text", notNull: row[3] == "true", defaultSQL: row[4]))
+            let identity = row.count > 5 ? row[5].flatMap { $0.isEmpty ? nil : $0 } : nil
+            byTable[t]!.columns.append(Column(name: row[1] ?? "", type: row[2] ?? "text", notNull: row[3] == "true", defaultSQL: row[4],
+                                              identity: identity))
         }
         for row in keys { byTable[row[0] ?? ""]?.primaryKey.append(row[1] ?? "") }
         let indexRows = try await session.rows("""

@@ -240,6 +240,26 @@ let pgCases: [PGCase] = [
             // The twin's value went with the rollback (it has `up`, so the old column is the truth); `up` filled it again.
             #expect(try s.rows("SELECT age FROM users WHERE name = 'n'", as: new) == ["unknown"])
         }),
+    PGCase(name: "alter_column of an identity key: new-shape inserts get keys meanwhile, the new column is the identity after",
+           setup: "CREATE TABLE tickets (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text); INSERT INTO tickets (title) VALUES ('a'), ('b')",
+           migration: """
+        operations:
+          - alter_column: {table: tickets, column: id, type: bigint}
+        """,
+        started: { (s: PGScratch) throws in
+            try s.sql("INSERT INTO tickets (title) VALUES ('new')", as: new)
+            try s.sql("INSERT INTO tickets (title) VALUES ('old')", as: old)
+            let viaNew = try s.rows("SELECT title || ' ' || id FROM tickets ORDER BY id", as: new)
+            #expect(viaNew.count == 4 && Set(viaNew.map { $0.split(separator: " ").last! }).count == 4, "\(viaNew)")
+            #expect(try s.rows("SELECT title || ' ' || id FROM tickets ORDER BY id", as: old) == viaNew, "both shapes see the same keys")
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT attname || ' ' || attidentity::text FROM pg_attribute WHERE attrelid = 'public.tickets'::regclass AND attidentity <> ''") == ["id a"])
+            #expect(try s.rows("SELECT pg_typeof(id)::text FROM tickets LIMIT 1", as: new) == ["bigint"])
+            try s.sql("INSERT INTO tickets (title) VALUES ('after')", as: new)
+            #expect(try s.rows("SELECT count(DISTINCT id) FROM tickets", as: new) == ["5"])
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO tickets (id, title) VALUES (99, 'explicit')", as: new) }
+        }),
     PGCase(name: "alter_column carries the column's check constraints onto its new definition",
            setup: usersSetup + "; ALTER TABLE users ADD CONSTRAINT age_sane CHECK (age >= 0 AND age < 200), ADD CONSTRAINT age_name CHECK (age > 0 OR name <> '')",
            migration: """

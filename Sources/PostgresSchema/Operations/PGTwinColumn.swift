@@ -53,6 +53,27 @@ extension PlanBuilder {
                     """))
             }
         }
+        // An identity column's twin draws from the same sequence meanwhile (new-shape inserts get their key from it);
+        // complete makes the column under its final name the identity, continuing the sequence, and the one put
+        // aside a plain column.
+        if let identity = physical(table, column)?.identity {
+            expand(table, ["""
+                DO $teal$ BEGIN IF \(columnExists(table, twin)) THEN \
+                EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT nextval(%L::regclass)', \(lit(qt(table))), \(lit(twin)), \
+                pg_get_serial_sequence(\(lit(qt(table))), \(lit(column)))); END IF; END $teal$
+                """])
+            swaps.append("""
+                DO $teal$ DECLARE s text; n bigint; BEGIN \
+                IF \(columnExists(table, aside)) AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(\(lit(qt(table)))) \
+                AND attname = \(lit(aside)) AND attidentity <> '') THEN \
+                s := pg_get_serial_sequence(\(lit(qt(table))), \(lit(aside))); n := nextval(s); \
+                ALTER TABLE \(qt(table)) ALTER COLUMN \(q(finalName)) DROP DEFAULT; \
+                ALTER TABLE \(qt(table)) ALTER COLUMN \(q(aside)) DROP IDENTITY; \
+                EXECUTE format('ALTER TABLE %s ALTER COLUMN %I ADD GENERATED \(identity == "a" ? "ALWAYS" : "BY DEFAULT") AS IDENTITY (START WITH %s)', \
+                \(lit(qt(table))), \(lit(finalName)), n); END IF; END $teal$
+                """)
+            refuseReopen("complete moved the identity of \(table).\(column) onto its new definition, and moving it back is not supported")
+        }
         // Check constraints naming the column hold for the twin too: a copy NOT VALID at start (new writes are checked),
         // validated at complete and put in place of the original, which goes with the old column. Reopen gives the
         // copy back its helper name and declares the original again on the old column.
