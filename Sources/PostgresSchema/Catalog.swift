@@ -81,6 +81,15 @@ struct Catalog: Codable, Sendable, Hashable {
         (foreignKeys ?? []).filter { $0.referencedTable == table && $0.referencedColumns.contains(column) }
     }
 
+    /// The foreign keys of `table` whose own columns include `column` (read from `FOREIGN KEY (...)`).
+    func foreignKeys(from table: String, naming column: String) -> [ForeignKey] {
+        (foreignKeys ?? []).filter { fk in
+            guard fk.table == table, let r = fk.definition.range(of: " REFERENCES ") else { return false }
+            let own = String(fk.definition[..<r.lowerBound])
+            return SQLText.replacingColumn(in: own, column, with: "_teal_probe") != own
+        }
+    }
+
     /// What follows `ON schema.table` in an index definition: `USING method (...) ...`.
     static func indexTail(_ definition: String) -> String? {
         definition.range(of: " USING ").map { String(definition[$0.upperBound...]) }

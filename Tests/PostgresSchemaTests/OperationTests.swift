@@ -260,6 +260,25 @@ let pgCases: [PGCase] = [
             #expect(try s.rows("SELECT count(DISTINCT id) FROM tickets", as: new) == ["5"])
             #expect(throws: (any Error).self) { try s.sql("INSERT INTO tickets (id, title) VALUES (99, 'explicit')", as: new) }
         }),
+    PGCase(name: "alter_column carries the column's foreign key onto its new definition",
+           setup: usersSetup + "; CREATE TABLE notes (id serial PRIMARY KEY, user_id integer CONSTRAINT notes_owner REFERENCES users (id) ON DELETE CASCADE); INSERT INTO notes (user_id) VALUES (1)",
+           migration: """
+        operations:
+          - alter_column: {table: notes, column: user_id, type: bigint}
+        """,
+        started: { (s: PGScratch) throws in
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO notes (user_id) VALUES (999)", as: new) }
+            try s.sql("INSERT INTO notes (user_id) VALUES (2)", as: new)
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("""
+                SELECT conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated FROM pg_constraint
+                WHERE conrelid = 'public.notes'::regclass AND contype = 'f'
+                """) == ["notes_owner FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE true"])
+            #expect(throws: (any Error).self) { try s.sql("INSERT INTO notes (user_id) VALUES (999)", as: new) }
+            try s.sql("DELETE FROM users WHERE id = 2", as: new)
+            #expect(try s.rows("SELECT user_id FROM notes ORDER BY id", as: new) == ["1"], "the cascade is carried too")
+        }),
     PGCase(name: "alter_column carries the column's check constraints onto its new definition",
            setup: usersSetup + "; ALTER TABLE users ADD CONSTRAINT age_sane CHECK (age >= 0 AND age < 200), ADD CONSTRAINT age_name CHECK (age > 0 OR name <> '')",
            migration: """

@@ -91,6 +91,23 @@ extension PlanBuilder {
                 ALTER TABLE \(qt(table)) ADD CONSTRAINT \(q(check.name)) \(original) NOT VALID;
                 """)])
         }
+        // Foreign keys from the column to other tables hold for the twin too, carried the same way as checks.
+        for fk in catalog.foreignKeys(from: table, naming: column) {
+            let copy = helper("fk", fk.name)
+            let original = fk.definition.replacingOccurrences(of: " NOT VALID", with: "")
+            guard let references = original.range(of: " REFERENCES ") else { continue }
+            let onTwin = SQLText.replacingColumn(in: String(original[..<references.lowerBound]), column, with: twin) + String(original[references.lowerBound...])
+            expand(table, [addConstraint(table, copy, onTwin + " NOT VALID")])
+            swaps.append(when(constraintExists(table, copy), """
+                ALTER TABLE \(qt(table)) VALIDATE CONSTRAINT \(q(copy)); \
+                ALTER TABLE \(qt(table)) DROP CONSTRAINT IF EXISTS \(q(fk.name)); \
+                ALTER TABLE \(qt(table)) RENAME CONSTRAINT \(q(copy)) TO \(q(fk.name));
+                """))
+            reopen(table, phase: 3, [when("\(constraintExists(table, fk.name)) AND NOT \(constraintExists(table, copy))", """
+                ALTER TABLE \(qt(table)) RENAME CONSTRAINT \(q(fk.name)) TO \(q(copy)); \
+                ALTER TABLE \(qt(table)) ADD CONSTRAINT \(q(fk.name)) \(original) NOT VALID;
+                """)])
+        }
         // The old column may have been NOT NULL (a primary key's always is): rows written after complete leave it empty.
         swaps.append(when(columnExists(table, aside), "ALTER TABLE \(qt(table)) ALTER COLUMN \(q(aside)) DROP NOT NULL;"))
         // A serial's sequence goes with the column that owns it: the twin (which shares its default) takes it over.
