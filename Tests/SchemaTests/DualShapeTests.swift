@@ -99,6 +99,29 @@ import Testing
         #expect(try s.int("SELECT count(*) FROM posts WHERE title IS NULL") == 0)
     }
 
+    /// When the old-shape update trigger writes nothing the new-shape one watches, the guard keeps a trigger of its
+    /// own: a NULL in the required column still gets `down`, from either shape.
+    @Test(arguments: [false, true])
+    func guardStaysOnItsOwnWhenTheUpdateTriggersDoNotMeet(recursive: Bool) throws {
+        let s = try Scratch("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, nick TEXT); INSERT INTO people (name, nick) VALUES ('ada', 'a'), ('alan', 'b');")
+        let m = migration("0002_shout", [
+            .addColumn(AddColumn(table: "people", column: column("shout"), up: "upper(name)")),
+            .dropColumn(DropColumn(table: "people", column: "name", down: "'n-' || nick")),
+        ])
+        try s.engine().start(m)
+        #expect(try s.int("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%\\_nn%' ESCAPE '\\'") == 1)
+        let app = try connection(s, recursive: recursive)
+        try app.write { db in
+            try db.execute(sql: "UPDATE people SET name = NULL WHERE id = 1")
+            try db.execute(sql: "INSERT INTO people (shout, nick) VALUES ('GRACE', 'g')")
+            try db.execute(sql: "UPDATE people SET nick = 'c' WHERE id = 2")
+            try db.execute(sql: "INSERT INTO people (name, nick) VALUES ('cher', 'd')")
+        }
+        #expect(try s.rows("SELECT name, shout, nick FROM people ORDER BY id") == [
+            ["n-a", nil, "a"], ["n-c", "ALAN", "c"], ["n-g", "GRACE", "g"], ["cher", "CHER", "d"],
+        ])
+    }
+
     /// The trigger for new-shape updates is created only once the backfill is over, and the backfill's
     /// writes run no trigger.
     @Test func newShapeUpdateTriggerArrivesWithStarted() throws {

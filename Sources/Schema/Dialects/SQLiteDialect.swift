@@ -423,23 +423,33 @@ final class SQLiteSession: DialectSession {
     /// old-shape INSERT reaches all of them (the insert trigger's fill writes the columns both update triggers
     /// watch). So each program here is kept to what correctness needs: the fill has no WHEN (an insert that gives
     /// every column is rare, and its fill then changes nothing), and once the new-shape update trigger exists, the
-    /// guard of a column the old shape requires lives in it rather than in a trigger of its own.
+    /// guard of a column the old shape requires lives in it rather than in a trigger of its own, and gives that
+    /// column its value on new-shape inserts too, in place of the fill.
     func installDualShape(table: String, triggerPrefix: String, assignments: [DualAssignment]) throws -> [String] {
         guard !assignments.isEmpty else { return [] }
         let t = q(table)
-        let fill: String = assignments.map { "\(q($0.target)) = \($0.valueSQL)" }.joined(separator: ", ")
-        try execute("""
-            CREATE TRIGGER \(q(triggerPrefix + table + "_ins")) AFTER INSERT ON \(t)
-            BEGIN UPDATE \(t) SET \(fill) WHERE rowid = NEW.rowid; END
-            """)
+        let insertName = triggerPrefix + table + "_ins"
+        func insertTrigger(_ name: String, filling: [DualAssignment]) -> String {
+            let fill: String = filling.map { "\(q($0.target)) = \($0.valueSQL)" }.joined(separator: ", ")
+            return """
+                CREATE TRIGGER \(q(name)) AFTER INSERT ON \(t)
+                BEGIN UPDATE \(t) SET \(fill) WHERE rowid = NEW.rowid; END
+                """
+        }
+        try execute(insertTrigger(insertName, filling: assignments))
         let forward = assignments.filter(\.backfill)
         let reverse = assignments.filter { !$0.backfill }
         let forwardSources = Self.sources(of: forward.filter { !$0.sources.isEmpty })
-        let reverseUpdatable = reverse.contains { !$0.sources.isEmpty }
+        let reverseSources = Self.sources(of: reverse.filter { !$0.sources.isEmpty })
+        // The old-shape update trigger's write (and the insert fill's) reaches the new-shape update trigger.
+        let forwardReachesReverse = forward.contains { a in
+            !a.sources.isEmpty && reverseSources.contains { $0.lowercased() == a.target.lowercased() }
+        }
         // A column the old shape requires, written NULL by the new shape (which allows NULL there): it gets `down`.
         // Until the backfill ends, a trigger of its own does it. Then, when the column is one the old-shape update
-        // trigger recomputes from (so any write of it reaches the new-shape update trigger, directly or through
-        // the old-shape one), the new-shape update trigger takes the guard over and this one is dropped.
+        // trigger recomputes from, and that trigger writes a column the new-shape one watches (so any write of the
+        // column reaches the new-shape update trigger through the old-shape one, as the insert fill does), the
+        // new-shape update trigger takes the guard over and this one is dropped.
         var folded: [(name: String, assignment: DualAssignment)] = []
         for (n, a) in assignments.enumerated() where !a.backfill && a.requiredInOldShape {
             let name = triggerPrefix + table + "_nn\(n)"
@@ -448,7 +458,10 @@ final class SQLiteSession: DialectSession {
                 CREATE TRIGGER \(q(name)) AFTER UPDATE OF \(q(a.target)) ON \(t) WHEN NEW.\(q(a.target)) IS NULL
                 BEGIN UPDATE \(t) SET \(q(a.target)) = \(value) WHERE rowid = NEW.rowid AND \(value) IS NOT NULL; END
                 """)
-            if reverseUpdatable, !a.sources.isEmpty, forwardSources.contains(where: { $0.lowercased() == a.target.lowercased() }) {
+            // (Never one the new-shape update trigger watches: its own write of NULL over NULL would fire it again.)
+            let target = a.target.lowercased()
+            if forwardReachesReverse, !a.sources.isEmpty, forwardSources.contains(where: { $0.lowercased() == target }),
+               !reverseSources.contains(where: { $0.lowercased() == target }) {
                 folded.append((name, a))
             }
         }
@@ -463,8 +476,16 @@ final class SQLiteSession: DialectSession {
         // Created and dropped here so a mistake in it surfaces now, before any row is touched.
         try execute(deferred)
         try execute("DROP TRIGGER \(q(newName))")
-        // One text, so that the guards it takes over go in the same step as it arrives.
-        return [(folded.map { "DROP TRIGGER IF EXISTS \(q($0.name));" } + [deferred]).joined(separator: "\n")]
+        guard !folded.isEmpty else { return [deferred] }
+        // The guards it takes over go in the same step as it arrives. So does the insert fill of those columns: a
+        // new-shape insert leaves them NULL, and the fill's write of the new columns reaches the new-shape update
+        // trigger, whose guard gives them `down` over the row as filled (what the guard trigger did after the fill).
+        let filling = assignments.filter { a in !folded.contains { $0.assignment.target.lowercased() == a.target.lowercased() } }
+        let insert = insertTrigger(insertName, filling: filling)
+        try execute(insertTrigger(insertName + "_check", filling: filling))
+        try execute("DROP TRIGGER \(q(insertName + "_check"))")
+        let drops = (folded.map(\.name) + [insertName]).map { "DROP TRIGGER IF EXISTS \(q($0));" }
+        return [(drops + [insert + ";", deferred]).joined(separator: "\n")]
     }
 
     /// The columns `assignments` read, each once, in order.
