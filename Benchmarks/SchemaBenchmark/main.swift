@@ -341,6 +341,31 @@ func pythonInsertRound(_ path: String, from: Int, count: Int, cached: Bool) thro
 
 let plainPath = plainDB.path
 var cPlain = 0.0, cTriggered = 0.0, cPlainCached = 0.0, cTriggeredCached = 0.0
+
+// (c) floors, C API only: the same old-shape inserts on copies of the unmigrated table given the two new columns and
+// hand-written triggers with the same `up`/`down` expressions. "One-way" is the fill alone (what any design pays
+// at least); "two-way" adds one bare update trigger each way, the smallest set that carries updates in both
+// shapes. Neither keeps values that do not round-trip (an old-shape 'Ada  Byron ' gets its name rewritten) nor
+// guards NOT NULL, so they bound from below what a correct set can cost, and are not one.
+let floorDown = "trim(first_name || ' ' || last_name)"
+let floorFill = "CREATE TRIGGER floor_ins AFTER INSERT ON users WHEN NEW.first_name IS NULL BEGIN UPDATE users SET first_name = (\(up1)), last_name = (\(up2)) WHERE rowid = NEW.rowid; END"
+let floorTriggers = [
+    floorFill,
+    "CREATE TRIGGER floor_new AFTER UPDATE OF first_name, last_name ON users WHEN NEW.first_name IS NOT OLD.first_name OR NEW.last_name IS NOT OLD.last_name BEGIN UPDATE users SET name = \(floorDown) WHERE rowid = NEW.rowid AND name IS NOT \(floorDown); END",
+    "CREATE TRIGGER floor_old AFTER UPDATE OF name ON users WHEN NEW.name IS NOT OLD.name BEGIN UPDATE users SET first_name = (\(up1)), last_name = (\(up2)) WHERE rowid = NEW.rowid; END",
+]
+func floorCopy(_ name: String, _ triggers: [String]) throws -> String {
+    let path = try copy(name)
+    try connection(path).write { db in
+        try db.execute(sql: "ALTER TABLE users ADD COLUMN first_name TEXT")
+        try db.execute(sql: "ALTER TABLE users ADD COLUMN last_name TEXT")
+        for sql in triggers { try db.execute(sql: sql) }
+    }
+    return path
+}
+let oneWayPath = try floorCopy("floor-one-way.db", [floorFill])
+let twoWayPath = try floorCopy("floor-two-way.db", floorTriggers)
+var oneWay = 0.0, oneWayCached = 0.0, twoWay = 0.0, twoWayCached = 0.0
 var pyPlain = 0.0, pyTriggered = 0.0, pyPlainCached = 0.0, pyTriggeredCached = 0.0
 for r in 0..<rounds {
     let at = 2 * inserts + r * perRound
@@ -348,6 +373,10 @@ for r in 0..<rounds {
     cTriggered += try cInsertRound(startPath, from: at, count: perRound, cached: false)
     cTriggeredCached += try cInsertRound(startPath, from: inserts + at, count: perRound, cached: true)
     cPlainCached += try cInsertRound(plainPath, from: inserts + at, count: perRound, cached: true)
+    oneWay += try cInsertRound(oneWayPath, from: at, count: perRound, cached: false)
+    twoWay += try cInsertRound(twoWayPath, from: at, count: perRound, cached: false)
+    twoWayCached += try cInsertRound(twoWayPath, from: inserts + at, count: perRound, cached: true)
+    oneWayCached += try cInsertRound(oneWayPath, from: inserts + at, count: perRound, cached: true)
     let py = 4 * inserts + r * perRound
     pyPlain += try pythonInsertRound(plainPath, from: py, count: perRound, cached: false)
     pyTriggered += try pythonInsertRound(startPath, from: py, count: perRound, cached: false)
@@ -387,6 +416,8 @@ print("| (c) Python ratio, prepared per insert | \(f(pyTriggered / pyPlain))x | 
 print("| (c) Python sqlite3, statement cache: plain / triggers | \(us(pyPlainCached)) / \(us(pyTriggeredCached)) us | |")
 print("| (c) Python ratio, cached statement | \(f(pyTriggeredCached / pyPlainCached))x | <= 1.2x |")
 print("| (c) rows split by the triggers, all clients | \(splitRows) of \(6 * done) | |")
+print("| (c) floor, C API, one-way fill trigger only: prepared / cached | \(us(oneWay)) / \(us(oneWayCached)) us (\(f(oneWay / cPlain))x / \(f(oneWayCached / cPlainCached))x) | |")
+print("| (c) floor, C API, minimal two-way set (not round-trip safe, no NOT NULL guard): prepared / cached | \(us(twoWay)) / \(us(twoWayCached)) us (\(f(twoWay / cPlain))x / \(f(twoWayCached / cPlainCached))x) | |")
 
 /// An old-shape writer on its own connection: one insert every `interval` seconds, each timed into the logs whose
 /// window it began in, until `stop` is set.

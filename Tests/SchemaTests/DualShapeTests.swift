@@ -71,6 +71,57 @@ import Testing
         ])
     }
 
+    /// A column the old shape requires never keeps a NULL that a write in either shape leaves there: it gets
+    /// `down` over the new shape's values as they are after the write, with or without `recursive_triggers`,
+    /// once the new-shape update trigger holds the guard.
+    @Test(arguments: [false, true])
+    func requiredOldColumnGetsDownForNullsFromEitherShape(recursive: Bool) throws {
+        let s = try Scratch("CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT NOT NULL); INSERT INTO posts (title) VALUES ('hello'), ('world'), ('third');")
+        let m = migration("0002_title_nullable", [.alterColumn(AlterColumn(table: "posts", column: "title", nullable: true, up: "title",
+                                                                         down: "CASE WHEN title IS NULL THEN 'placeholder' ELSE title END"))])
+        try s.engine().start(m)
+        #expect(try s.int("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%\\_nn%' ESCAPE '\\'") == 0)
+        let app = try connection(s, recursive: recursive)
+        try app.write { db in
+            // Old shape: NULL into its NOT NULL column goes to the new shape, and comes back as `down` of it.
+            try db.execute(sql: "UPDATE posts SET title = NULL WHERE id = 1")
+            // New shape: NULL into the twin.
+            try db.execute(sql: "UPDATE posts SET _teal_new_title = NULL WHERE id = 2")
+            try db.execute(sql: "INSERT INTO posts (_teal_new_title) VALUES (NULL)")
+            try db.execute(sql: "INSERT INTO posts (_teal_new_title) VALUES ('new')")
+            // Values still round-trip both ways.
+            try db.execute(sql: "UPDATE posts SET _teal_new_title = 'changed' WHERE id = 3")
+            try db.execute(sql: "INSERT INTO posts (title) VALUES ('old')")
+        }
+        #expect(try s.rows("SELECT title, _teal_new_title FROM posts ORDER BY id") == [
+            ["placeholder", nil], ["placeholder", nil], ["changed", "changed"], ["placeholder", nil], ["new", "new"], ["old", "old"],
+        ])
+        #expect(try s.int("SELECT count(*) FROM posts WHERE title IS NULL") == 0)
+    }
+
+    /// When the old-shape update trigger writes nothing the new-shape one watches, the guard keeps a trigger of its
+    /// own: a NULL in the required column still gets `down`, from either shape.
+    @Test(arguments: [false, true])
+    func guardStaysOnItsOwnWhenTheUpdateTriggersDoNotMeet(recursive: Bool) throws {
+        let s = try Scratch("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, nick TEXT); INSERT INTO people (name, nick) VALUES ('ada', 'a'), ('alan', 'b');")
+        let m = migration("0002_shout", [
+            .addColumn(AddColumn(table: "people", column: column("shout"), up: "upper(name)")),
+            .dropColumn(DropColumn(table: "people", column: "name", down: "'n-' || nick")),
+        ])
+        try s.engine().start(m)
+        #expect(try s.int("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%\\_nn%' ESCAPE '\\'") == 1)
+        let app = try connection(s, recursive: recursive)
+        try app.write { db in
+            try db.execute(sql: "UPDATE people SET name = NULL WHERE id = 1")
+            try db.execute(sql: "INSERT INTO people (shout, nick) VALUES ('GRACE', 'g')")
+            try db.execute(sql: "UPDATE people SET nick = 'c' WHERE id = 2")
+            try db.execute(sql: "INSERT INTO people (name, nick) VALUES ('cher', 'd')")
+        }
+        #expect(try s.rows("SELECT name, shout, nick FROM people ORDER BY id") == [
+            ["n-a", nil, "a"], ["n-c", "ALAN", "c"], ["n-g", "GRACE", "g"], ["cher", "CHER", "d"],
+        ])
+    }
+
     /// The trigger for new-shape updates is created only once the backfill is over, and the backfill's
     /// writes run no trigger.
     @Test func newShapeUpdateTriggerArrivesWithStarted() throws {
@@ -84,9 +135,9 @@ import Testing
         }
         // Insert, old-shape update, and the guard giving `down` to a NULL written into the old shape's NOT NULL name.
         #expect(seen.values.allSatisfy { $0.1 == 3 })
+        // Then the new-shape update trigger, which takes the guard over (one program less in every INSERT).
         #expect(try s.rows("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name") == [
-            ["_teal_0002_split_name_users_ins"], ["_teal_0002_split_name_users_nn2"], ["_teal_0002_split_name_users_upd"],
-            ["_teal_0002_split_name_users_upd_new"],
+            ["_teal_0002_split_name_users_ins"], ["_teal_0002_split_name_users_upd"], ["_teal_0002_split_name_users_upd_new"],
         ])
         #expect(try s.int("SELECT count(*) FROM _teal_migration_state WHERE key LIKE 'deferred%'") == 0)
         try engine.rollback(splitName.name)

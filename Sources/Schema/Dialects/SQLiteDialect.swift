@@ -418,55 +418,111 @@ final class SQLiteSession: DialectSession {
     /// would recompute from are already what the other direction computes from the row (`inStep`), which is
     /// exactly the case for a row another trigger or the backfill has just filled. This holds whatever the
     /// connection's `recursive_triggers` setting is.
+    ///
+    /// SQLite compiles every trigger program a statement can reach into that statement when it is prepared, and an
+    /// old-shape INSERT reaches all of them (the insert trigger's fill writes the columns both update triggers
+    /// watch). So each program here is kept to what correctness needs: the fill has no WHEN (an insert that gives
+    /// every column is rare, and its fill then changes nothing), and once the new-shape update trigger exists, the
+    /// guard of a column the old shape requires lives in it rather than in a trigger of its own, and gives that
+    /// column its value on new-shape inserts too, in place of the fill.
     func installDualShape(table: String, triggerPrefix: String, assignments: [DualAssignment]) throws -> [String] {
         guard !assignments.isEmpty else { return [] }
         let t = q(table)
-        let missing: String = assignments.map { "NEW.\(q($0.target)) IS NULL" }.joined(separator: " OR ")
-        let fill: String = assignments.map { "\(q($0.target)) = \($0.valueSQL)" }.joined(separator: ", ")
-        try execute("""
-            CREATE TRIGGER \(q(triggerPrefix + table + "_ins")) AFTER INSERT ON \(t) WHEN \(missing)
-            BEGIN UPDATE \(t) SET \(fill) WHERE rowid = NEW.rowid; END
-            """)
-        // A column the old shape requires, written NULL by the new shape (which allows NULL there): it gets `down`.
-        for (n, a) in assignments.enumerated() where !a.backfill && a.requiredInOldShape {
-            let value = a.fallback.map { "COALESCE((\(a.expression)), (\($0)))" } ?? "(\(a.expression))"
-            try execute("""
-                CREATE TRIGGER \(q(triggerPrefix + table + "_nn\(n)")) AFTER UPDATE OF \(q(a.target)) ON \(t) WHEN NEW.\(q(a.target)) IS NULL
-                BEGIN UPDATE \(t) SET \(q(a.target)) = \(value) WHERE rowid = NEW.rowid AND \(value) IS NOT NULL; END
-                """)
+        let insertName = triggerPrefix + table + "_ins"
+        func insertTrigger(_ name: String, filling: [DualAssignment]) -> String {
+            let fill: String = filling.map { "\(q($0.target)) = \($0.valueSQL)" }.joined(separator: ", ")
+            return """
+                CREATE TRIGGER \(q(name)) AFTER INSERT ON \(t)
+                BEGIN UPDATE \(t) SET \(fill) WHERE rowid = NEW.rowid; END
+                """
         }
+        try execute(insertTrigger(insertName, filling: assignments))
         let forward = assignments.filter(\.backfill)
         let reverse = assignments.filter { !$0.backfill }
+        let forwardSources = Self.sources(of: forward.filter { !$0.sources.isEmpty })
+        let reverseSources = Self.sources(of: reverse.filter { !$0.sources.isEmpty })
+        // The old-shape update trigger's write (and the insert fill's) reaches the new-shape update trigger.
+        let forwardReachesReverse = forward.contains { a in
+            !a.sources.isEmpty && reverseSources.contains { $0.lowercased() == a.target.lowercased() }
+        }
+        // A column the old shape requires, written NULL by the new shape (which allows NULL there): it gets `down`.
+        // Until the backfill ends, a trigger of its own does it. Then, when the column is one the old-shape update
+        // trigger recomputes from, and that trigger writes a column the new-shape one watches (so any write of the
+        // column reaches the new-shape update trigger through the old-shape one, as the insert fill does), the
+        // new-shape update trigger takes the guard over and this one is dropped.
+        var folded: [(name: String, assignment: DualAssignment)] = []
+        for (n, a) in assignments.enumerated() where !a.backfill && a.requiredInOldShape {
+            let name = triggerPrefix + table + "_nn\(n)"
+            let value = a.fallback.map { "COALESCE((\(a.expression)), (\($0)))" } ?? "(\(a.expression))"
+            try execute("""
+                CREATE TRIGGER \(q(name)) AFTER UPDATE OF \(q(a.target)) ON \(t) WHEN NEW.\(q(a.target)) IS NULL
+                BEGIN UPDATE \(t) SET \(q(a.target)) = \(value) WHERE rowid = NEW.rowid AND \(value) IS NOT NULL; END
+                """)
+            // (Never one the new-shape update trigger watches: its own write of NULL over NULL would fire it again.)
+            let target = a.target.lowercased()
+            if forwardReachesReverse, !a.sources.isEmpty, forwardSources.contains(where: { $0.lowercased() == target }),
+               !reverseSources.contains(where: { $0.lowercased() == target }) {
+                folded.append((name, a))
+            }
+        }
         if let sql = updateTrigger(table: table, name: triggerPrefix + table + "_upd", direction: forward, opposite: reverse) {
             try execute(sql)
         }
-        guard let deferred = updateTrigger(table: table, name: triggerPrefix + table + "_upd_new", direction: reverse, opposite: forward) else {
+        let newName = triggerPrefix + table + "_upd_new"
+        guard let deferred = updateTrigger(table: table, name: newName, direction: reverse, opposite: forward,
+                                           guards: folded.map(\.assignment)) else {
             return []
         }
         // Created and dropped here so a mistake in it surfaces now, before any row is touched.
         try execute(deferred)
-        try execute("DROP TRIGGER \(q(triggerPrefix + table + "_upd_new"))")
-        return [deferred]
+        try execute("DROP TRIGGER \(q(newName))")
+        guard !folded.isEmpty else { return [deferred] }
+        // The guards it takes over go in the same step as it arrives. So does the insert fill of those columns: a
+        // new-shape insert leaves them NULL, and the fill's write of the new columns reaches the new-shape update
+        // trigger, whose guard gives them `down` over the row as filled (what the guard trigger did after the fill).
+        let filling = assignments.filter { a in !folded.contains { $0.assignment.target.lowercased() == a.target.lowercased() } }
+        let insert = insertTrigger(insertName, filling: filling)
+        try execute(insertTrigger(insertName + "_check", filling: filling))
+        try execute("DROP TRIGGER \(q(insertName + "_check"))")
+        let drops = (folded.map(\.name) + [insertName]).map { "DROP TRIGGER IF EXISTS \(q($0));" }
+        return [(drops + [insert + ";", deferred]).joined(separator: "\n")]
+    }
+
+    /// The columns `assignments` read, each once, in order.
+    private static func sources(of assignments: [DualAssignment]) -> [String] {
+        var sources: [String] = []
+        for a in assignments { for s in a.sources where !sources.contains(where: { $0.lowercased() == s.lowercased() }) { sources.append(s) } }
+        return sources
     }
 
     /// The AFTER UPDATE trigger that recomputes the targets of `direction` when a write changed their sources
-    /// but not them, unless the row is already in step with `opposite`.
-    private func updateTrigger(table: String, name: String, direction: [DualAssignment], opposite: [DualAssignment]) -> String? {
+    /// but not them, unless the row is already in step with `opposite`. `guards` are targets of `direction` the
+    /// old shape requires: a NULL there after any write the trigger sees (including the one the opposite
+    /// direction's trigger makes after an old-shape write of NULL) gets the value too. The trigger never watches a
+    /// guarded column itself, so its own write of NULL over NULL cannot fire it again under `recursive_triggers`.
+    private func updateTrigger(table: String, name: String, direction: [DualAssignment], opposite: [DualAssignment],
+                               guards: [DualAssignment] = []) -> String? {
         let updatable = direction.filter { !$0.sources.isEmpty }
         guard !updatable.isEmpty else { return nil }
         let t = q(table)
         func value(_ a: DualAssignment) -> String { a.fallback.map { "COALESCE((\(a.expression)), (\($0)))" } ?? "(\(a.expression))" }
-        func written(_ a: DualAssignment) -> String {
-            let changed: String = a.sources.map { "NEW.\(q($0)) IS NOT OLD.\(q($0))" }.joined(separator: " OR ")
-            return "(\(changed)) AND NEW.\(q(a.target)) IS OLD.\(q(a.target))"
-        }
-        var sources: [String] = []
-        for a in updatable { for s in a.sources where !sources.contains(where: { $0.lowercased() == s.lowercased() }) { sources.append(s) } }
+        func changed(_ columns: [String]) -> String { columns.map { "NEW.\(q($0)) IS NOT OLD.\(q($0))" }.joined(separator: " OR ") }
+        func unchanged(_ a: DualAssignment) -> String { "NEW.\(q(a.target)) IS OLD.\(q(a.target))" }
+        func guarded(_ a: DualAssignment) -> Bool { guards.contains { $0.target.lowercased() == a.target.lowercased() } }
+        let sources = Self.sources(of: updatable)
+        // When every target is computed from the same columns, the WHEN says once that they changed, and inside
+        // the body only whether each target was left alone by the write is still open.
+        let key: (DualAssignment) -> [String] = { $0.sources.map { $0.lowercased() }.sorted() }
+        let common = updatable.allSatisfy { key($0) == key(updatable[0]) }
+        func written(_ a: DualAssignment) -> String { common ? unchanged(a) : "(\(changed(a.sources))) AND \(unchanged(a))" }
         let sets: String
         if updatable.count == 1, let a = updatable.first {
             sets = "\(q(a.target)) = \(value(a))"
         } else {
-            sets = updatable.map { a in "\(q(a.target)) = CASE WHEN \(written(a)) THEN \(value(a)) ELSE \(q(a.target)) END" }.joined(separator: ", ")
+            sets = updatable.map { a in
+                let when = guarded(a) ? "\(written(a)) OR \(q(a.target)) IS NULL" : written(a)
+                return "\(q(a.target)) = CASE WHEN \(when) THEN \(value(a)) ELSE \(q(a.target)) END"
+            }.joined(separator: ", ")
         }
         // In step: every source that the opposite direction fills holds what it computes from the row, and no
         // other source changed. Evaluated in the body, where bare names are the row as just written.
@@ -475,9 +531,13 @@ final class SQLiteSession: DialectSession {
         if !mapped.isEmpty {
             let others = sources.filter { s in !mapped.contains { $0.target.lowercased() == s.lowercased() } }
             let inStep: [String] = mapped.map { "\(q($0.target)) IS \(value($0))" } + others.map { "NEW.\(q($0)) IS OLD.\(q($0))" }
-            whereSQL += " AND NOT (\(inStep.joined(separator: " AND ")))"
+            let nulls = guards.map { "\(q($0.target)) IS NULL" }
+            whereSQL += " AND (" + (["NOT (\(inStep.joined(separator: " AND ")))"] + nulls).joined(separator: " OR ") + ")"
         }
-        let when = updatable.map { "(\(written($0)))" }.joined(separator: " OR ")
+        var when = common
+            ? "(\(changed(updatable[0].sources))) AND (\(updatable.map(unchanged).joined(separator: " OR ")))"
+            : updatable.map { "((\(changed($0.sources))) AND \(unchanged($0)))" }.joined(separator: " OR ")
+        if !guards.isEmpty { when = "(\(when)) OR " + guards.map { "NEW.\(q($0.target)) IS NULL" }.joined(separator: " OR ") }
         return """
             CREATE TRIGGER \(q(name)) AFTER UPDATE OF \(sources.map(q).joined(separator: ", ")) ON \(t) WHEN \(when)
             BEGIN UPDATE \(t) SET \(sets) WHERE \(whereSQL); END
