@@ -215,15 +215,16 @@ struct PlanBuilder {
                      "ALTER TABLE \(qt(t.physical)) RENAME TO \(q(t.name));"),
             ])
         }
-        // Reopen undoes the same renames, tables first, so every later step finds a table under its physical name.
-        for t in plan.newShape.tables where t.physical != t.name {
+        // Reopen undoes the same renames in the reverse order (a chain such as a → b with a new a undoes as it was
+        // done), tables first, so every later step finds a table under its physical name.
+        for t in plan.newShape.tables.reversed() where t.physical != t.name {
             reopen(t.physical, phase: 0, [
                 when("to_regclass(\(lit(qt(t.name)))) IS NOT NULL AND to_regclass(\(lit(qt(t.physical)))) IS NULL",
                      "ALTER TABLE \(qt(t.name)) RENAME TO \(q(t.physical));"),
             ])
         }
         for t in plan.newShape.tables {
-            let renames = t.columns.filter { $0.physical != $0.name }
+            let renames = t.columns.filter { $0.physical != $0.name }.reversed()
             if !renames.isEmpty { reopen(t.physical, phase: 1, renames.map { renameColumn(t.physical, $0.name, $0.physical) }) }
         }
     }
@@ -250,9 +251,13 @@ struct PlanBuilder {
     }
 
     /// A step of undoing complete (`MigrationPlan.reopen`).
-    mutating func reopen(_ table: String?, phase: Int, _ statements: [String], concurrently: Bool = false) {
-        plan.reopen.append(PlanStep(table: table.map(qt), statements: statements, concurrently: concurrently, operation: index, phase: phase))
+    mutating func reopen(_ table: String?, phase: Int, _ statements: [String], concurrently: Bool = false, index name: String? = nil) {
+        plan.reopen.append(PlanStep(table: table.map(qt), statements: statements, concurrently: concurrently, operation: index, phase: phase,
+                                    index: name))
     }
+
+    /// Check constraints and foreign keys already carried onto a twin in this migration (see `carryIndexes`).
+    var carriedConstraints: Set<String> = []
 
     /// This operation's complete cannot be undone: `why`.
     mutating func refuseReopen(_ why: String) {

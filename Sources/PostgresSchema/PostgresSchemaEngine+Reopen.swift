@@ -6,9 +6,11 @@
 //
 // Reopen runs the plan's `reopen` steps (MigrationPlan: tables and columns renamed back, what was put aside back in
 // place, renamed constraints and dropped indexes back), installs the triggers again, makes the old shape's version
-// schema again, and computes every old-shape column the new shape fills through `down` from the row as it is now
-// (rows the new release wrote or changed since complete), in key batches like a start's backfill, with the cursor
-// saved so a cut-off reopen resumes. The state turns `started` only at the very end, in the transaction that
+// schema again, and computes the old-shape columns the new shape fills through `down` for the rows written since
+// complete (told by their transaction ids against the oldest one that could write without the triggers, which
+// complete records), in key batches like a start's backfill, with the cursor saved so a cut-off reopen resumes;
+// rows untouched since keep what complete put aside. The up triggers come last, so that no write of a session in
+// no shape carries a stale old value into the new shape. The state turns `started` only at the very end, in the transaction that
 // forgets what was aside, so a reopen cut off anywhere is finished by running it again; one that fails for good
 // does complete's steps again and leaves the migration completed, as it was.
 //
@@ -41,22 +43,43 @@ extension PostgresSchemaEngine {
         let (_, migration, catalog) = try await load(s, name)
         let plan = try self.plan(migration, catalog)
         if !plan.reopenRefusals.isEmpty { return plan.reopenRefusals.joined(separator: "; ") }
+        if let blocker = try await writtenSince(s, name).blocker { return blocker }
         guard plan.asideColumns > 0 || !plan.droppedTables.isEmpty else { return nil }
         guard try await s.value("SELECT to_regclass('teal.aside')::text") != nil else { return "nothing it put aside is recorded" }
         let row = try await s.rows("""
             SELECT count(*) FILTER (WHERE kind = 'column')::text, count(*) FILTER (WHERE kind = 'table')::text,
-                   coalesce(extract(epoch FROM min(put_aside_at))::text, '')
+                   coalesce((min(put_aside_at) + make_interval(secs => $3::float8) <= now())::text, 'false')
             FROM teal.aside WHERE schema_name = $1 AND migration = $2
-            """, [schema, name]).first ?? []
+            """, [schema, name, String(options.retention)]).first ?? []
         let columns = Int(row.first.flatMap { $0 } ?? "0") ?? 0
         let tables = Int(row.count > 1 ? row[1] ?? "0" : "0") ?? 0
         if columns < plan.asideColumns || tables < plan.droppedTables.count {
             return "what its complete put aside was purged once the retention window (\(Self.describe(options.retention))) passed"
         }
-        if let since = row.count > 2 ? row[2].flatMap(Double.init) : nil, since + options.retention <= Date().timeIntervalSince1970 {
+        if row.count > 2, row[2] == "true" {
             return "the retention window (\(Self.describe(options.retention))) has passed since its complete; what it put aside is being purged"
         }
         return nil
+    }
+
+    /// Where rows written since complete begin: the oldest transaction id that could write without the triggers, as
+    /// complete recorded it; nil with the reason when it cannot tell them.
+    func writtenSince(_ s: PostgresSession, _ name: String) async throws -> (xmin: Int64?, blocker: String?) {
+        guard try await s.value("""
+            SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('teal.migrations') AND attname = 'complete_xmin' AND NOT attisdropped
+            """) != nil else { return (nil, "it was completed by a teal that did not record which rows change after complete") }
+        let row = try await s.rows("""
+            SELECT complete_xmin::text, (txid_snapshot_xmax(txid_current_snapshot()) - complete_xmin)::text
+            FROM teal.migrations WHERE schema_name = $1 AND name = $2
+            """, [schema, name]).first
+        guard let xmin = row?[0].flatMap({ Int64($0) }) else {
+            return (nil, "it was completed by a teal that did not record which rows change after complete")
+        }
+        // Row versions carry 32-bit transaction ids: beyond 2^31 transactions since, old and new ones look alike.
+        if let distance = row?[1].flatMap({ Int64($0) }), distance >= 2_000_000_000 {
+            return (nil, "\(distance) transactions ran since its complete, too many to tell the rows written since")
+        }
+        return (xmin, nil)
     }
 
     static func describe(_ seconds: TimeInterval) -> String {
@@ -88,16 +111,22 @@ extension PostgresSchemaEngine {
                 throw SchemaError(migration: name, "its complete cannot be undone: \(why)")
             }
             let plan = try self.plan(migration, catalog)
+            guard let since = try await self.writtenSince(s, name).xmin else { throw SchemaError(migration: name, "its complete cannot be undone") }
             // The window starts again, so that no purge takes what is coming back, even after a crash half-way.
             try await s.exec("UPDATE teal.aside SET put_aside_at = now() WHERE schema_name = $1 AND migration = $2", [self.schema, name])
+            // A fill cursor is only good while the triggers it relied on are there (a reopen cut off after them).
+            let downTriggers = try await s.value("SELECT count(*)::text FROM pg_trigger WHERE tgname = $1",
+                                                 [DualWriteSQL.triggerName(plan, .down)]) ?? "0"
+            if downTriggers == "0" { try await self.forgetFillCursor(s, name) }
             do {
-                try await self.reopen(s, plan, migration)
+                try await self.reopen(s, plan, migration, since: since)
             } catch let error as SchemaError where error.isTransient {
                 throw error.locatedIn(migration)
             } catch {
                 let cause = (error as? SchemaError ?? SchemaError(PostgresSession.message(of: error))).locatedIn(migration)
                 self.logger.error("reopen failed; completing again", metadata: ["migration": "\(name)", "error": "\(cause)"])
                 do {
+                    try await self.forgetFillCursor(s, name)
                     try await self.contract(s, plan, migration)
                 } catch {
                     throw SchemaError(migration: name, "\(cause.message); completing it again failed too: \(PostgresSession.message(of: error))")
@@ -107,16 +136,24 @@ extension PostgresSchemaEngine {
             try await s.transaction {
                 try await s.exec("DELETE FROM teal.aside WHERE schema_name = $1 AND migration = $2", [self.schema, name])
                 try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration = $2", [self.schema, Self.reopenFillKey(name)])
-                try await s.exec("UPDATE teal.migrations SET state = 'started', completed_at = NULL WHERE schema_name = $1 AND name = $2",
+                try await s.exec("UPDATE teal.migrations SET state = 'started', completed_at = NULL, complete_xmin = NULL WHERE schema_name = $1 AND name = $2",
                                  [self.schema, name])
             }
             self.logger.info("reopened", metadata: ["migration": "\(name)"])
         }
     }
 
-    private func reopen(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration) async throws {
+    private func forgetFillCursor(_ s: PostgresSession, _ name: String) async throws {
+        try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration = $2", [schema, Self.reopenFillKey(name)])
+    }
+
+    private func reopen(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration, since: Int64) async throws {
         for step in plan.reopenInOrder { try await runLocated(s, step, migration) }
-        try await installTriggers(s, plan)
+        // New-shape writes are carried back from here on; old-shape writes (sessions of no shape) only once the old
+        // columns are filled, so that no stale old value is carried up into the new shape.
+        var downOnly = plan
+        downOnly.dualWrites = plan.dualWrites.mapValues { DualWrite(table: $0.table, up: [], down: $0.down) }
+        try await installTriggers(s, downOnly)
         if let previous = try await previousCompleted(s, before: migration) {
             let version = versionSchema(for: previous)
             let views = DualWriteSQL.versionSchema(version, schema: schema, shape: plan.oldShape)
@@ -128,25 +165,37 @@ extension PostgresSchemaEngine {
         // The old shape's columns that the new shape fills through `down`, from the rows as they are now.
         let catalog = try await Catalog.read(s, schema: schema)
         for write in plan.dualWriteTables {
-            let fill = DualWriteSQL.reverseFill(plan, write)
-            guard !fill.isEmpty, let table = catalog.table(write.table) else { continue }
+            guard let table = catalog.table(write.table) else { continue }
+            let fill = DualWriteSQL.reverseFill(plan, write, table: table, since: since)
+            guard !fill.isEmpty else { continue }
             try await BackfillRunner(session: s, schema: schema, migration: Self.reopenFillKey(plan.migration), table: table,
                                      assignments: fill, options: options, logger: logger).run(progress: nil, shouldStop: nil)
         }
+        try await installTriggers(s, plan)
     }
 }
 
 extension DualWriteSQL {
     /// The `down` assignments of `write` as a batch UPDATE on the table can run them: each expression, written over
     /// the new shape's names, reads the row's physical columns under those names.
-    static func reverseFill(_ plan: MigrationPlan, _ write: DualWrite) -> [Assignment] {
+    ///
+    /// Only rows written since complete get them: a row version whose transaction id is `since` or later (as
+    /// 32-bit ids compare, which `writtenSince` keeps valid); every other row keeps the value complete put aside,
+    /// which `down` may not give back (a constant, a lossy expression). The value is cast to the column's type, as
+    /// the trigger's assignment does.
+    static func reverseFill(_ plan: MigrationPlan, _ write: DualWrite, table physical: Catalog.Table, since: Int64) -> [Assignment] {
         guard let t = plan.newShape.tables.first(where: { $0.physical == write.table }) else { return [] }
         let table = "\(Identifiers.quote(plan.schema)).\(Identifiers.quote(write.table))"
-        return write.down.map { a in
+        let since32 = since & 0xFFFF_FFFF
+        let written = "(\(table).xmin::text::bigint >= 3 AND (\(table).xmin::text::bigint - \(since32) + 4294967296) % 4294967296 < 2147483648)"
+        return write.down.compactMap { a in
+            guard let type = physical.column(a.target)?.type else { return nil }
             let named = t.columns.filter { mentions(a.expression, $0.name) }
             let row = named.isEmpty ? "SELECT 1"
                 : "SELECT " + named.map { "\(table).\(Identifiers.quote($0.physical)) AS \(Identifiers.quote($0.name))" }.joined(separator: ", ")
-            return Assignment(target: a.target, expression: "(SELECT (\(a.expression)) FROM (\(row)) AS _teal_row)", operation: a.operation)
+            let value = "CAST((SELECT (\(a.expression)) FROM (\(row)) AS _teal_row) AS \(type))"
+            return Assignment(target: a.target, expression: "CASE WHEN \(written) THEN \(value) ELSE \(table).\(Identifiers.quote(a.target)) END",
+                              operation: a.operation)
         }
     }
 }

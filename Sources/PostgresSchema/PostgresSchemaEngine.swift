@@ -120,7 +120,7 @@ public final class PostgresSchemaEngine: Sendable {
                     VALUES ($1, $2, $3::int, $4, $5, $6, 'backfilling', now())
                     ON CONFLICT (schema_name, name) DO UPDATE SET number = EXCLUDED.number, checksum = EXCLUDED.checksum,
                         definition = EXCLUDED.definition, catalog = EXCLUDED.catalog, state = 'backfilling',
-                        started_at = now(), completed_at = NULL, rolled_back_at = NULL
+                        started_at = now(), completed_at = NULL, rolled_back_at = NULL, complete_xmin = NULL
                     """, [self.schema, migration.name, String(migration.number), migration.checksum, definition, catalogJSON])
             }
             let plan = try self.plan(migration, catalog)
@@ -300,6 +300,12 @@ public final class PostgresSchemaEngine: Sendable {
             case .started: break
             }
             let plan = try self.plan(migration, catalog)
+            // Before the triggers go: every transaction that may write a row without them has an id from here on,
+            // which is how a reopen tells the rows written since complete (kept from the first attempt on).
+            try await s.exec("""
+                UPDATE teal.migrations SET complete_xmin = coalesce(complete_xmin, txid_snapshot_xmin(txid_current_snapshot()))
+                WHERE schema_name = $1 AND name = $2
+                """, [self.schema, name])
             try await self.contract(s, plan, migration)
             // Privileges granted or revoked on the base tables since start reach the views that stay.
             try await s.ddl(on: nil, options: self.options) { try await self.grant(s, versionSchema: plan.versionSchema) }
@@ -433,8 +439,12 @@ public final class PostgresSchemaEngine: Sendable {
     }
 
     func ensureStateTables(_ s: PostgresSession) async throws {
-        if try await s.value("SELECT to_regclass('teal.aside')::text") != nil { return }
-        let upgrading = try await s.value("SELECT to_regclass('teal.migrations')::text") != nil
+        if try await s.value("""
+            SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('teal.migrations') AND attname = 'complete_xmin' AND NOT attisdropped
+            """) != nil, try await s.value("SELECT to_regclass('teal.aside')::text") != nil { return }
+        let hadMigrations = try await s.value("SELECT to_regclass('teal.migrations')::text") != nil
+        let hadAside = try await s.value("SELECT to_regclass('teal.aside')::text") != nil
+        let upgrading = hadMigrations && !hadAside
         try await s.transaction {
             for sql in [
                 "CREATE SCHEMA IF NOT EXISTS teal",
@@ -450,8 +460,11 @@ public final class PostgresSchemaEngine: Sendable {
                     started_at timestamptz NOT NULL,
                     completed_at timestamptz,
                     rolled_back_at timestamptz,
+                    complete_xmin bigint,
                     PRIMARY KEY (schema_name, name))
                 """,
+                // The oldest transaction id that could write without the triggers, taken when complete began (Reopen).
+                "ALTER TABLE teal.migrations ADD COLUMN IF NOT EXISTS complete_xmin bigint",
                 """
                 CREATE TABLE IF NOT EXISTS teal.backfill (
                     schema_name text NOT NULL,

@@ -244,17 +244,20 @@ public let sharedOperationCases: [SharedOperationCase] = [
               - drop_constraint: {table: notes, name: body_len, up: "body", down: "CASE WHEN length(body) > 2 THEN body ELSE body || '...' END"}
             """,
         kinds: ["drop_constraint"],
-        // While both run, SQLite lifts the constraint (and `down` conforms what the new shape wrote) and PostgreSQL
-        // keeps it on both shapes until complete: a write only the new shape allows is asked after complete.
+        // While both run, the new shape writes what the constraint refuses; `down` conforms it for the old shape (on
+        // PostgreSQL at once, into the old shape's own column, which keeps the constraint; on SQLite, whose shapes
+        // share the column, at rollback).
         started: [
             .exec(.new, "INSERT INTO notes (id, body) VALUES (2, 'okay')"),
             .rows(.old, "SELECT body FROM notes WHERE id = 2", ["okay"]),
+            .exec(.new, "INSERT INTO notes (id, body) VALUES (5, 'no')"),
+            .rows(.new, "SELECT body FROM notes WHERE id = 5", ["no"]),
         ],
         rolledBack: [
-            .rows(.old, "SELECT body FROM notes ORDER BY id", ["first", "okay"]),
+            .rows(.old, "SELECT body FROM notes ORDER BY id", ["first", "okay", "no..."]),
             .refuses(.old, "INSERT INTO notes (id, body) VALUES (3, 'no')", containing: "body_len"),
         ],
-        completed: [.exec(.new, "INSERT INTO notes (id, body) VALUES (4, 'a')"), .rows(.new, "SELECT count(*) FROM notes", ["3"])]),
+        completed: [.exec(.new, "INSERT INTO notes (id, body) VALUES (4, 'a')"), .rows(.new, "SELECT count(*) FROM notes", ["4"])]),
     SharedOperationCase(
         name: "drop_multicolumn_constraint",
         setup: users + ["CREATE TABLE seats (id integer PRIMARY KEY, row_no integer, seat integer, CONSTRAINT seat_pos CHECK (row_no > 0 AND seat > 0))",

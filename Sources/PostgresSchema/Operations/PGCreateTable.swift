@@ -38,9 +38,11 @@ struct PGCreateTable: PostgresOperation {
     /// Moves a table, rows, indexes and sequences, into the migration's kept schema; instant.
     static func putAside(_ b: PlanBuilder, _ table: String) -> [String] {
         let kept = keptSchema(b)
+        // Only when the table is still in the app schema: run again (a cut-off complete, a reopen completing
+        // again), it must not drop what an earlier run put aside.
         return ["CREATE SCHEMA IF NOT EXISTS \(b.q(kept))",
-                "DROP TABLE IF EXISTS \(b.q(kept)).\(b.q(table))",
-                "ALTER TABLE IF EXISTS \(b.qt(table)) SET SCHEMA \(b.q(kept))"]
+                b.when("to_regclass(\(b.lit(b.qt(table)))) IS NOT NULL",
+                       "DROP TABLE IF EXISTS \(b.q(kept)).\(b.q(table)); ALTER TABLE \(b.qt(table)) SET SCHEMA \(b.q(kept));")]
     }
 }
 

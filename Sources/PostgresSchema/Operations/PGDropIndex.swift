@@ -12,7 +12,7 @@ struct PGDropIndex: PostgresOperation {
            let tail = Catalog.indexTail(index.definition) {
             let unique = index.definition.hasPrefix("CREATE UNIQUE ")
             b.reopen(owner, phase: 3, ["CREATE \(unique ? "UNIQUE " : "")INDEX CONCURRENTLY IF NOT EXISTS \(b.q(op.name)) ON \(b.qt(owner)) USING \(tail)"],
-                     concurrently: true)
+                     concurrently: true, index: op.name)
         } else {
             b.refuseReopen("index \(op.name) that complete dropped is not known from the catalog read at start")
         }

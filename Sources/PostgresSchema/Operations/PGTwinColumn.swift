@@ -13,7 +13,7 @@ extension PlanBuilder {
     /// renames to `finalName`). Returns the statements of complete's phase 2 on `table`, to run once the twin is
     /// NOT NULL where it must be.
     mutating func carryIndexes(table: String, column: String, twin: String, finalName: String,
-                               typeChange: (from: String, to: String)? = nil) throws -> [String] {
+                               typeChange: (from: String, to: String)? = nil, except dropped: String? = nil) throws -> [String] {
         let aside = helper("dropped", column)
         var swaps: [String] = []
         let covering = catalog.indexes(on: table, covering: column)
@@ -66,47 +66,26 @@ extension PlanBuilder {
                 DO $teal$ DECLARE s text; n bigint; BEGIN \
                 IF \(columnExists(table, aside)) AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(\(lit(qt(table)))) \
                 AND attname = \(lit(aside)) AND attidentity <> '') THEN \
-                s := pg_get_serial_sequence(\(lit(qt(table))), \(lit(aside))); n := nextval(s); \
                 ALTER TABLE \(qt(table)) ALTER COLUMN \(q(finalName)) DROP DEFAULT; \
+                s := pg_get_serial_sequence(\(lit(qt(table))), \(lit(aside))); n := nextval(s); \
                 ALTER TABLE \(qt(table)) ALTER COLUMN \(q(aside)) DROP IDENTITY; \
                 EXECUTE format('ALTER TABLE %s ALTER COLUMN %I ADD GENERATED \(identity == "a" ? "ALWAYS" : "BY DEFAULT") AS IDENTITY (START WITH %s)', \
                 \(lit(qt(table))), \(lit(finalName)), n); END IF; END $teal$
                 """)
             refuseReopen("complete moved the identity of \(table).\(column) onto its new definition, and moving it back is not supported")
         }
-        // Check constraints naming the column hold for the twin too: a copy NOT VALID at start (new writes are checked),
-        // validated at complete and put in place of the original, which goes with the old column. Reopen gives the
-        // copy back its helper name and declares the original again on the old column.
-        for check in catalog.checks(on: table, naming: column) {
-            let copy = helper("ck", check.name)
-            let original = check.definition.replacingOccurrences(of: " NOT VALID", with: "")
-            expand(table, [addConstraint(table, copy, SQLText.replacingColumn(in: original, column, with: twin) + " NOT VALID")])
-            swaps.append(when(constraintExists(table, copy), """
-                ALTER TABLE \(qt(table)) VALIDATE CONSTRAINT \(q(copy)); \
-                ALTER TABLE \(qt(table)) DROP CONSTRAINT IF EXISTS \(q(check.name)); \
-                ALTER TABLE \(qt(table)) RENAME CONSTRAINT \(q(copy)) TO \(q(check.name));
-                """))
-            reopen(table, phase: 3, [when("\(constraintExists(table, check.name)) AND NOT \(constraintExists(table, copy))", """
-                ALTER TABLE \(qt(table)) RENAME CONSTRAINT \(q(check.name)) TO \(q(copy)); \
-                ALTER TABLE \(qt(table)) ADD CONSTRAINT \(q(check.name)) \(original) NOT VALID;
-                """)])
+        // Check constraints naming the column, and its own foreign keys, hold for the twin too (`carryConstraint`).
+        for check in catalog.checks(on: table, naming: column) where check.name != dropped {
+            try carryConstraint(table: table, name: check.name, definition: check.definition, column: column, twin: twin,
+                                finalName: finalName, into: &swaps) { SQLText.replacingColumn(in: $0, column, with: $1) }
         }
-        // Foreign keys from the column to other tables hold for the twin too, carried the same way as checks.
-        for fk in catalog.foreignKeys(from: table, naming: column) {
-            let copy = helper("fk", fk.name)
-            let original = fk.definition.replacingOccurrences(of: " NOT VALID", with: "")
-            guard let references = original.range(of: " REFERENCES ") else { continue }
-            let onTwin = SQLText.replacingColumn(in: String(original[..<references.lowerBound]), column, with: twin) + String(original[references.lowerBound...])
-            expand(table, [addConstraint(table, copy, onTwin + " NOT VALID")])
-            swaps.append(when(constraintExists(table, copy), """
-                ALTER TABLE \(qt(table)) VALIDATE CONSTRAINT \(q(copy)); \
-                ALTER TABLE \(qt(table)) DROP CONSTRAINT IF EXISTS \(q(fk.name)); \
-                ALTER TABLE \(qt(table)) RENAME CONSTRAINT \(q(copy)) TO \(q(fk.name));
-                """))
-            reopen(table, phase: 3, [when("\(constraintExists(table, fk.name)) AND NOT \(constraintExists(table, copy))", """
-                ALTER TABLE \(qt(table)) RENAME CONSTRAINT \(q(fk.name)) TO \(q(copy)); \
-                ALTER TABLE \(qt(table)) ADD CONSTRAINT \(q(fk.name)) \(original) NOT VALID;
-                """)])
+        for fk in catalog.foreignKeys(from: table, naming: column) where fk.name != dropped {
+            try carryConstraint(table: table, name: fk.name, definition: fk.definition, column: column, twin: twin,
+                                finalName: finalName, into: &swaps) { definition, name in
+                // Only the key's own columns: what it references stays as it is.
+                guard let r = definition.range(of: " REFERENCES ") else { return definition }
+                return SQLText.replacingColumn(in: String(definition[..<r.lowerBound]), column, with: name) + String(definition[r.lowerBound...])
+            }
         }
         // The old column may have been NOT NULL (a primary key's always is): rows written after complete leave it empty.
         swaps.append(when(columnExists(table, aside), "ALTER TABLE \(qt(table)) ALTER COLUMN \(q(aside)) DROP NOT NULL;"))
@@ -165,6 +144,43 @@ extension PlanBuilder {
             AND attname = \(lit(twin)) AND attidentity <> '') THEN \
             EXECUTE format('ALTER SEQUENCE %s OWNED BY %s.%I', s, \(lit(qt(table))), \(lit(column))); END IF; END IF; END $teal$
             """])
+    }
+
+    /// Carries the constraint `name` of `column` onto its twin. A validated one: a copy `NOT VALID` on the twin at
+    /// start (new writes are checked, in both shapes), validated at complete and put in place of the original, which
+    /// goes with the old column. One never validated: a copy `NOT VALID` on the final column at complete (existing
+    /// rows were never checked, so the backfill must not be either). Reopen gives the copy back its helper name and
+    /// declares the original again on the old column. A constraint naming two columns this migration changes is
+    /// refused: one copy cannot follow both.
+    mutating func carryConstraint(table: String, name: String, definition: String, column: String, twin: String, finalName: String,
+                                  into swaps: inout [String], onColumn: (String, String) -> String) throws {
+        guard !carriedConstraints.contains("\(table).\(name)") else {
+            throw PlanError("constraint \(name) of \(table) names two columns this migration changes, and cannot follow both onto their "
+                + "new definitions; drop it first (drop_constraint), change the columns, then declare it again")
+        }
+        carriedConstraints.insert("\(table).\(name)")
+        let copy = helper(definition.hasPrefix("FOREIGN KEY") ? "fk" : "ck", name)
+        let validated = !definition.hasSuffix(" NOT VALID")
+        let original = validated ? definition : String(definition.dropLast(" NOT VALID".count))
+        if validated {
+            expand(table, [addConstraint(table, copy, onColumn(original, twin) + " NOT VALID")])
+            swaps.append(when(constraintExists(table, copy), """
+                ALTER TABLE \(qt(table)) VALIDATE CONSTRAINT \(q(copy)); \
+                ALTER TABLE \(qt(table)) DROP CONSTRAINT IF EXISTS \(q(name)); \
+                ALTER TABLE \(qt(table)) RENAME CONSTRAINT \(q(copy)) TO \(q(name));
+                """))
+        } else {
+            swaps.append(when("NOT \(constraintExists(table, copy)) AND \(columnExists(table, finalName))",
+                              "ALTER TABLE \(qt(table)) ADD CONSTRAINT \(q(copy)) \(onColumn(original, finalName)) NOT VALID;"))
+            swaps.append(when(constraintExists(table, copy), """
+                ALTER TABLE \(qt(table)) DROP CONSTRAINT IF EXISTS \(q(name)); \
+                ALTER TABLE \(qt(table)) RENAME CONSTRAINT \(q(copy)) TO \(q(name));
+                """))
+        }
+        reopen(table, phase: 3, [when("\(constraintExists(table, name)) AND NOT \(constraintExists(table, copy))", """
+            ALTER TABLE \(qt(table)) RENAME CONSTRAINT \(q(name)) TO \(q(copy)); \
+            ALTER TABLE \(qt(table)) ADD CONSTRAINT \(q(name)) \(original) NOT VALID;
+            """)])
     }
 
     /// Key types a foreign key may keep pointing across: the same type, or two of PostgreSQL's integer types.
