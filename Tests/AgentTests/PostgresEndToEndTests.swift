@@ -5,17 +5,23 @@ import TestSupport
 /// The seed story on PostgreSQL: the real agent, router and Python colors (psycopg) sharing one database that
 /// the test's own cluster serves.
 @Suite(.serialized) struct PostgresEndToEndTests {
-    @Test(.timeLimit(.minutes(6)))
-    func deploySwitchRevertAndRedeployOnPostgres() async throws {
+    /// The shared test cluster, when it and Python's psycopg (for the colors) are here; otherwise records why.
+    static func clusterWithPsycopg() -> PostgresCluster? {
         let cluster: PostgresCluster
         do { cluster = try PostgresCluster.get() } catch {
             Issue.record("PostgreSQL is needed for this test: \(error)")
-            return
+            return nil
         }
         guard (try? runTool(["/usr/bin/python3", "-c", "import psycopg"])) != nil else {
             Issue.record("python3-psycopg is needed for this test (apt-get install python3-psycopg)")
-            return
+            return nil
         }
+        return cluster
+    }
+
+    @Test(.timeLimit(.minutes(6)))
+    func deploySwitchRevertAndRedeployOnPostgres() async throws {
+        guard let cluster = Self.clusterWithPsycopg() else { return }
         let database = try cluster.createDatabase("shop")
         let story = try Story()
         defer { story.cleanup() }
@@ -114,15 +120,7 @@ import TestSupport
     /// wrote after the complete.
     @Test(.timeLimit(.minutes(6)))
     func aRevertOfTheFinishBringsBlueBackOnPostgres() async throws {
-        let cluster: PostgresCluster
-        do { cluster = try PostgresCluster.get() } catch {
-            Issue.record("PostgreSQL is needed for this test: \(error)")
-            return
-        }
-        guard (try? runTool(["/usr/bin/python3", "-c", "import psycopg"])) != nil else {
-            Issue.record("python3-psycopg is needed for this test (apt-get install python3-psycopg)")
-            return
-        }
+        guard let cluster = Self.clusterWithPsycopg() else { return }
         let database = try cluster.createDatabase("shop")
         let story = try Story()
         defer { story.cleanup() }
