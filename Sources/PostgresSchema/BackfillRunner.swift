@@ -108,10 +108,21 @@ struct BackfillRunner {
                             range += " AND (\(keyList)) > \(keyTuple(from: key.count + 1))"
                             rangeBinds += cursor
                         }
-                        count = Int(try await s.value("WITH u AS (UPDATE \(qt) SET \(sets) WHERE \(range) RETURNING 1) SELECT count(*)::text FROM u",
-                                                      rangeBinds) ?? "0") ?? 0
                         last = upper
                         finished = end == nil || end! == bound
+                        // The cursor is saved by the same statement, so the rows it locks are released one round
+                        // trip sooner (a writer that reaches one of them waits for this batch's commit).
+                        let n = rangeBinds.count
+                        let cursorArray = "ARRAY[" + upper.indices.map { "$\($0 + n + 5)" }.joined(separator: ", ") + "]::text[]"
+                        count = Int(try await s.value("""
+                            WITH u AS (UPDATE \(qt) SET \(sets) WHERE \(range) RETURNING 1),
+                                 n AS (SELECT count(*) AS n FROM u),
+                                 c AS (UPDATE teal.backfill SET cursor = \(cursorArray), done = done + (SELECT n FROM n),
+                                           finished = $\(n + 4)::boolean
+                                       WHERE schema_name = $\(n + 1) AND migration = $\(n + 2) AND table_name = $\(n + 3))
+                            SELECT n::text FROM n
+                            """, rangeBinds + id + [finished ? "true" : "false"] + upper) ?? "0") ?? 0
+                        return (count, last, finished)
                     }
                     if count > 0 || !finished {
                         try await s.exec("""

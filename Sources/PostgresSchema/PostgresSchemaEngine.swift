@@ -198,10 +198,22 @@ public final class PostgresSchemaEngine: Sendable {
                 logger.debug("trigger functions created", metadata: ["phase": "trigger functions", "table": "\(write.table)",
                                                                      "ms": "\(PostgresSession.milliseconds(since: began))"])
             }
+            // The DROP/CREATE TRIGGERs go to the server as one statement: the table's lock (which old-shape writers
+            // queue behind) is then held for one round trip and the commit, not one round trip per statement.
+            let triggers = statements.filter { !$0.hasPrefix("CREATE OR REPLACE FUNCTION") }
             try await s.ddl(on: "\(schema).\(write.table)", options: options, label: "triggers") {
-                for sql in statements where !sql.hasPrefix("CREATE OR REPLACE FUNCTION") { try await s.exec(sql) }
+                if let block = Self.oneStatement(triggers) { try await s.exec(block) }
+                else { for sql in triggers { try await s.exec(sql) } }
             }
         }
+    }
+
+    /// `statements` (none of them a DO block of its own) as one DO block, so they cost one round trip; nil when
+    /// a statement holds the block's quote.
+    static func oneStatement(_ statements: [String]) -> String? {
+        let quote = "$teal_block$"
+        guard !statements.isEmpty, !statements.contains(where: { $0.contains(quote) }) else { return nil }
+        return "DO \(quote) BEGIN\n" + statements.map { $0 + ";\n" }.joined() + "END \(quote)"
     }
 
     /// One step: a DDL transaction under the lock timeout, or a concurrent index build outside any transaction

@@ -150,8 +150,10 @@ final class PostgresSession: @unchecked Sendable {
             let began = ContinuousClock.now
             do {
                 let value = try await transaction {
-                    try await exec("SET LOCAL lock_timeout = '\(Int(options.lockTimeout * 1000))ms'")
-                    try await exec("SET LOCAL statement_timeout = '\(Int(options.statementTimeout * 1000))ms'")
+                    try await exec("""
+                        SELECT set_config('lock_timeout', '\(Int(options.lockTimeout * 1000))ms', true),
+                               set_config('statement_timeout', '\(Int(options.statementTimeout * 1000))ms', true)
+                        """)
                     return try await body()
                 }
                 logger.debug("ddl committed", metadata: ["phase": "\(label)", "table": "\(table ?? "-")", "attempt": "\(attempt)",
