@@ -7,6 +7,13 @@
 //   TEAL_BENCH_TRIGGER_SIZE=100000             size of the trigger-cost runs (2); 0 skips
 //   TEAL_BENCH_INSERTS=5000                    single-row inserts per round in (2)
 //   TEAL_BENCH_LOG=1                           the engine's log on stderr
+//   TEAL_BENCH_SLOWEST=5                       how many of the writer's slowest writes (3b) are placed on start's timeline
+//
+// An empty TEAL_BENCH_SIZES runs no (1)/(3) size; with TEAL_BENCH_TRIGGER_SIZE=0 only the writer part (3b) runs.
+// In (3b) the engine's debug log (every DDL transaction, the trigger functions, each backfill batch, the state
+// update, with how long each took) is kept in memory with the time of each message, and the cluster logs lock
+// waits of the writer (after 10 ms), its statements slower than 20 ms on the server, checkpoints and autovacuum,
+// so the slowest writes are shown against what the engine and the server were doing at the time.
 //
 // Every database of one size is a FILE_COPY of one seeded, vacuumed (frozen) database, so each measurement
 // starts from the same pages. Ratios pair measurements of the same run.
@@ -25,12 +32,56 @@ let sizes = (env["TEAL_BENCH_SIZES"] ?? "100000,1000000,10000000").split(separat
 let writerSize = env["TEAL_BENCH_WRITER_SIZE"].flatMap(Int.init) ?? 1_000_000
 let triggerSize = env["TEAL_BENCH_TRIGGER_SIZE"].flatMap(Int.init) ?? 100_000
 let insertCount = env["TEAL_BENCH_INSERTS"].flatMap(Int.init) ?? 5000
+let slowest = env["TEAL_BENCH_SLOWEST"].flatMap(Int.init) ?? 5
 let rounds = 3
 
+// MARK: the engine's timeline
+
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+/// One message of the engine's log, with when it was logged; one with an `ms` entry closes a phase that
+/// lasted that long (a DDL transaction, a backfill batch).
+struct Event: Sendable {
+    var at: UInt64
+    var message: String
+    var metadata: [String: String]
+    var began: UInt64 { metadata["ms"].flatMap(Double.init).map { at - min(at, UInt64($0 * 1e6)) } ?? at }
+}
+
+final class Timeline: @unchecked Sendable {
+    private let lock = NSLock()
+    private var recording = false
+    private var events: [Event] = []
+    func record(_ e: @autoclosure () -> Event) { lock.lock(); defer { lock.unlock() }; if recording { events.append(e()) } }
+    func begin() { lock.lock(); defer { lock.unlock() }; recording = true; events = [] }
+    func end() -> [Event] { lock.lock(); defer { lock.unlock() }; recording = false; return events }
+}
+nonisolated(unsafe) let timeline = Timeline()
+
+/// The engine's messages go to the timeline (debug and up, while it records) and to stderr with TEAL_BENCH_LOG=1.
+struct BenchLogHandler: LogHandler {
+    var logLevel: Logger.Level
+    var metadata: Logger.Metadata = [:]
+    let echo: Logger.Level
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let at = now()
+        timeline.record(Event(at: at, message: event.message.description,
+                              metadata: (event.metadata ?? [:]).merging(metadata) { a, _ in a }.mapValues { $0.description }))
+        if event.level >= echo {
+            let m = (event.metadata ?? [:]).map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+            FileHandle.standardError.write(Data("\(Date()) \(event.level) \(event.message) \(m)\n".utf8))
+        }
+    }
+}
+
 LoggingSystem.bootstrap { label in
-    var h = StreamLogHandler.standardError(label: label)
-    h.logLevel = env["TEAL_BENCH_LOG"] == "1" ? .info : .warning
-    return h
+    let echo: Logger.Level = env["TEAL_BENCH_LOG"] == "1" ? .info : .warning
+    return BenchLogHandler(logLevel: label == "teal.schema.postgres" ? .debug : echo, echo: echo)
 }
 nonisolated(unsafe) let logger = Logger(label: "teal.bench.postgres")
 
@@ -44,7 +95,6 @@ nonisolated(unsafe) let split = Migration(name: "0002_split_name", number: 2, ch
 
 // MARK: helpers
 
-func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 func secondsSince(_ t: UInt64) -> Double { Double(now() - t) / 1e9 }
 
 final class Locked<T>: @unchecked Sendable {
@@ -130,6 +180,9 @@ func unfilled(_ c: PostgresConnection) async throws -> Int {
 }
 
 struct StartRun {
+    /// When the `start` call began and returned (uptime ns).
+    var began: UInt64 = 0
+    var ended: UInt64 = 0
     var start = 0.0
     var backfill = 0.0
     var rows = 0
@@ -149,12 +202,13 @@ func timedStart(_ database: String) async throws -> StartRun {
             m.done = done
         }
     })
+    let ended = now()
     let total = secondsSince(t)
     let m = marks.with { $0 }
     let c = try await connect(database)
     let bad = try await unfilled(c)
     try await c.close().get()
-    return StartRun(start: total, backfill: Double(m.last - (m.first ?? m.last)) / 1e9, rows: m.done, unfilled: bad)
+    return StartRun(began: t, ended: ended, start: total, backfill: Double(m.last - (m.first ?? m.last)) / 1e9, rows: m.done, unfilled: bad)
 }
 
 /// One ALTER TABLE adding both columns and one UPDATE computing them, as a single transaction each (autocommit).
@@ -260,21 +314,31 @@ if triggerSize > 0 {
 
 // MARK: (3b) a concurrent writer during start
 
+struct Write: Sendable {
+    var began: UInt64
+    var ms: Double
+    var statement: String
+}
+
 /// Single-row old-shape writes in a loop on their own connection (an INSERT, then an UPDATE of a random existing
-/// row, a 2 ms pause after each) until `stop`; returns (began at, latency) of each.
-func writer(_ database: String, rows: Int, stop: Locked<Bool>) async throws -> [(UInt64, Double)] {
-    let c = try await connect(database)
-    var out: [(UInt64, Double)] = []
+/// row, a 2 ms pause after each) until `stop`. The session asks the server to log its lock waits longer than
+/// 10 ms and its statements slower than 20 ms there (the benchmark's user is the cluster's superuser).
+func writer(_ database: String, rows: Int, stop: Locked<Bool>) async throws -> [Write] {
+    let c = try await connect(database, options: "-c application_name=bench_writer -c log_lock_waits=on -c deadlock_timeout=10ms -c log_min_duration_statement=20 -c log_min_messages=log")
+    var out: [Write] = []
     var i = 0
     while !stop.with({ $0 }) {
         let t = now()
+        let statement: String
         if i % 2 == 0 {
+            statement = "INSERT"
             _ = try await c.query("INSERT INTO users (name) VALUES (\("Writer\(i) Person\(i)"))", logger: logger).collect()
         } else {
             let id = Int.random(in: 1...rows)
+            statement = "UPDATE id \(id)"
             _ = try await c.query("UPDATE users SET name = \("Updated\(i) Person\(i)") WHERE id = \(id)", logger: logger).collect()
         }
-        out.append((t, secondsSince(t) * 1000))
+        out.append(Write(began: t, ms: secondsSince(t) * 1000, statement: statement))
         i += 1
         try await Task.sleep(nanoseconds: 2_000_000)
     }
@@ -282,35 +346,147 @@ func writer(_ database: String, rows: Int, stop: Locked<Bool>) async throws -> [
     return out
 }
 
+/// The cluster logs checkpoints and autovacuum runs (for the writer part only).
+func serverLogsBackground() throws {
+    for sql in ["ALTER SYSTEM SET log_min_messages = 'log'", "ALTER SYSTEM SET log_checkpoints = on",
+                "ALTER SYSTEM SET log_autovacuum_min_duration = 0", "SELECT pg_reload_conf()"] {
+        try cluster.psql("postgres", sql)
+    }
+}
+
+/// The server log's entries (a line and its DETAIL/CONTEXT/STATEMENT lines) written between `from` and `to`
+/// (uptime ns, mapped to the log's wall-clock timestamps through `wall`, the Date at uptime `at`).
+func serverLog(from: UInt64, to: UInt64, wall: Date, at: UInt64, offset: Int) -> [(UInt64, String)] {
+    guard let handle = FileHandle(forReadingAtPath: cluster.folder + "/server.log") else { return [] }
+    handle.seek(toFileOffset: UInt64(offset))
+    let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+    let f = DateFormatter()
+    f.locale = Locale(identifier: "en_US_POSIX")
+    f.dateFormat = "yyyy-MM-dd HH:mm:ss.SSS zzz"
+    var out: [(UInt64, String)] = []
+    for line in text.split(separator: "\n") {
+        // "2026-12-02 01:23:45.678 UTC [123] LOG:  ..."
+        let parts = line.split(separator: " ", maxSplits: 3)
+        if parts.count == 4, let d = f.date(from: "\(parts[0]) \(parts[1]) \(parts[2])") {
+            let ns = Int64(at) + Int64(d.timeIntervalSince(wall) * 1e9)
+            out.append((UInt64(max(0, ns)), String(parts[3])))
+        } else if !out.isEmpty {
+            out[out.count - 1].1 += " | " + line.trimmingCharacters(in: .whitespaces)
+        }
+    }
+    return out.filter { $0.0 >= from && $0.0 <= to }
+}
+
+func serverLogSize() -> Int {
+    ((try? FileManager.default.attributesOfItem(atPath: cluster.folder + "/server.log"))?[.size] as? NSNumber)?.intValue ?? 0
+}
+
+/// Milliseconds of `t` after `origin`, signed, as "+1234.5".
+func rel(_ t: UInt64, _ origin: UInt64) -> String { String(format: "%+.1f", (Double(t) - Double(origin)) / 1e6) }
+
+/// Where the slowest writes fell: each with the engine's phases it overlapped (or the last one before it) and the
+/// server's log entries from its beginning to its end.
+func placeSlowWrites(_ label: String, _ writes: [Write], origin: UInt64, events: [Event], server: [(UInt64, String)]) {
+    let phases = events.filter { $0.metadata["phase"] != nil }
+    print("\(label): the \(slowest) slowest writes (ms from the beginning of `start`)")
+    for w in writes.sorted(by: { $0.ms > $1.ms }).prefix(slowest) {
+        let end = w.began + UInt64(w.ms * 1e6)
+        let overlapping = phases.filter { $0.began < end && $0.at > w.began }
+        var line = "  write \(rel(w.began, origin))…\(rel(end, origin)): \(fmt(w.ms)) ms, \(w.statement)"
+        if phases.isEmpty {
+        } else if overlapping.isEmpty {
+            if let before = phases.last(where: { $0.at <= w.began }) {
+                line += "; in no phase; the last one before it: \(describe(before, origin))"
+            } else {
+                line += "; before the engine's first phase"
+            }
+            if let after = phases.first(where: { $0.began >= end }) { line += "; the next: \(describe(after, origin))" }
+        } else {
+            line += "; during " + overlapping.map { describe($0, origin) }.joined(separator: "; ")
+        }
+        print(line)
+        for (t, text) in server where t + 50_000_000 >= w.began && t <= end + 50_000_000 {
+            print("      server \(rel(t, origin)): \(text.prefix(400))")
+        }
+    }
+}
+
+func describe(_ e: Event, _ origin: UInt64) -> String {
+    let extra = ["table", "size", "rows", "attempt"].compactMap { k in e.metadata[k].map { "\(k) \($0)" } }.joined(separator: ", ")
+    return "\(e.metadata["phase"] ?? e.message) \(rel(e.began, origin))…\(rel(e.at, origin)) (\(e.metadata["ms"] ?? "?") ms\(extra.isEmpty ? "" : "; " + extra))"
+}
+
+/// The engine's phases of one `start`, batches summarized.
+func printPhases(_ events: [Event], origin: UInt64) {
+    print("(3) start's phases (engine debug log; ms from the beginning of `start`):")
+    let batches = events.filter { $0.metadata["phase"] == "backfill batch" }
+    var batchSummaryPrinted = false
+    for e in events where e.metadata["phase"] != nil || e.message.hasPrefix("start:") {
+        if e.metadata["phase"] == "backfill batch" {
+            guard !batchSummaryPrinted, let first = batches.first, let last = batches.last else { continue }
+            batchSummaryPrinted = true
+            let ms = batches.compactMap { $0.metadata["ms"].flatMap(Double.init) }
+            let sizes = batches.compactMap { $0.metadata["size"].flatMap(Int.init) }
+            print("  backfill: \(batches.count) batches \(rel(first.began, origin))…\(rel(last.at, origin)); batch ms p50 \(fmt(median(ms))) / p99 \(fmt(percentile(ms, 0.99))) / max \(fmt(ms.max() ?? .nan)); size min \(sizes.min() ?? 0) / max \(sizes.max() ?? 0); \(ms.filter { $0 > 50 }.count) batches over 50 ms")
+            continue
+        }
+        print("  \(e.metadata["phase"] == nil ? e.message + " at " + rel(e.at, origin) : describe(e, origin))")
+    }
+}
+
 if writerSize > 0 {
     let seedDB = try await seed(writerSize)
     let startDB = try copy(seedDB, "writer\(writerSize)")
     let controlDB = try copy(seedDB, "control\(writerSize)")
     drop(seedDB)
+    try serverLogsBackground()
     let loadBefore = loadNow()
-    // With the migration: only writes that began while start ran count.
+    // With the migration: only writes that began while the start call ran count.
     let stop = Locked(false)
+    let logOffset = serverLogSize()
     let w = Task { try await writer(startDB, rows: writerSize, stop: stop) }
     try await Task.sleep(nanoseconds: 200_000_000)
-    let t0 = now()
+    timeline.begin()
+    let wall = Date(), wallAt = now()
     let s = try await timedStart(startDB)
-    let t1 = now()
+    let events = timeline.end()
     try await Task.sleep(nanoseconds: 100_000_000)
     stop.with { $0 = true }
-    let during = try await w.value.filter { $0.0 >= t0 && $0.0 < t1 }.map(\.1)
+    let writes = try await w.value.filter { $0.began >= s.began && $0.began < s.ended }
+    let during = writes.map(\.ms)
+    let server = serverLog(from: s.began, to: s.ended + 100_000_000, wall: wall, at: wallAt, offset: logOffset)
     let c = try await connect(startDB)
     let bad = try await unfilled(c)
     try await c.close().get()
     // Control: the same writer for as long on a copy with no migration.
     let stop2 = Locked(false)
+    let controlOffset = serverLogSize()
     let w2 = Task { try await writer(controlDB, rows: writerSize, stop: stop2) }
-    try await Task.sleep(nanoseconds: UInt64(Double(t1 - t0)) + 200_000_000)
+    let wall2 = Date(), wall2At = now()
+    try await Task.sleep(nanoseconds: s.ended - s.began + 200_000_000)
     stop2.with { $0 = true }
-    let control = try await w2.value.dropFirst(10).map(\.1)
+    let controlWrites = Array(try await w2.value.dropFirst(10))
+    let control = controlWrites.map(\.ms)
+    let controlServer = serverLog(from: controlWrites.first?.began ?? 0, to: now(), wall: wall2, at: wall2At, offset: controlOffset)
+    print("")
+    printPhases(events, origin: s.began)
+    placeSlowWrites("(3) with start", writes, origin: s.began, events: events, server: server)
+    let waits = server.filter { $0.1.contains("still waiting") || $0.1.contains("acquired") }.count
+    let slowStatements = server.filter { $0.1.contains("duration:") }.count
+    print("(3) server log during start: \(server.count) entries (\(waits) lock-wait entries of the writer, \(slowStatements) of its statements over 20 ms on the server); checkpoints and autovacuum:")
+    for (t, text) in server where text.contains("checkpoint") || text.contains("automatic") {
+        print("  \(rel(t, s.began)): \(text.prefix(300))")
+    }
+    print("(3) writes slower than 20 ms: \(during.filter { $0 > 20 }.count) with start, \(control.filter { $0 > 20 }.count) in the control")
+    placeSlowWrites("(3) control, no migration", controlWrites, origin: controlWrites.first?.began ?? 0, events: [], server: controlServer)
+    for (t, text) in controlServer where text.contains("checkpoint") || text.contains("automatic") {
+        print("  control server \(rel(t, controlWrites.first?.began ?? 0)): \(text.prefix(300))")
+    }
+    print("")
     row("(3) start with a concurrent writer, \(writerSize) rows", "\(fmt(s.start)) s", "\(during.count) writes",
         "backfill \(fmt(s.backfill)) s (\(rate(writerSize, s.backfill)) rows/s); \(bad) rows wrong after; load \(loadBefore)", "")
     row("(3) writer latency during start: p50 / p99 / max", "\(fmt(median(during))) / \(fmt(percentile(during, 0.99))) / \(fmt(during.max() ?? .nan)) ms",
-        "max \(fmt(during.max() ?? .nan)) ms", "control (no migration, \(control.count) writes): p99 \(fmt(percentile(control, 0.99))) / max \(fmt(control.max() ?? .nan)) ms",
+        "max \(fmt(during.max() ?? .nan)) ms", "control (no migration, \(control.count) writes): p50 \(fmt(median(control))) / p99 \(fmt(percentile(control, 0.99))) / max \(fmt(control.max() ?? .nan)) ms; load after \(loadNow())",
         "max ≤ 50 ms — \((during.max() ?? .infinity) <= 50 ? "met" : "missed")")
     drop(startDB)
     drop(controlDB)

@@ -39,6 +39,7 @@ struct BackfillRunner {
             FROM teal.backfill WHERE schema_name = $1 AND migration = $2 AND table_name = $3
             """, id).first
         if state == nil {
+            let began = ContinuousClock.now
             let last = try await s.rows("SELECT \(keyAsText) FROM \(qt) ORDER BY \(keyList.descending) LIMIT 1").first
             let total = try await s.value("SELECT count(*)::text FROM \(qt)") ?? "0"
             let boundArray = last.map { "ARRAY[" + $0.indices.map { "$\($0 + 6)" }.joined(separator: ", ") + "]::text[]" } ?? "NULL"
@@ -47,6 +48,8 @@ struct BackfillRunner {
                 ON CONFLICT DO NOTHING
                 """, id + [total, last == nil ? "true" : "false"] + (last ?? []))
             state = ["", last.map { Self.json($0) } ?? "", "0", total, last == nil ? "true" : "false"]
+            logger.debug("backfill bounds read", metadata: ["phase": "backfill bounds", "table": "\(table.name)", "rows": "\(total)",
+                                                            "ms": "\(PostgresSession.milliseconds(since: began))"])
         }
         guard let state, state[4] != "true" else { return }
         var cursor: [String]? = Self.parse(state[0] ?? "")
@@ -65,6 +68,7 @@ struct BackfillRunner {
                 throw SchemaError(migration: migration, interruption: "backfill of \(table.name) interrupted after \(done) of \(total) rows; start again to resume")
             }
             let t0 = Date()
+            let began = ContinuousClock.now
             let (count, last, finished): (Int, [String?], Bool)
             do {
                 (count, last, finished) = try await s.transaction {
@@ -104,10 +108,21 @@ struct BackfillRunner {
                             range += " AND (\(keyList)) > \(keyTuple(from: key.count + 1))"
                             rangeBinds += cursor
                         }
-                        count = Int(try await s.value("WITH u AS (UPDATE \(qt) SET \(sets) WHERE \(range) RETURNING 1) SELECT count(*)::text FROM u",
-                                                      rangeBinds) ?? "0") ?? 0
                         last = upper
                         finished = end == nil || end! == bound
+                        // The cursor is saved by the same statement, so the rows it locks are released one round
+                        // trip sooner (a writer that reaches one of them waits for this batch's commit).
+                        let n = rangeBinds.count
+                        let cursorArray = "ARRAY[" + upper.indices.map { "$\($0 + n + 5)" }.joined(separator: ", ") + "]::text[]"
+                        count = Int(try await s.value("""
+                            WITH u AS (UPDATE \(qt) SET \(sets) WHERE \(range) RETURNING 1),
+                                 n AS (SELECT count(*) AS n FROM u),
+                                 c AS (UPDATE teal.backfill SET cursor = \(cursorArray), done = done + (SELECT n FROM n),
+                                           finished = $\(n + 4)::boolean
+                                       WHERE schema_name = $\(n + 1) AND migration = $\(n + 2) AND table_name = $\(n + 3))
+                            SELECT n::text FROM n
+                            """, rangeBinds + id + [finished ? "true" : "false"] + upper) ?? "0") ?? 0
+                        return (count, last, finished)
                     }
                     if count > 0 || !finished {
                         try await s.exec("""
@@ -122,10 +137,14 @@ struct BackfillRunner {
                 }
             } catch let error as SchemaError where error.sqlState == "55P03" || error.sqlState == "40P01" {
                 // Rows held by a writer: let it finish, take fewer rows next time.
+                logger.debug("backfill batch gave way", metadata: ["phase": "backfill batch (lock wait)", "table": "\(table.name)", "size": "\(batch)",
+                                                                   "ms": "\(PostgresSession.milliseconds(since: began))"])
                 batch = max(10, batch / 2)
                 try await Task.sleep(nanoseconds: 20_000_000)
                 continue
             }
+            logger.debug("backfill batch", metadata: ["phase": "backfill batch", "table": "\(table.name)", "size": "\(batch)", "rows": "\(count)",
+                                                      "ms": "\(PostgresSession.milliseconds(since: began))"])
             done += count
             progress?(done, total)
             if finished { break }

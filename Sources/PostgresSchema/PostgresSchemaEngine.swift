@@ -124,10 +124,13 @@ public final class PostgresSchemaEngine: Sendable {
                     """, [self.schema, migration.name, String(migration.number), migration.checksum, definition, catalogJSON])
             }
             let plan = try self.plan(migration, catalog)
+            self.logger.debug("start: recorded", metadata: ["migration": "\(migration.name)"])
             do {
                 try await self.expand(s, plan, migration)
                 try await self.backfill(s, plan, migration, progress: progress, shouldStop: shouldStop)
+                let began = ContinuousClock.now
                 try await s.exec("UPDATE teal.migrations SET state = 'started' WHERE schema_name = $1 AND name = $2", [self.schema, migration.name])
+                self.logger.debug("start: state updated", metadata: ["phase": "state", "ms": "\(PostgresSession.milliseconds(since: began))"])
             } catch let error as SchemaError where error.isTransient || error.isInterruption {
                 throw error.locatedIn(migration)
             } catch {
@@ -172,13 +175,13 @@ public final class PostgresSchemaEngine: Sendable {
         }
         try await installTriggers(s, plan)
         let views = DualWriteSQL.versionSchema(plan.versionSchema, schema: schema, shape: shape)
-        try await s.ddl(on: nil, options: options) {
+        try await s.ddl(on: nil, options: options, label: "version schema") {
             for sql in views { try await s.exec(sql) }
             try await self.grant(s, versionSchema: plan.versionSchema)
         }
         // The old shape's version schema, made when its migration started, gets what was granted since.
         if let previous = try await previousCompleted(s, before: migration) {
-            try await s.ddl(on: nil, options: options) { try await self.grant(s, versionSchema: self.versionSchema(for: previous)) }
+            try await s.ddl(on: nil, options: options, label: "grants") { try await self.grant(s, versionSchema: self.versionSchema(for: previous)) }
         }
     }
 
@@ -189,18 +192,35 @@ public final class PostgresSchemaEngine: Sendable {
             // transaction that does (DROP/CREATE TRIGGER) holds it for those statements only.
             let statements = try DualWriteSQL.statements(plan, write)
             let functions = statements.filter { $0.hasPrefix("CREATE OR REPLACE FUNCTION") }
-            if !functions.isEmpty { try await s.transaction { for sql in functions { try await s.exec(sql) } } }
-            try await s.ddl(on: "\(schema).\(write.table)", options: options) {
-                for sql in statements where !sql.hasPrefix("CREATE OR REPLACE FUNCTION") { try await s.exec(sql) }
+            if !functions.isEmpty {
+                let began = ContinuousClock.now
+                try await s.transaction { for sql in functions { try await s.exec(sql) } }
+                logger.debug("trigger functions created", metadata: ["phase": "trigger functions", "table": "\(write.table)",
+                                                                     "ms": "\(PostgresSession.milliseconds(since: began))"])
+            }
+            // The DROP/CREATE TRIGGERs go to the server as one statement: the table's lock (which old-shape writers
+            // queue behind) is then held for one round trip and the commit, not one round trip per statement.
+            let triggers = statements.filter { !$0.hasPrefix("CREATE OR REPLACE FUNCTION") }
+            try await s.ddl(on: "\(schema).\(write.table)", options: options, label: "triggers") {
+                if let block = Self.oneStatement(triggers) { try await s.exec(block) }
+                else { for sql in triggers { try await s.exec(sql) } }
             }
         }
+    }
+
+    /// `statements` (none of them a DO block of its own) as one DO block, so they cost one round trip; nil when
+    /// a statement holds the block's quote.
+    static func oneStatement(_ statements: [String]) -> String? {
+        let quote = "$teal_block$"
+        guard !statements.isEmpty, !statements.contains(where: { $0.contains(quote) }) else { return nil }
+        return "DO \(quote) BEGIN\n" + statements.map { $0 + ";\n" }.joined() + "END \(quote)"
     }
 
     /// One step: a DDL transaction under the lock timeout, or a concurrent index build outside any transaction
     /// (an invalid index left by a failed build is dropped and built again, once).
     func run(_ s: PostgresSession, _ step: PlanStep) async throws {
         guard step.concurrently else {
-            try await s.ddl(on: step.table, options: options) { for sql in step.statements { try await s.exec(sql) } }
+            try await s.ddl(on: step.table, options: options, label: "step \(step.operation)") { for sql in step.statements { try await s.exec(sql) } }
             return
         }
         try await s.exec("SET lock_timeout = '\(Int(options.lockTimeout * 1000))ms'")

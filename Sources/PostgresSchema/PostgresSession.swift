@@ -141,20 +141,29 @@ final class PostgresSession: @unchecked Sendable {
     /// A transaction that takes locks (DDL on `table`): `lock_timeout` and `statement_timeout` are set for it, and
     /// a lock timeout is retried with jittered, growing pauses up to `attempts` times. When every attempt timed
     /// out the error names who holds locks on the table (pid, how long, what it runs), and is transient.
-    func ddl<T>(on table: String?, options: PostgresSchemaOptions, _ body: () async throws -> T) async throws -> T {
+    /// Each committed transaction is logged at debug level with `label`, its table and how long it took (the
+    /// lock is held from its first locking statement to its commit), so a writer's slow statement can be placed.
+    func ddl<T>(on table: String?, options: PostgresSchemaOptions, label: String = "ddl", _ body: () async throws -> T) async throws -> T {
         var attempt = 0
         while true {
             attempt += 1
+            let began = ContinuousClock.now
             do {
-                return try await transaction {
-                    try await exec("SET LOCAL lock_timeout = '\(Int(options.lockTimeout * 1000))ms'")
-                    try await exec("SET LOCAL statement_timeout = '\(Int(options.statementTimeout * 1000))ms'")
+                let value = try await transaction {
+                    try await exec("""
+                        SELECT set_config('lock_timeout', '\(Int(options.lockTimeout * 1000))ms', true),
+                               set_config('statement_timeout', '\(Int(options.statementTimeout * 1000))ms', true)
+                        """)
                     return try await body()
                 }
+                logger.debug("ddl committed", metadata: ["phase": "\(label)", "table": "\(table ?? "-")", "attempt": "\(attempt)",
+                                                         "ms": "\(Self.milliseconds(since: began))"])
+                return value
             } catch let error as SchemaError where error.sqlState == "55P03" {
                 if attempt < options.lockAttempts {
                     let pause = min(5.0, 0.05 * pow(2, Double(attempt))) * Double.random(in: 0.5...1.0)
-                    logger.info("lock timeout, retrying", metadata: ["table": "\(table ?? "?")", "attempt": "\(attempt)"])
+                    logger.info("lock timeout, retrying", metadata: ["phase": "\(label)", "table": "\(table ?? "?")", "attempt": "\(attempt)",
+                                                                     "ms": "\(Self.milliseconds(since: began))"])
                     try await Task.sleep(nanoseconds: UInt64(pause * 1e9))
                     continue
                 }
@@ -164,6 +173,12 @@ final class PostgresSession: @unchecked Sendable {
                 throw e
             }
         }
+    }
+
+    /// Milliseconds from `instant` to now, as text with one decimal.
+    static func milliseconds(since instant: ContinuousClock.Instant) -> String {
+        let d = instant.duration(to: .now).components
+        return String(format: "%.1f", Double(d.seconds) * 1000 + Double(d.attoseconds) / 1e15)
     }
 
     /// Who else holds a lock on `table`, as words for an error.
