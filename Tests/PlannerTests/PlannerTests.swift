@@ -135,6 +135,10 @@ private let cases: [Case] = [
          desired: desired([.blue: blue1, .green: green2], route: .live(.green)),
          observed: observed([.green: green2], route: .live(.green), completed: [m1, m2], inFlight: m3, reopenable: true),
          expected: ["rollback-migration 0003_add_email", "reopen-migration 0002_split_name", "start blue 1.4.0"]),
+    Case(name: "revert of both the finish and the deploy: reopen now, the rollback on the next pass once green is gone",
+         desired: desired([.blue: blue1], route: .live(.blue)),
+         observed: observed([.green: green2], route: .live(.green), completed: [m1, m2], reopenable: true),
+         expected: ["reopen-migration 0002_split_name", "start blue 1.4.0", "route all traffic to blue", "drain-stop green"]),
     Case(name: "first deploy straight to the third migration, one in flight at a time",
          desired: desired([.blue: spec("2.0.0", m3)], route: .live(.blue)),
          observed: ObservedState(),
@@ -274,6 +278,12 @@ struct Simulation {
             inFlight = m
         }
     }
+}
+
+@Test func afterTheReopenTheNextPassRollsBackWhatNoColorNeeds() {
+    let plan = Planner.plan(desired: desired([.blue: blue1], route: .live(.blue)),
+                            observed: observed([.blue: blue1], route: .live(.blue), completed: [m1], inFlight: m2))
+    #expect(compact(plan) == ["rollback-migration 0002_split_name"])
 }
 
 @Test func aStartCutShortInItsBackfillIsStartedAgainBeforeColorsNeedIt() {
