@@ -82,11 +82,7 @@ extension PostgresSchemaEngine {
         return (xmin, nil)
     }
 
-    static func describe(_ seconds: TimeInterval) -> String {
-        if seconds >= 86_400, seconds.truncatingRemainder(dividingBy: 86_400) == 0 { return "\(Int(seconds / 86_400))d" }
-        if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
-        return "\(Int(seconds))s"
-    }
+    static func describe(_ seconds: TimeInterval) -> String { DurationParser.format(.milliseconds(Int64(seconds * 1000))) }
 
     /// The `teal.backfill` key of a reopen's batches (apart from the start's, which complete forgot).
     static func reopenFillKey(_ name: String) -> String { "\(name) (reopen)" }
