@@ -4,11 +4,12 @@ import Manifest
 import Schema
 
 /// Fills the new shape's columns of existing rows, in primary-key batches (ctid ranges for a table without a
-/// key), each batch one transaction that also saves the cursor, so a backfill cut off anywhere resumes after the
-/// last committed batch. Only rows that existed when the backfill began are visited (up to the key it saw
-/// last then); later rows got their values from the triggers. The backfill writes the values itself
-/// (`teal.shape = backfill` keeps the triggers out of it). Batches shrink when they take longer than
-/// `batchDuration` or wait for row locks and grow back when fast; it pauses while a replica lags.
+/// key), each batch one autocommit statement that also saves the cursor, so a backfill cut off anywhere resumes
+/// after the last committed batch. Only rows that existed when the backfill began are visited (up to the key it
+/// saw last then); later rows got their values from the triggers. The backfill writes the values itself
+/// (`teal.shape = backfill`, set on the session for the backfill's duration, keeps the triggers out of it).
+/// Each batch is sized from the last one's time per row to take about `batchDuration`; a batch that waits for
+/// row locks is retried with half as many rows. It pauses while a replica lags.
 struct BackfillRunner {
     let session: PostgresSession
     let schema: String
@@ -52,13 +53,54 @@ struct BackfillRunner {
                                                             "ms": "\(PostgresSession.milliseconds(since: began))"])
         }
         guard let state, state[4] != "true" else { return }
-        var cursor: [String]? = Self.parse(state[0] ?? "")
+        let cursor: [String]? = Self.parse(state[0] ?? "")
         let bound = Self.parse(state[1] ?? "") ?? []
-        var done = Int(state[2] ?? "0") ?? 0
+        let done = Int(state[2] ?? "0") ?? 0
         let total = Int(state[3] ?? "0") ?? 0
         guard bound.count == key.count else { return }
         progress?(done, total)
 
+        // The batch settings hold for the whole backfill, at session level, so that a batch is one autocommit
+        // statement. This session is the runner's own (one statement at a time, nothing else on it meanwhile), and
+        // what it had before is put back when the backfill ends, fails or is interrupted; a crash ends the session
+        // and its settings with it.
+        let saved = try await sessionSettings()
+        try await setSessionSettings([ShapeSetting.name: ShapeSetting.backfill,
+                                      "lock_timeout": "\(Int(max(options.batchDuration * 5, 0.1) * 1000))ms",
+                                      "statement_timeout": "\(Int(options.statementTimeout * 1000))ms"])
+        do {
+            try await batches(cursor: cursor, bound: bound, done: done, total: total, progress: progress, shouldStop: shouldStop)
+        } catch {
+            if !s.connection.isClosed, !((error as? SchemaError)?.connectionLost ?? false) { try? await setSessionSettings(saved) }
+            throw error
+        }
+        try await setSessionSettings(saved)
+    }
+
+    /// The names `run` sets for the backfill, with their values in the session now (`teal.shape` '' when unset).
+    private func sessionSettings() async throws -> [String: String] {
+        let row = try await session.rows("""
+            SELECT \(ShapeSetting.current), current_setting('lock_timeout'), current_setting('statement_timeout')
+            """).first ?? []
+        guard row.count == 3 else { throw SchemaError("cannot read the session's settings before the backfill of \(table.name)") }
+        return [ShapeSetting.name: row[0] ?? "", "lock_timeout": row[1] ?? "0", "statement_timeout": row[2] ?? "0"]
+    }
+
+    /// Sets `values` for the session (not the transaction: there is none around them).
+    private func setSessionSettings(_ values: [String: String]) async throws {
+        let names = values.keys.sorted()
+        try await session.exec("SELECT " + names.indices.map { "set_config($\($0 * 2 + 1), $\($0 * 2 + 2), false)" }.joined(separator: ", "),
+                               names.flatMap { [$0, values[$0]] })
+    }
+
+    /// The batch loop, under the settings `run` gave the session. Each batch is one autocommit statement that
+    /// updates its rows and saves the cursor, so the batch and its cursor commit together (or neither does).
+    private func batches(cursor start: [String]?, bound: [String], done first: Int, total: Int,
+                         progress: (@Sendable (Int, Int) -> Void)?, shouldStop: (@Sendable () -> Bool)?) async throws {
+        let s = session
+        let id: [String?] = [schema, migration, table.name]
+        var cursor = start
+        var done = first
         let sets = assignments.map { "\(Identifiers.quote($0.target)) = (\($0.expression))" }.joined(separator: ", ")
         var batch = min(1000, options.batchSize)
         var batches = 0
@@ -71,70 +113,58 @@ struct BackfillRunner {
             let began = ContinuousClock.now
             let (count, last, finished): (Int, [String?], Bool)
             do {
-                (count, last, finished) = try await s.transaction {
-                    try await s.exec("""
-                        SELECT set_config('\(ShapeSetting.name)', '\(ShapeSetting.backfill)', true),
-                               set_config('lock_timeout', '\(Int(max(options.batchDuration * 5, 0.1) * 1000))ms', true),
-                               set_config('statement_timeout', '\(Int(options.statementTimeout * 1000))ms', true)
-                        """)
-                    var binds: [String?] = bound
-                    var condition = "(\(keyList)) <= \(keyTuple(from: 1))"
-                    if let cursor {
-                        condition += " AND (\(keyList)) > \(keyTuple(from: key.count + 1))"
-                        binds += cursor
-                    }
-                    let count: Int, last: [String?], finished: Bool
-                    if byCtid {
-                        let row = try await s.rows("""
-                            WITH u AS (
-                                UPDATE \(qt) SET \(sets)
-                                WHERE (\(keyList)) IN (SELECT \(keyList) FROM \(qt) WHERE \(condition) ORDER BY \(keyList) LIMIT \(batch))
-                                RETURNING \(keyList))
-                            SELECT c.n, m.* FROM (SELECT count(*)::text AS n FROM u) c
-                            LEFT JOIN LATERAL (SELECT \(keyAsText) FROM u ORDER BY \(keyList.descending) LIMIT 1) m ON true
-                            """, binds).first ?? ["0"]
-                        count = Int(row[0] ?? "0") ?? 0
-                        last = Array(row.dropFirst())
-                        finished = count < batch
-                    } else {
-                        // The batch ends at the key `batch` rows on (read from the index alone), and the UPDATE
-                        // takes the key range up to it: an index range scan. (`WHERE key IN (SELECT ... LIMIT n)`
-                        // is planned as a hash semi-join over a scan of the whole table, every batch.)
-                        let end = try await s.rows("SELECT \(keyAsText) FROM \(qt) WHERE \(condition) ORDER BY \(keyList) LIMIT 1 OFFSET \(batch - 1)", binds).first
-                        let upper = end ?? bound
-                        var range = "(\(keyList)) <= \(keyTuple(from: 1))"
-                        var rangeBinds: [String?] = upper
-                        if let cursor {
-                            range += " AND (\(keyList)) > \(keyTuple(from: key.count + 1))"
-                            rangeBinds += cursor
-                        }
-                        last = upper
-                        finished = end == nil || end! == bound
-                        // The cursor is saved by the same statement, so the rows it locks are released one round
-                        // trip sooner (a writer that reaches one of them waits for this batch's commit).
-                        let n = rangeBinds.count
-                        let cursorArray = "ARRAY[" + upper.indices.map { "$\($0 + n + 5)" }.joined(separator: ", ") + "]::text[]"
-                        count = Int(try await s.value("""
-                            WITH u AS (UPDATE \(qt) SET \(sets) WHERE \(range) RETURNING 1),
-                                 n AS (SELECT count(*) AS n FROM u),
-                                 c AS (UPDATE teal.backfill SET cursor = \(cursorArray), done = done + (SELECT n FROM n),
-                                           finished = $\(n + 4)::boolean
-                                       WHERE schema_name = $\(n + 1) AND migration = $\(n + 2) AND table_name = $\(n + 3))
-                            SELECT n::text FROM n
-                            """, rangeBinds + id + [finished ? "true" : "false"] + upper) ?? "0") ?? 0
-                        return (count, last, finished)
-                    }
-                    if count > 0 || !finished {
-                        try await s.exec("""
-                            UPDATE teal.backfill SET cursor = ARRAY[\(last.indices.map { "$\($0 + 6)" }.joined(separator: ", "))]::text[],
-                                done = done + $4::bigint, finished = $5::boolean
-                            WHERE schema_name = $1 AND migration = $2 AND table_name = $3
-                            """, id + [String(count), finished ? "true" : "false"] + last)
-                    } else {
-                        try await s.exec("UPDATE teal.backfill SET finished = true WHERE schema_name = $1 AND migration = $2 AND table_name = $3", id)
-                    }
-                    return (count, last, finished)
+                // $1... the bound, then the cursor (if any), then the row of teal.backfill.
+                var binds: [String?] = bound
+                var after = ""
+                if let cursor {
+                    after = " AND (\(keyList)) > \(keyTuple(from: key.count + 1))"
+                    binds += cursor
                 }
+                let n = binds.count
+                binds += id
+                let backfillRow = "schema_name = $\(n + 1) AND migration = $\(n + 2) AND table_name = $\(n + 3)"
+                let k = key.indices.map { "_teal_k\($0)" }
+                let answer: [String?]
+                if byCtid {
+                    // The rows' ctids are read before the UPDATE: the ctid it returns would be the new versions'.
+                    // (New versions that land ahead of the cursor within the bound are visited again: harmless.)
+                    answer = try await s.rows("""
+                        WITH s AS (SELECT ctid AS _teal_k0 FROM \(qt) WHERE (ctid) <= \(keyTuple(from: 1))\(after) ORDER BY ctid LIMIT \(batch)),
+                             m AS (SELECT count(*) AS n, max(_teal_k0) AS k FROM s),
+                             u AS (UPDATE \(qt) SET \(sets) WHERE ctid IN (SELECT _teal_k0 FROM s) RETURNING 1),
+                             c AS (SELECT count(*) AS n FROM u),
+                             w AS (UPDATE teal.backfill SET cursor = coalesce((SELECT ARRAY[k::text] FROM m WHERE k IS NOT NULL), cursor),
+                                       done = done + (SELECT n FROM c), finished = (SELECT n < \(batch) FROM m)
+                                   WHERE \(backfillRow))
+                        SELECT c.n::text, (m.n < \(batch))::text, m.k::text FROM c, m
+                        """, binds).first ?? []
+                } else {
+                    // The batch ends at the key `batch` rows on (an index-only read) or at the bound, and the UPDATE
+                    // takes the key range up to it: two index range scans (`WHERE key IN (SELECT ... LIMIT n)`
+                    // would be planned as a hash semi-join over a scan of the whole table, every batch). The range
+                    // stays right whatever writers do meanwhile: every row from the cursor to the end key is
+                    // updated, and the next batch starts after the end key, so the ranges tile the key space up to
+                    // the bound whatever their row counts turn out to be. A row inserted or re-keyed into a range
+                    // after its batch got its values from the triggers; a deleted end key still delimits a range.
+                    let e = key.indices.map { "e.\(Identifiers.quote(key[$0].name))" }
+                    let boundTuple = keyTuple(from: 1)
+                    answer = try await s.rows("""
+                        WITH e AS (SELECT \(keyList) FROM \(qt) WHERE (\(keyList)) <= \(boundTuple)\(after) ORDER BY \(keyList) LIMIT 1 OFFSET \(batch - 1)),
+                             r AS (SELECT \(key.indices.map { "coalesce(\(e[$0]), $\($0 + 1)::\(key[$0].type)) AS \(k[$0])" }.joined(separator: ", ")),
+                                          \(e[0]) IS NULL OR (\(e.joined(separator: ", "))) = \(boundTuple) AS _teal_fin
+                                   FROM (SELECT 1) AS _teal_one LEFT JOIN e ON true),
+                             u AS (UPDATE \(qt) SET \(sets) WHERE (\(keyList)) <= (SELECT \(k.joined(separator: ", ")) FROM r)\(after) RETURNING 1),
+                             c AS (SELECT count(*) AS n FROM u),
+                             w AS (UPDATE teal.backfill SET cursor = (SELECT ARRAY[\(k.map { "\($0)::text" }.joined(separator: ", "))] FROM r),
+                                       done = done + (SELECT n FROM c), finished = (SELECT _teal_fin FROM r)
+                                   WHERE \(backfillRow))
+                        SELECT c.n::text, r._teal_fin::text, \(k.map { "r.\($0)::text" }.joined(separator: ", ")) FROM c, r
+                        """, binds).first ?? []
+                }
+                guard answer.count == 2 + key.count else { throw SchemaError("no answer to the backfill batch of \(table.name)") }
+                count = Int(answer[0] ?? "0") ?? 0
+                finished = answer[1] == "true"
+                last = Array(answer.dropFirst(2))
             } catch let error as SchemaError where error.sqlState == "55P03" || error.sqlState == "40P01" {
                 // Rows held by a writer: let it finish, take fewer rows next time.
                 logger.debug("backfill batch gave way", metadata: ["phase": "backfill batch (lock wait)", "table": "\(table.name)", "size": "\(batch)",
@@ -149,14 +179,22 @@ struct BackfillRunner {
             progress?(done, total)
             if finished { break }
             cursor = last.map { $0 ?? "" }
-            let took = Date().timeIntervalSince(t0)
-            if took > options.batchDuration { batch = max(100, batch / 2) }
-            else if took < options.batchDuration / 2 { batch = min(options.batchSize, batch * 2) }
+            batch = Self.nextBatch(batch, rows: count, took: Date().timeIntervalSince(t0), options: options)
             batches += 1
             if batches % 20 == 0 { try await waitForReplicas() }
         }
         let seconds = Date().timeIntervalSince(started)
         logger.info("backfilled", metadata: ["table": "\(table.name)", "rows": "\(done)", "seconds": "\(String(format: "%.2f", seconds))"])
+    }
+
+    /// The size of the next batch: as many rows as the last batch's time per row fits in `batchDuration`, at most
+    /// twice the last size (one fast batch on a noisy machine says little) and at least 100 rows. The time per row
+    /// includes the batch's fixed cost, so the estimate errs towards smaller batches; a writer that reaches a row
+    /// of the running batch waits for its commit, which is why batches aim at `batchDuration` and no longer.
+    static func nextBatch(_ batch: Int, rows: Int, took: TimeInterval, options: PostgresSchemaOptions) -> Int {
+        guard rows > 0, took > 0 else { return min(options.batchSize, batch * 2) }
+        let fits = Int(options.batchDuration / (took / Double(rows)))
+        return max(min(100, options.batchSize), min(options.batchSize, batch * 2, fits))
     }
 
     /// Pauses while a streaming replica replays more than `maxReplicationLag` behind.
