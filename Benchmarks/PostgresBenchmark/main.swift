@@ -249,8 +249,10 @@ for n in sizes {
     let startDB = try copy(seedDB, "start\(n)")
     let loadBefore = loadNow()
     let base = try await baseline(plainDB)
+    timeline.begin()
     let s = try await timedStart(startDB)
-    row("(1) backfill \(n) rows", "\(fmt(s.backfill)) s", "\(rate(n, s.backfill)) rows/s", "start \(fmt(s.start)) s (\(rate(n, s.start)) rows/s overall); \(s.rows) reported, \(s.unfilled) wrong; load \(loadBefore)", "≥ 100000 rows/s — \(Double(n) / s.backfill >= 100_000 ? "met" : "missed")")
+    let batches = batchSummary(timeline.end())
+    row("(1) backfill \(n) rows", "\(fmt(s.backfill)) s", "\(rate(n, s.backfill)) rows/s", "start \(fmt(s.start)) s (\(rate(n, s.start)) rows/s overall); \(s.rows) reported, \(s.unfilled) wrong; \(batches); load \(loadBefore) → \(loadNow())", "≥ 100000 rows/s — \(Double(n) / s.backfill >= 100_000 ? "met" : "missed")")
     row("(3) start ÷ ALTER + UPDATE, \(n) rows", "\(fmt(s.start)) / \(fmt(base)) s", "\(fmt(s.start / base))x", "", "≤ 1.5x — \(s.start / base <= 1.5 ? "met" : "missed")")
     if n == triggerSize {
         triggerDatabases = (plainDB, startDB)
@@ -414,6 +416,15 @@ func placeSlowWrites(_ label: String, _ writes: [Write], origin: UInt64, events:
 func describe(_ e: Event, _ origin: UInt64) -> String {
     let extra = ["table", "size", "rows", "attempt"].compactMap { k in e.metadata[k].map { "\(k) \($0)" } }.joined(separator: ", ")
     return "\(e.metadata["phase"] ?? e.message) \(rel(e.began, origin))…\(rel(e.at, origin)) (\(e.metadata["ms"] ?? "?") ms\(extra.isEmpty ? "" : "; " + extra))"
+}
+
+/// The backfill batches among `events`: how many, their ms p50 / p99 / max and their sizes.
+func batchSummary(_ events: [Event]) -> String {
+    let batches = events.filter { $0.metadata["phase"] == "backfill batch" }
+    let ms = batches.compactMap { $0.metadata["ms"].flatMap(Double.init) }
+    let sizes = batches.compactMap { $0.metadata["size"].flatMap(Int.init) }
+    let gaveWay = events.filter { $0.metadata["phase"] == "backfill batch (lock wait)" }.count
+    return "\(batches.count) batches, ms p50 \(fmt(median(ms))) / p99 \(fmt(percentile(ms, 0.99))) / max \(fmt(ms.max() ?? .nan)), size p50 \(sizes.isEmpty ? 0 : Int(median(sizes.map(Double.init)))) / max \(sizes.max() ?? 0), \(gaveWay) gave way"
 }
 
 /// The engine's phases of one `start`, batches summarized.
