@@ -80,7 +80,7 @@ public struct SchemaBackendCatalog: SchemaBackends {
 
     public func backend(for database: DatabaseLocation, options: DatabaseOptions) throws -> any SchemaBackend {
         if case .postgres(let url) = database {
-            return try PostgresSchemaBackend(url: url, options: PostgresSchemaOptions(retention: Double(options.retention.milliseconds) / 1000))
+            return try PostgresSchemaBackend(url: url, options: PostgresSchemaOptions(options))
         }
         guard let file = paths.databaseFile(database) else { throw ReconcileFailure.permanent("no schema backend for \(database)") }
         return SQLiteSchemaBackend(path: file)

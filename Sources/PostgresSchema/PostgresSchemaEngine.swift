@@ -36,6 +36,13 @@ public struct PostgresSchemaOptions: Sendable {
         self.maxReplicationLag = maxReplicationLag
         self.runnerWait = runnerWait
     }
+
+    /// The defaults, with what environment.yaml's `database:` mapping sets (retention, lock and statement timeouts).
+    public init(_ database: DatabaseOptions) {
+        func seconds(_ d: Duration) -> TimeInterval { Double(d.milliseconds) / 1000 }
+        self.init(lockTimeout: seconds(database.lockTimeout), statementTimeout: seconds(database.statementTimeout),
+                  retention: seconds(database.retention))
+    }
 }
 
 /// Runs expand/contract migrations on one PostgreSQL database, with two live shapes served as version schemas

@@ -99,7 +99,12 @@ final class FakeSchemaBackend: SchemaBackend, Sendable {
 
 struct FakeSchemas: SchemaBackends {
     let backend: FakeSchemaBackend
-    func backend(for database: DatabaseLocation) throws -> any SchemaBackend { backend }
+    /// How many backends were asked for without environment.yaml's database settings.
+    let withoutOptions = Shared<Int>(0)
+    func backend(for database: DatabaseLocation) throws -> any SchemaBackend {
+        withoutOptions.update { $0 += 1 }
+        return backend
+    }
     /// The database settings the last backend was asked with.
     let options = Shared<DatabaseOptions?>(nil)
     func backend(for database: DatabaseLocation, options: DatabaseOptions) throws -> any SchemaBackend {
