@@ -10,8 +10,8 @@
 // complete (told by their transaction ids against the oldest one that could write without the triggers, which
 // complete records), in key batches like a start's backfill, with the cursor saved so a cut-off reopen resumes;
 // rows untouched since keep what complete put aside. The up triggers come last, so that no write of a session in
-// no shape carries a stale old value into the new shape. Constraints the reopen put back `NOT VALID` are
-// validated last, each in a transaction of its own.
+// no shape carries a stale old value into the new shape. Constraints the reopen put back `NOT VALID` that were
+// validated before complete are validated again last, each in a transaction of its own.
 //
 // The state is durable: the reopen's first transaction records the migration `reopening` (and restarts the
 // retention window, so no purge takes what is coming back); it turns `started` only at the very end, in the

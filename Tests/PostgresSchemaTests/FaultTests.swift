@@ -139,7 +139,8 @@ struct PGFaultTests {
             #expect(e.sqlState == "55P03" && e.isTransient, "\(e)")
             #expect(e.message.contains("each waiting lock_timeout \(shown)"), "\(e.message)")
             #expect(elapsed >= .milliseconds(Int64(seconds * 1000)), "gave up after \(elapsed), before the lock timeout")
-            #expect(elapsed < .milliseconds(Int64(seconds * 1000) + 700), "waited \(elapsed), far longer than the lock timeout")
+            // Under the default of 1 s when 200ms is set: the setting, not the default, is what the DDL waited.
+            #expect(elapsed < .milliseconds(Int64(seconds * 1000) + 800), "waited \(elapsed), far longer than the lock timeout")
         }
         Self.release(holder, s)
     }
