@@ -125,7 +125,7 @@ let package = Package(
         // Benchmarks: `swift run -c release <name>` prints a table.
         .executableTarget(name: "SchemaBenchmark", dependencies: ["Schema", "Manifest", .product(name: "GRDB", package: "GRDB.swift"),
                                                             .product(name: "GRDBSQLite", package: "GRDB.swift")], path: "Benchmarks/SchemaBenchmark"),
-        .executableTarget(name: "RouterBenchmark", dependencies: ["Traffic"], path: "Benchmarks/RouterBenchmark"),
+        .executableTarget(name: "RouterBenchmark", dependencies: ["Traffic", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], path: "Benchmarks/RouterBenchmark"),
         .executableTarget(name: "AgentBenchmark", dependencies: [], path: "Benchmarks/AgentBenchmark"),
         .executableTarget(name: "PostgresBenchmark", dependencies: ["PostgresSchema", "Schema", "Manifest", "TestSupport",
                                                              .product(name: "PostgresNIO", package: "postgres-nio"),

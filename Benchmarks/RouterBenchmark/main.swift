@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import Traffic
 
 // wrk against (a) an nginx upstream directly, (b) nginx proxying to it, (c) teal's router proxying to it;
@@ -212,6 +213,20 @@ if only == "serve" {
     while readLine() != nil {}
     await router.stop()
     try? FileManager.default.removeItem(atPath: work)
+    exit(0)
+}
+
+// `TEAL_BENCH_ONLY=floor`: the same, with `FloorRelay` (bytes relayed as they come, nothing read) in place of the router.
+if only == "floor" {
+    let environment = ProcessInfo.processInfo.environment
+    guard let listen = environment["TEAL_BENCH_LISTEN"].flatMap(Int.init), let target = environment["TEAL_BENCH_UPSTREAM"].flatMap(Int.init) else {
+        throw BenchmarkError(description: "floor needs TEAL_BENCH_LISTEN and TEAL_BENCH_UPSTREAM")
+    }
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
+    let server = try await FloorRelay.start(port: listen, upstream: target, group: group)
+    FileHandle.standardOutput.write(Data("ready\n".utf8))
+    while readLine() != nil {}
+    server.close(promise: nil)
     exit(0)
 }
 

@@ -28,6 +28,7 @@ public struct PostgresSchemaBackend: SchemaBackend {
             let (status, blocker) = try await engine.observe()
             var observed = ObservedSchema(status)
             observed.lastCompletedReopenable = blocker == nil
+            observed.lastCompletedReopening = status.lastCompleted?.state == .reopening
             observed.lastCompletedFinalBecause = blocker
             return observed
         } catch let error as SchemaError {
@@ -48,8 +49,9 @@ public struct PostgresSchemaBackend: SchemaBackend {
         try await run { try await engine.rollback(name) }
     }
 
-    public func reopen(_ name: String) async throws {
-        try await run { try await engine.reopen(name) }
+    public func reopen(_ name: String, progress: @escaping @Sendable (Int, Int) -> Void,
+                       shouldStop: @escaping @Sendable () -> Bool) async throws {
+        try await run { try await engine.reopen(name, progress: progress, shouldStop: shouldStop) }
     }
 
     /// Purges what is past the retention window and refreshes the version schemas' grants, at most once per

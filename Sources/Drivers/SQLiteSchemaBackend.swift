@@ -80,7 +80,7 @@ public struct SchemaBackendCatalog: SchemaBackends {
 
     public func backend(for database: DatabaseLocation, options: DatabaseOptions) throws -> any SchemaBackend {
         if case .postgres(let url) = database {
-            return try PostgresSchemaBackend(url: url, options: PostgresSchemaOptions(retention: Double(options.retention.milliseconds) / 1000))
+            return try PostgresSchemaBackend(url: url, options: PostgresSchemaOptions(options))
         }
         guard let file = paths.databaseFile(database) else { throw ReconcileFailure.permanent("no schema backend for \(database)") }
         return SQLiteSchemaBackend(path: file)
@@ -155,7 +155,7 @@ final class SchemaHistoryCache: Sendable {
 extension ObservedSchema {
     /// The planner's view of the engine's history.
     init(_ status: SchemaStatus) {
-        self.init(completed: status.migrations.filter { $0.state == .completed }
+        self.init(completed: status.migrations.filter { $0.state == .completed || $0.state == .reopening }
                       .map { Planning.AppliedMigration(name: $0.name, checksum: $0.checksum) },
                   inFlight: status.inFlight.map { Planning.AppliedMigration(name: $0.name, checksum: $0.checksum) },
                   inFlightBackfilling: status.inFlight?.state == .backfilling,

@@ -94,15 +94,37 @@ public enum DatabaseLocation: Hashable, Codable, Sendable, CustomStringConvertib
 
 public struct DatabaseURLError: Error, Sendable { public var message: String }
 
-/// Settings of an app's database beside its URL: `database: {url: …, retention: 7d}` in environment.yaml.
+/// Settings of an app's database beside its URL: `database: {url: …, retention: 7d, lock_timeout: 1s}` in
+/// environment.yaml. Every one applies to PostgreSQL only.
 public struct DatabaseOptions: Codable, Hashable, Sendable {
     /// How long what a completed migration put aside (dropped columns and tables, on PostgreSQL) is kept before
     /// it is purged.
     public var retention: Duration
+    /// How long each of teal's DDL transactions waits for a table lock before giving up (and trying again).
+    public var lockTimeout: Duration
+    /// Longest any statement of teal's may run (concurrent index builds excepted).
+    public var statementTimeout: Duration
 
     public static let defaultRetention = Duration.seconds(7 * 86_400)
+    public static let defaultLockTimeout = Duration.seconds(1)
+    public static let defaultStatementTimeout = Duration.seconds(60)
 
-    public init(retention: Duration = DatabaseOptions.defaultRetention) { self.retention = retention }
+    public init(retention: Duration = DatabaseOptions.defaultRetention, lockTimeout: Duration = DatabaseOptions.defaultLockTimeout,
+                statementTimeout: Duration = DatabaseOptions.defaultStatementTimeout) {
+        self.retention = retention
+        self.lockTimeout = lockTimeout
+        self.statementTimeout = statementTimeout
+    }
+
+    private enum CodingKeys: String, CodingKey { case retention, lockTimeout, statementTimeout }
+
+    /// Settings recorded before a key existed read as its default.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        retention = try c.decodeIfPresent(Duration.self, forKey: .retention) ?? Self.defaultRetention
+        lockTimeout = try c.decodeIfPresent(Duration.self, forKey: .lockTimeout) ?? Self.defaultLockTimeout
+        statementTimeout = try c.decodeIfPresent(Duration.self, forKey: .statementTimeout) ?? Self.defaultStatementTimeout
+    }
 }
 
 /// apps/<app>/environment.yaml.

@@ -22,16 +22,20 @@ enum EnvironmentParser {
         var database = DatabaseLocation.sqliteRelative("\(app).db")
         var databaseOptions = DatabaseOptions()
         if let node = top["database"] {
-            // `database: URL`, or `database: {url: URL, retention: 7d}`.
+            // `database: URL`, or `database: {url: URL, retention: 7d, lock_timeout: 1s, statement_timeout: 60s}`.
             var url: (Node, String)?
-            var retention: Node?
+            var postgresOnly: [(Node, String)] = []
             if node.mapping != nil {
-                if let m = y.mapping(node, "database", allowed: ["url", "retention"], required: ["url"]) {
+                if let m = y.mapping(node, "database", allowed: ["url", "retention", "lock_timeout", "statement_timeout"], required: ["url"]) {
                     if let n = m["url"], let text = y.string(n, "database.url") { url = (n, text) }
-                    if let n = m["retention"], let d = y.duration(n, "database.retention") {
-                        retention = n
-                        databaseOptions.retention = positive(d, n, "database.retention", y)
+                    func duration(_ key: String, _ set: (Duration) -> Void) {
+                        guard let n = m[key], let d = y.duration(n, "database.\(key)") else { return }
+                        postgresOnly.append((n, key))
+                        set(positive(d, n, "database.\(key)", y))
                     }
+                    duration("retention") { databaseOptions.retention = $0 }
+                    duration("lock_timeout") { databaseOptions.lockTimeout = $0 }
+                    duration("statement_timeout") { databaseOptions.statementTimeout = $0 }
                 }
             } else if let text = y.string(node, "database") {
                 url = (node, text)
@@ -41,8 +45,11 @@ enum EnvironmentParser {
                 switch DatabaseLocation.parse(text) {
                 case .success(let location):
                     database = location
-                    if let retention, !location.isPostgres {
-                        y.error(retention, "database.retention applies to postgres:// databases only (complete on SQLite keeps nothing aside)")
+                    if !location.isPostgres {
+                        for (n, key) in postgresOnly {
+                            y.error(n, "database.\(key) applies to postgres:// databases only (" + (key == "retention"
+                                ? "complete on SQLite keeps nothing aside)" : "SQLite waits for locks by its own busy timeout)"))
+                        }
                     }
                 case .failure(let failure): y.error(n, failure.message)
                 }

@@ -69,17 +69,23 @@ public struct ObservedSchema: Codable, Hashable, Sendable {
     public var lastCompletedReopenable: Bool
     /// When it cannot be: why (for the refusal's hint); nil when the database does not say.
     public var lastCompletedFinalBecause: String?
+    /// The last completed migration's reopen was cut off half-way: a reopen finishes it (when its old shape is
+    /// still wanted), or a complete undoes it (when not). Nothing else may happen on the database before.
+    public var lastCompletedReopening: Bool
 
     public init(completed: [AppliedMigration] = [], inFlight: AppliedMigration? = nil, inFlightBackfilling: Bool = false,
-                lastCompletedReopenable: Bool = false, lastCompletedFinalBecause: String? = nil) {
+                lastCompletedReopenable: Bool = false, lastCompletedFinalBecause: String? = nil, lastCompletedReopening: Bool = false) {
         self.completed = completed
         self.inFlight = inFlight
         self.inFlightBackfilling = inFlightBackfilling
         self.lastCompletedReopenable = lastCompletedReopenable
         self.lastCompletedFinalBecause = lastCompletedFinalBecause
+        self.lastCompletedReopening = lastCompletedReopening
     }
 
-    private enum CodingKeys: String, CodingKey { case completed, inFlight, inFlightBackfilling, lastCompletedReopenable, lastCompletedFinalBecause }
+    private enum CodingKeys: String, CodingKey {
+        case completed, inFlight, inFlightBackfilling, lastCompletedReopenable, lastCompletedFinalBecause, lastCompletedReopening
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -88,5 +94,6 @@ public struct ObservedSchema: Codable, Hashable, Sendable {
         inFlightBackfilling = try c.decodeIfPresent(Bool.self, forKey: .inFlightBackfilling) ?? false
         lastCompletedReopenable = try c.decodeIfPresent(Bool.self, forKey: .lastCompletedReopenable) ?? false
         lastCompletedFinalBecause = try c.decodeIfPresent(String.self, forKey: .lastCompletedFinalBecause)
+        lastCompletedReopening = try c.decodeIfPresent(Bool.self, forKey: .lastCompletedReopening) ?? false
     }
 }

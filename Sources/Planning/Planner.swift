@@ -135,8 +135,12 @@ struct AppPlanning {
                     + "the previous shape stays available"))
         }
         for index in schema.completes {
-            graph.add(.completeMigration(index), PlannedStep(.completeMigration(app: app, migration: migrations[index].name),
-                reason: "every declared color needs \(migrations[index].name) or later; the old shape can go"))
+            let name = migrations[index].name
+            graph.add(.completeMigration(index), PlannedStep(.completeMigration(app: app, migration: name),
+                reason: index < observed.schema.completed.count
+                    ? "the reopen of \(name) was cut off and no declared color needs the shape before it any more: "
+                        + "complete's steps run again, keeping every row written meanwhile"
+                    : "every declared color needs \(name) or later; the old shape can go"))
         }
 
         // Edges: the invariants.
@@ -242,12 +246,15 @@ struct AppPlanning {
                 t.rollbackReason = "\(f.name) is in flight but its file is no longer in schema/; it rolls back from the definition stored in the database"
             }
         }
+        // A reopen cut off half-way is finished when the old shape is wanted, and undone (completed again) when not.
+        let reopening = c > 0 && observed.schema.lastCompletedReopening
         let needs = desiredColors.sorted { $0.key < $1.key }.compactMap { color, spec in index(of: spec.schema).map { (color, $0) } }
         guard let lo = needs.map(\.1).min(), let hi = needs.map(\.1).max() else {
             if let s = startedInFlight {
                 t.rollback = observed.schema.inFlight
                 t.rollbackReason = "no declared color needs \(migrations[s].name) any more"
             }
+            if reopening { t.completes = [c - 1] }
             return t
         }
         if hi - lo > 1 {
@@ -267,15 +274,17 @@ struct AppPlanning {
             }
             // The complete is undone: the old shape comes back, computed from today's rows, and the migration is in flight again.
             t.reopen = c - 1
-            t.reopenReason = "\(color) needs \(migrations[k].name) again and \(last)'s complete can still be undone "
-                + "(what it put aside is kept): both shapes run again"
+            t.reopenReason = reopening
+                ? "\(color) needs \(migrations[k].name) again and the reopen of \(last) was cut off: it is finished, both shapes run again"
+                : "\(color) needs \(migrations[k].name) again and \(last)'s complete can still be undone "
+                    + "(what it put aside is kept): both shapes run again"
         }
         if let s = startedInFlight, s > hi {
             t.rollback = observed.schema.inFlight
             t.rollbackReason = "no declared color needs \(migrations[s].name) any more"
         }
         // A start cut short during its backfill is started again: the engine resumes it. A reopened migration is started.
-        let completedCount = t.reopen ?? c
+        let completedCount = t.reopen ?? (reopening ? c - 1 : c)
         let firstUnstarted = t.reopen.map { $0 + 1 } ?? startedInFlight.map { observed.schema.inFlightBackfilling ? $0 : $0 + 1 } ?? c
         if hi >= firstUnstarted { t.starts = Array(firstUnstarted...hi) }
         if lo >= completedCount { t.completes = Array(completedCount...lo) }

@@ -29,9 +29,12 @@ public enum Step: Codable, Hashable, Sendable {
     }
 
     /// A step that can stop part-way when a newer commit arrives and leave a state the next plan continues from
-    /// or undoes: a migration's start (its backfill).
+    /// or undoes: a migration's start (its backfill) and a reopen (its fill of the old shape).
     public var isInterruptible: Bool {
-        if case .startMigration = self { true } else { false }
+        switch self {
+        case .startMigration, .reopenMigration: true
+        default: false
+        }
     }
 
     /// The color a step starts, waits for or stops; nil for migrations and routes.

@@ -18,6 +18,10 @@ struct BackfillRunner {
     let assignments: [Assignment]
     let options: PostgresSchemaOptions
     let logger: Logger
+    /// What an interruption calls this fill, the migration it names, and how it is resumed.
+    var kind = "backfill"
+    var named: String?
+    var resume = "start again to resume"
 
     private var qt: String { "\(Identifiers.quote(schema)).\(Identifiers.quote(table.name))" }
     private var byCtid: Bool { table.primaryKey.isEmpty }
@@ -107,7 +111,7 @@ struct BackfillRunner {
         let started = Date()
         while true {
             if shouldStop?() == true {
-                throw SchemaError(migration: migration, interruption: "backfill of \(table.name) interrupted after \(done) of \(total) rows; start again to resume")
+                throw SchemaError(migration: named ?? migration, interruption: "\(kind) of \(table.name) interrupted after \(done) of \(total) rows; \(resume)")
             }
             let t0 = Date()
             let began = ContinuousClock.now

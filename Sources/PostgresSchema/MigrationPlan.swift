@@ -84,6 +84,9 @@ struct MigrationPlan: Sendable {
     /// aside back in place (2), the rest (3). Empty `reopenRefusals` means the complete can be undone.
     var reopen: [PlanStep] = []
     var reopenRefusals: [String] = []
+    /// After the reopen: constraints it declared again `NOT VALID` that were validated before complete, validated
+    /// again, each in a transaction of its own.
+    var reopenValidations: [PlanStep] = []
     /// How many columns complete puts aside (`_teal_dropped_<tag>_...`), each a row of `teal.aside`.
     var asideColumns = 0
 
@@ -254,6 +257,13 @@ struct PlanBuilder {
     mutating func reopen(_ table: String?, phase: Int, _ statements: [String], concurrently: Bool = false, index name: String? = nil) {
         plan.reopen.append(PlanStep(table: table.map(qt), statements: statements, concurrently: concurrently, operation: index, phase: phase,
                                     index: name))
+    }
+
+    /// A constraint a reopen declares again `NOT VALID` that was validated before: validated once the reopen is done.
+    mutating func validateAfterReopen(_ table: String, _ name: String) {
+        let notValidated = "EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass(\(lit(qt(table)))) AND conname = \(lit(name)) AND NOT convalidated)"
+        plan.reopenValidations.append(PlanStep(table: qt(table), statements: [when(notValidated, "ALTER TABLE \(qt(table)) VALIDATE CONSTRAINT \(q(name));")],
+                                               operation: index))
     }
 
     /// Check constraints and foreign keys already carried onto a twin in this migration (see `carryIndexes`).

@@ -10,9 +10,14 @@
 // complete (told by their transaction ids against the oldest one that could write without the triggers, which
 // complete records), in key batches like a start's backfill, with the cursor saved so a cut-off reopen resumes;
 // rows untouched since keep what complete put aside. The up triggers come last, so that no write of a session in
-// no shape carries a stale old value into the new shape. The state turns `started` only at the very end, in the transaction that
-// forgets what was aside, so a reopen cut off anywhere is finished by running it again; one that fails for good
-// does complete's steps again and leaves the migration completed, as it was.
+// no shape carries a stale old value into the new shape. Constraints the reopen put back `NOT VALID` that were
+// validated before complete are validated again last, each in a transaction of its own.
+//
+// The state is durable: the reopen's first transaction records the migration `reopening` (and restarts the
+// retention window, so no purge takes what is coming back); it turns `started` only at the very end, in the
+// transaction that forgets what was aside. A reopen cut off anywhere is finished by running it again, or, when
+// the old shape is no longer asked for, undone by `complete` (complete's steps again: the migration is completed
+// as it was, with the rows written meanwhile); one that fails for good does the latter itself.
 //
 // Refused (the complete stays final) where complete did what cannot be undone without losing or inventing data:
 // a dropped constraint (rows written since may break it), SQL run at complete, indexes or keys moved onto a
@@ -89,8 +94,12 @@ extension PostgresSchemaEngine {
 
     /// Undoes the complete of `name`, the last completed migration: its old shape is back beside the new one,
     /// computed from today's rows, and the migration is started (in flight) again. Does nothing when it is in
-    /// flight already; refuses (`reopenBlocker`) where the complete cannot be undone.
-    public func reopen(_ name: String) async throws {
+    /// flight already; refuses (`reopenBlocker`) where the complete cannot be undone; finishes a reopen cut off
+    /// earlier. `progress` hears rows done and total while the old shape's columns are filled, table by table;
+    /// `shouldStop` is asked between those batches, and when it answers true the reopen stops within one batch,
+    /// `reopening`, for a later reopen to resume from its saved cursor or a complete to undo, and throws.
+    public func reopen(_ name: String, progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil,
+                       shouldStop: (@Sendable () -> Bool)? = nil) async throws {
         try await withSession(lock: true) { s in
             try await self.ensureStateTables(s)
             let status = try await self.history(s)
@@ -98,7 +107,7 @@ extension PostgresSchemaEngine {
             switch state {
             case .started, .backfilling: return
             case .rolledBack: throw SchemaError(migration: name, "was rolled back; there is no complete to undo")
-            case .completed: break
+            case .completed, .reopening: break
             }
             if let other = status.inFlight {
                 throw SchemaError(migration: name, "migration \(other.name) is in flight on \(self.settings); roll it back before reopening \(name)")
@@ -108,22 +117,26 @@ extension PostgresSchemaEngine {
             }
             let plan = try self.plan(migration, catalog)
             guard let since = try await self.writtenSince(s, name).xmin else { throw SchemaError(migration: name, "its complete cannot be undone") }
-            // The window starts again, so that no purge takes what is coming back, even after a crash half-way.
-            try await s.exec("UPDATE teal.aside SET put_aside_at = now() WHERE schema_name = $1 AND migration = $2", [self.schema, name])
+            // Recorded before anything changes, so that a reopen cut off anywhere is seen, and finished or undone.
+            // The window starts again, so that no purge takes what is coming back.
+            try await s.transaction {
+                try await s.exec("UPDATE teal.migrations SET state = 'reopening' WHERE schema_name = $1 AND name = $2", [self.schema, name])
+                try await s.exec("UPDATE teal.aside SET put_aside_at = now() WHERE schema_name = $1 AND migration = $2", [self.schema, name])
+            }
+            if state == .reopening { self.logger.info("finishing a reopen cut off earlier", metadata: ["migration": "\(name)"]) }
             // A fill cursor is only good while the triggers it relied on are there (a reopen cut off after them).
             let downTriggers = try await s.value("SELECT count(*)::text FROM pg_trigger WHERE tgname = $1",
                                                  [DualWriteSQL.triggerName(plan, .down)]) ?? "0"
             if downTriggers == "0" { try await self.forgetFillCursor(s, name) }
             do {
-                try await self.reopen(s, plan, migration, since: since)
-            } catch let error as SchemaError where error.isTransient {
+                try await self.reopen(s, plan, migration, since: since, progress: progress, shouldStop: shouldStop)
+            } catch let error as SchemaError where error.isTransient || error.isInterruption {
                 throw error.locatedIn(migration)
             } catch {
                 let cause = (error as? SchemaError ?? SchemaError(PostgresSession.message(of: error))).locatedIn(migration)
                 self.logger.error("reopen failed; completing again", metadata: ["migration": "\(name)", "error": "\(cause)"])
                 do {
-                    try await self.forgetFillCursor(s, name)
-                    try await self.contract(s, plan, migration)
+                    try await self.completeAgain(s, plan, migration)
                 } catch {
                     throw SchemaError(migration: name, "\(cause.message); completing it again failed too: \(PostgresSession.message(of: error))")
                 }
@@ -143,7 +156,26 @@ extension PostgresSchemaEngine {
         try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration = $2", [schema, Self.reopenFillKey(name)])
     }
 
-    private func reopen(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration, since: Int64) async throws {
+    /// Returns a migration whose reopen was cut off or failed to `completed`: complete's steps again (each one
+    /// idempotent), what it puts aside recorded (still recorded from the first complete, the window restarted by
+    /// the reopen), the reopen's fill cursor forgotten. The rows keep every write made meanwhile.
+    func completeAgain(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration) async throws {
+        try await contract(s, plan, migration)
+        try await s.transaction {
+            try await self.recordAside(s, plan)
+            try await self.forgetFillCursor(s, migration.name)
+            try await s.exec("UPDATE teal.migrations SET state = 'completed' WHERE schema_name = $1 AND name = $2", [self.schema, migration.name])
+        }
+    }
+
+    /// Constraints the reopen declared again `NOT VALID` that were validated before complete: validated again, each
+    /// in a DDL transaction of its own (under the lock timeout, retried), once every row holds its old-shape values.
+    private func validateReopened(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration) async throws {
+        for step in plan.reopenValidations { try await runLocated(s, step, migration) }
+    }
+
+    private func reopen(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration, since: Int64,
+                        progress: (@Sendable (Int, Int) -> Void)?, shouldStop: (@Sendable () -> Bool)?) async throws {
         for step in plan.reopenInOrder { try await runLocated(s, step, migration) }
         // New-shape writes are carried back from here on; old-shape writes (sessions of no shape) only once the old
         // columns are filled, so that no stale old value is carried up into the new shape.
@@ -164,10 +196,15 @@ extension PostgresSchemaEngine {
             guard let table = catalog.table(write.table) else { continue }
             let fill = DualWriteSQL.reverseFill(plan, write, table: table, since: since)
             guard !fill.isEmpty else { continue }
-            try await BackfillRunner(session: s, schema: schema, migration: Self.reopenFillKey(plan.migration), table: table,
-                                     assignments: fill, options: options, logger: logger).run(progress: nil, shouldStop: nil)
+            var runner = BackfillRunner(session: s, schema: schema, migration: Self.reopenFillKey(plan.migration), table: table,
+                                        assignments: fill, options: options, logger: logger)
+            runner.kind = "filling the old shape"
+            runner.named = plan.migration
+            runner.resume = "reopen again to resume, or complete to undo the reopen"
+            try await runner.run(progress: progress, shouldStop: shouldStop)
         }
         try await installTriggers(s, plan)
+        try await validateReopened(s, plan, migration)
     }
 }
 

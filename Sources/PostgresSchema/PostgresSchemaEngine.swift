@@ -36,6 +36,13 @@ public struct PostgresSchemaOptions: Sendable {
         self.maxReplicationLag = maxReplicationLag
         self.runnerWait = runnerWait
     }
+
+    /// The defaults, with what environment.yaml's `database:` mapping sets (retention, lock and statement timeouts).
+    public init(_ database: DatabaseOptions) {
+        func seconds(_ d: Duration) -> TimeInterval { Double(d.milliseconds) / 1000 }
+        self.init(lockTimeout: seconds(database.lockTimeout), statementTimeout: seconds(database.statementTimeout),
+                  retention: seconds(database.retention))
+    }
 }
 
 /// Runs expand/contract migrations on one PostgreSQL database, with two live shapes served as version schemas
@@ -110,6 +117,9 @@ public final class PostgresSchemaEngine: Sendable {
                 let status = try await self.history(s)
                 if let other = status.inFlight, other.name != migration.name {
                     throw SchemaError(migration: migration.name, "migration \(other.name) is in flight on \(self.settings); complete or roll it back first")
+                }
+                if let other = status.migrations.last(where: { $0.state == .reopening }) {
+                    throw SchemaError(migration: migration.name, "the reopen of \(other.name) on \(self.settings) was cut off; reopen it again or complete it first")
                 }
                 catalog = try await Catalog.read(s, schema: self.schema)
                 let definition = String(decoding: try JSONEncoder().encode(migration), as: UTF8.self)
@@ -317,6 +327,10 @@ public final class PostgresSchemaEngine: Sendable {
             case .completed: return
             case .rolledBack: throw SchemaError(migration: name, "was rolled back; start it before completing it")
             case .backfilling: throw SchemaError(migration: name, "its start has not finished (the last one was interrupted); run start again to resume it")
+            case .reopening:
+                try await self.completeAgain(s, try self.plan(migration, catalog), migration)
+                self.logger.info("completed again: the reopen cut off earlier is undone", metadata: ["migration": "\(name)"])
+                return
             case .started: break
             }
             let plan = try self.plan(migration, catalog)
@@ -380,6 +394,7 @@ public final class PostgresSchemaEngine: Sendable {
             switch state {
             case .rolledBack: return
             case .completed: throw SchemaError(migration: name, "is completed; a completed migration cannot be rolled back")
+            case .reopening: throw SchemaError(migration: name, "its reopen was cut off; reopen it again before rolling it back, or complete it")
             case .backfilling, .started: break
             }
             try await self.undo(s, try self.plan(migration, catalog))
@@ -458,10 +473,16 @@ public final class PostgresSchemaEngine: Sendable {
         try await s.value("SELECT pg_try_advisory_lock(\(Self.runnerLockKey))::text", [schema]) == "true"
     }
 
+    /// The state a migration may be in (`teal.migrations.state`).
+    static let stateCheck = "CHECK (state IN ('backfilling', 'started', 'completed', 'rolled_back', 'reopening'))"
+
     func ensureStateTables(_ s: PostgresSession) async throws {
         if try await s.value("""
             SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('teal.migrations') AND attname = 'complete_xmin' AND NOT attisdropped
-            """) != nil, try await s.value("SELECT to_regclass('teal.aside')::text") != nil { return }
+            AND to_regclass('teal.aside') IS NOT NULL
+            AND EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('teal.migrations') AND conname = 'migrations_state_check'
+                        AND pg_get_constraintdef(oid) LIKE '%reopening%')
+            """) != nil { return }
         let hadMigrations = try await s.value("SELECT to_regclass('teal.migrations')::text") != nil
         let hadAside = try await s.value("SELECT to_regclass('teal.aside')::text") != nil
         let upgrading = hadMigrations && !hadAside
@@ -476,7 +497,7 @@ public final class PostgresSchemaEngine: Sendable {
                     checksum text NOT NULL,
                     definition text NOT NULL,
                     catalog text NOT NULL,
-                    state text NOT NULL CHECK (state IN ('backfilling', 'started', 'completed', 'rolled_back')),
+                    state text NOT NULL CONSTRAINT migrations_state_check \(Self.stateCheck),
                     started_at timestamptz NOT NULL,
                     completed_at timestamptz,
                     rolled_back_at timestamptz,
@@ -485,6 +506,8 @@ public final class PostgresSchemaEngine: Sendable {
                 """,
                 // The oldest transaction id that could write without the triggers, taken when complete began (Reopen).
                 "ALTER TABLE teal.migrations ADD COLUMN IF NOT EXISTS complete_xmin bigint",
+                // `reopening` (Reopen), in state tables made before it.
+                "ALTER TABLE teal.migrations DROP CONSTRAINT IF EXISTS migrations_state_check, ADD CONSTRAINT migrations_state_check \(Self.stateCheck)",
                 """
                 CREATE TABLE IF NOT EXISTS teal.backfill (
                     schema_name text NOT NULL,

@@ -167,7 +167,7 @@ final class PostgresSession: @unchecked Sendable {
                     try await Task.sleep(nanoseconds: UInt64(pause * 1e9))
                     continue
                 }
-                var e = SchemaError("\(error.message); after \(attempt) attempts of \(options.lockTimeout) s each\(try await lockHolders(table))")
+                var e = SchemaError("\(error.message); after \(attempt) attempts, each waiting lock_timeout \(PostgresSchemaEngine.describe(options.lockTimeout))\(try await lockHolders(table))")
                 e.isTransient = true
                 e.sqlState = error.sqlState
                 throw e

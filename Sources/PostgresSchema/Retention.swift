@@ -66,10 +66,13 @@ enum RetentionSQL {
         ON CONFLICT DO NOTHING
         """
 
-    /// Rows whose window has passed at `$2` (epoch seconds; NULL: the server's now) with a window of `$3` seconds.
+    /// Rows whose window has passed at `$2` (epoch seconds; NULL: the server's now) with a window of `$3` seconds, but those
+    /// of a migration whose reopen was cut off (it is finished or undone first).
     static let due = """
         SELECT kind, holder, name, migration FROM teal.aside
         WHERE schema_name = $1 AND put_aside_at <= coalesce(to_timestamp($2::float8), now()) - make_interval(secs => $3::float8)
+          AND NOT EXISTS (SELECT 1 FROM teal.migrations m WHERE m.schema_name = teal.aside.schema_name AND m.name = teal.aside.migration
+                          AND m.state = 'reopening')
         ORDER BY put_aside_at, kind, holder, name
         """
 

@@ -202,6 +202,7 @@ public final class SchemaEngine: @unchecked Sendable {
                 switch applied.state {
                 case .completed: return .commit
                 case .rolledBack: throw SchemaError(migration: name, "was rolled back; start it before completing it")
+                case .reopening: throw SchemaError(migration: name, "is being reopened, which SQLite cannot do")
                 case .backfilling: throw SchemaError(migration: name, "its backfill has not finished (the last start was interrupted); run start again to resume it")
                 case .started: break
                 }
@@ -549,7 +550,7 @@ public final class SchemaEngine: @unchecked Sendable {
                 guard let applied = try History.find(db, name) else { throw SchemaError(migration: name, "was never started") }
                 switch applied.state {
                 case .rolledBack: return .commit
-                case .completed: throw SchemaError(migration: name, "is completed and cannot be rolled back; write a new migration that reverses it")
+                case .completed, .reopening: throw SchemaError(migration: name, "is completed and cannot be rolled back; write a new migration that reverses it")
                 case .started, .backfilling: break
                 }
                 let ops = applied.definition.operations

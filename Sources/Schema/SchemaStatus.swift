@@ -11,6 +11,9 @@ public enum MigrationState: String, Sendable, Codable, CaseIterable {
     case completed
     /// Undone: only the old shape remains.
     case rolledBack = "rolled_back"
+    /// Completed, its complete being undone (PostgreSQL's reopen) and cut off half-way: the next reopen finishes
+    /// it, or complete returns it to completed.
+    case reopening
 
     /// True while the migration is in flight (started, not completed).
     public var isInFlight: Bool { self == .backfilling || self == .started }
@@ -53,8 +56,8 @@ public struct SchemaStatus: Sendable {
     public init(migrations: [AppliedMigration]) { self.migrations = migrations }
     /// The migration started and not yet completed, if any.
     public var inFlight: AppliedMigration? { migrations.last { $0.state.isInFlight } }
-    /// The most recently completed migration.
-    public var lastCompleted: AppliedMigration? { migrations.last { $0.state == .completed } }
+    /// The most recently completed migration (its complete perhaps half undone: `reopening`).
+    public var lastCompleted: AppliedMigration? { migrations.last { $0.state == .completed || $0.state == .reopening } }
 }
 
 /// Tuning of the engine.

@@ -124,7 +124,7 @@ struct SchemaCommand: AsyncParsableCommand {
                     }
                     next = files.first { $0.name == flight.name } ?? flight.definition
                 } else {
-                    let completed = Set(status.migrations.filter { $0.state == .completed }.map(\.name))
+                    let completed = Set(status.migrations.filter { $0.state == .completed || $0.state == .reopening }.map(\.name))
                     guard let pending = files.first(where: { !completed.contains($0.name) }) else {
                         print("nothing to start: every migration is completed")
                         return
@@ -140,14 +140,17 @@ struct SchemaCommand: AsyncParsableCommand {
     }
 
     struct Complete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Complete the migration in flight (drop the old shape).")
+        static let configuration = CommandConfiguration(
+            abstract: "Complete the migration in flight (drop the old shape), or one whose reopen was cut off (back to completed).")
         @OptionGroup var options: Options
 
         func run() async throws {
             do {
                 let engine = try options.engine()
                 try await engine.verifyChecksums(try options.migrations(required: false))
-                guard let flight = try await engine.status().inFlight else { throw SchemaError("no migration is in flight") }
+                let status = try await engine.status()
+                let reopening = status.lastCompleted.flatMap { $0.state == .reopening ? $0 : nil }
+                guard let flight = status.inFlight ?? reopening else { throw SchemaError("no migration is in flight") }
                 try await engine.complete(flight.name)
                 print("completed \(flight.name)")
             } catch { throw SchemaCommand.fail(error) }
@@ -177,7 +180,9 @@ struct SchemaCommand: AsyncParsableCommand {
             do {
                 let engine = try options.engine()
                 guard let last = try await engine.status().lastCompleted else { throw SchemaError("no migration is completed") }
-                try await engine.reopen(last.name)
+                let bar = ProgressBar()
+                try await engine.reopen(last.name) { done, total in bar.show(done: done, total: total) }
+                bar.finish()
                 print("reopened \(last.name)")
             } catch { throw SchemaCommand.fail(error) }
         }
@@ -232,10 +237,10 @@ enum CommandEngine: Sendable {
         }
     }
 
-    func reopen(_ name: String) async throws {
+    func reopen(_ name: String, progress: @escaping @Sendable (Int, Int) -> Void) async throws {
         switch self {
         case .sqlite: throw SchemaError(migration: name, "SQLite's complete drops what the old shape had; it cannot be undone")
-        case .postgres(let engine): try await engine.reopen(name)
+        case .postgres(let engine): try await engine.reopen(name, progress: progress)
         }
     }
 }

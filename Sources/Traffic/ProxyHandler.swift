@@ -99,7 +99,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private var context: ChannelHandlerContext?
     /// The client channel's allocator, kept: asking the channel for it costs a reference count each time.
     private var allocator = ByteBufferAllocator()
-    private var clientAddress: String?
+    /// The client's address as the forwarding fields give it.
+    private var client: ForwardedClient?
     /// The client may have set the forwarding fields itself (a proxy in front): checked once per connection.
     private var clientTrusted = false
     /// Client bytes not handled yet: a partial head, or a pipelined request waiting for its turn.
@@ -155,7 +156,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        clientAddress = context.channel.remoteAddress?.ipAddress
+        let clientAddress = context.channel.remoteAddress?.ipAddress
+        client = clientAddress.map(ForwardedClient.init)
         allocator = context.channel.allocator
         clientTrusted = slot.trusts(clientAddress)
         lastActivity = sweeper.tick
@@ -338,11 +340,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         target.stats.requests.add(1, ordering: .relaxed)
         target.stats.inFlight.add(1, ordering: .relaxed)
-        // Room for X-Forwarded-*, Forwarded and a framing line: a head that outgrows its buffer is copied.
-        var upstreamHead = reuse(&spareUpstreamHead, capacity: head.length + 256)
+        let host = head.hasHost ? "" : "\(target.key.host):\(target.key.port)"
+        var upstreamHead = reuse(&spareUpstreamHead, capacity: HeadWriter.upstreamRequestRoom(head, client: client, host: host))
         let chunked = head.body == .chunked
-        HeadWriter.upstreamRequest(head, bytes: bytes, fields: fields, clientAddress: clientAddress,
-                                   host: head.hasHost ? "" : "\(target.key.host):\(target.key.port)",
+        HeadWriter.upstreamRequest(head, bytes: bytes, fields: fields, client: client, host: host,
                                    leaveOpen: chunked, upgrade: head.isUpgrade, trusted: clientTrusted, scheme: scheme,
                                    into: &upstreamHead)
         let exchange = Exchange(kind: .forward(target), upstreamHead: upstreamHead, head: head, tick: sweeper.tick)

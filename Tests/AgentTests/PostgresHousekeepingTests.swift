@@ -14,10 +14,14 @@ import PostgresSchema
 
     @Test func environmentYamlsRetentionReachesTheEngine() throws {
         let catalog = SchemaBackendCatalog(dataDir: NSTemporaryDirectory() + "teal-housekeeping-\(UUID().uuidString.prefix(8))")
-        let backend = try catalog.backend(for: .postgres("postgres://shop@db.internal/shop"), options: DatabaseOptions(retention: .seconds(90)))
-        #expect((backend as? PostgresSchemaBackend)?.engine.options.retention == 90)
+        let backend = try catalog.backend(for: .postgres("postgres://shop@db.internal/shop"),
+                                          options: DatabaseOptions(retention: .seconds(90), lockTimeout: .milliseconds(200), statementTimeout: .seconds(5)))
+        let options = (backend as? PostgresSchemaBackend)?.engine.options
+        #expect(options?.retention == 90)
+        #expect(options?.lockTimeout == 0.2 && options?.statementTimeout == 5, "lock_timeout and statement_timeout reach the engine")
         let fallback = try catalog.backend(for: .postgres("postgres://shop@db.internal/shop"))
         #expect((fallback as? PostgresSchemaBackend)?.engine.options.retention == PostgresSchemaOptions.defaultRetention)
+        #expect((fallback as? PostgresSchemaBackend)?.engine.options.lockTimeout == 1)
     }
 
     @Test func maintainPurgesWhatIsPastTheWindowAndBringsGrantsInLine() async throws {

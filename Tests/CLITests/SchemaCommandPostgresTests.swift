@@ -58,6 +58,23 @@ import TestSupport
         result = try schema("start")
         #expect(result.stdout.contains("nothing to start"), "\(result.stdout)\(result.stderr)")
 
+        // What a reopen cut off after bringing the dropped column back leaves: `complete` returns it to completed.
+        try cluster.psql(database, """
+            UPDATE teal.migrations SET state = 'reopening' WHERE name = '0002_split_name';
+            DO $$ BEGIN EXECUTE format('ALTER TABLE public.users RENAME COLUMN %I TO name',
+                (SELECT name FROM teal.aside WHERE migration = '0002_split_name' AND kind = 'column')); END $$
+            """)
+        result = try schema("status")
+        #expect(result.stdout.contains("0002_split_name  reopening"), "\(result.stdout)\(result.stderr)")
+        result = try schema("start")
+        #expect(result.stdout.contains("nothing to start"), "a migration being reopened is not started again: \(result.stdout)\(result.stderr)")
+        result = try schema("complete")
+        #expect(result.stdout.contains("completed 0002_split_name"), "\(result.stdout)\(result.stderr)")
+        #expect(try cluster.psql(database, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'users' AND column_name = 'name'") == "0",
+                "the old column is aside again")
+        result = try schema("status")
+        #expect(result.stdout.contains("0002_split_name  completed"), "\(result.stdout)")
+
         // A file changed after it was applied is refused, by name.
         try (PostgresFixtures.createUsers + "\n# edited\n").write(toFile: "\(dir)/0001_create_users.yaml", atomically: true, encoding: .utf8)
         result = try schema("status")

@@ -121,6 +121,24 @@ func diagnostics(_ files: [String: String]) -> [Diagnostic] {
         #expect(try load(files).get().apps["shop"]?.environment.databaseOptions.retention == .seconds(7 * 86_400))
     }
 
+    @Test func databaseLockAndStatementTimeouts() throws {
+        let defaults = try #require(try load(goodFiles()).get().apps["shop"]?.environment.databaseOptions)
+        #expect(defaults.lockTimeout == .seconds(1) && defaults.statementTimeout == .seconds(60))
+        var files = goodFiles()
+        files["apps/shop/environment.yaml"] = goodEnvironment.replacingOccurrences(
+            of: "database: sqlite:shop.db", with: "database:\n  url: postgres://shop@db.internal/shop\n  lock_timeout: 200ms\n  statement_timeout: 2m")
+        let options = try #require(try load(files).get().apps["shop"]?.environment.databaseOptions)
+        #expect(options.lockTimeout == .milliseconds(200))
+        #expect(options.statementTimeout == .seconds(120))
+        #expect(options.retention == DatabaseOptions.defaultRetention)
+        // Settings recorded before the timeouts existed read as the defaults.
+        var recorded = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(DatabaseOptions(retention: .seconds(3600)))) as? [String: Any])
+        recorded["lockTimeout"] = nil
+        recorded["statementTimeout"] = nil
+        let earlier = try JSONDecoder().decode(DatabaseOptions.self, from: JSONSerialization.data(withJSONObject: recorded))
+        #expect(earlier == DatabaseOptions(retention: .seconds(3600)))
+    }
+
     @Test func weightsSplitTraffic() throws {
         var files = goodFiles()
         files["apps/shop/traffic.yaml"] = "listen: 127.0.0.1:8080\nweights: {blue: 90, green: 10}\n"
@@ -217,6 +235,20 @@ func diagnostics(_ files: [String: String]) -> [Diagnostic] {
         Bad(name: "retention on SQLite", path: "apps/shop/environment.yaml",
             contents: goodEnvironment.replacingOccurrences(of: "database: sqlite:shop.db", with: "database:\n  url: sqlite:shop.db\n  retention: 1d"),
             expected: "apps/shop/environment.yaml:3:14: database.retention applies to postgres:// databases only"),
+        Bad(name: "bad lock_timeout", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "database: sqlite:shop.db",
+                                                           with: "database:\n  url: postgres://shop@db.internal/shop\n  lock_timeout: 1 second"),
+            expected: "apps/shop/environment.yaml:3:17: database.lock_timeout: '1 second' is not a duration"),
+        Bad(name: "zero statement_timeout", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "database: sqlite:shop.db",
+                                                           with: "database:\n  url: postgres://shop@db.internal/shop\n  statement_timeout: 0ms"),
+            expected: "apps/shop/environment.yaml:3:22: database.statement_timeout must be greater than zero"),
+        Bad(name: "lock_timeout on SQLite", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "database: sqlite:shop.db", with: "database:\n  url: sqlite:shop.db\n  lock_timeout: 2s"),
+            expected: "apps/shop/environment.yaml:3:17: database.lock_timeout applies to postgres:// databases only"),
+        Bad(name: "statement_timeout on SQLite", path: "apps/shop/environment.yaml",
+            contents: goodEnvironment.replacingOccurrences(of: "database: sqlite:shop.db", with: "database:\n  url: sqlite:shop.db\n  retention: 1d\n  statement_timeout: 2s"),
+            expected: "apps/shop/environment.yaml:4:22: database.statement_timeout applies to postgres:// databases only"),
         Bad(name: "unknown key in database", path: "apps/shop/environment.yaml",
             contents: goodEnvironment.replacingOccurrences(of: "database: sqlite:shop.db", with: "database:\n  url: sqlite:shop.db\n  pool: 5"),
             expected: "apps/shop/environment.yaml:3:3: unknown key 'pool' in database"),

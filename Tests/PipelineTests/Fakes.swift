@@ -92,14 +92,29 @@ final class FakeSchemaBackend: SchemaBackend, Sendable {
     func complete(_ name: String) async throws {
         history.update { h in
             if let flight = h.inFlight, flight.name == name { h.completed.append(flight); h.inFlight = nil }
+            if h.completed.last?.name == name { h.lastCompletedReopening = false }
         }
     }
     func rollback(_ name: String) async throws { history.update { $0.inFlight = nil } }
+    let reopens = Shared(0)
+    /// A reopen that fills the old shape until `shouldStop` says so, then is left `reopening` and throws as an
+    /// interrupted fill does.
+    func reopen(_ name: String, progress: @escaping @Sendable (Int, Int) -> Void, shouldStop: @escaping @Sendable () -> Bool) async throws {
+        history.update { $0.lastCompletedReopening = true }
+        reopens.update { $0 += 1 }
+        while !shouldStop() { try await Task.sleep(for: .milliseconds(5)) }
+        throw ReconcileFailure.transient("filling the old shape was interrupted")
+    }
 }
 
 struct FakeSchemas: SchemaBackends {
     let backend: FakeSchemaBackend
-    func backend(for database: DatabaseLocation) throws -> any SchemaBackend { backend }
+    /// How many backends were asked for without environment.yaml's database settings.
+    let withoutOptions = Shared<Int>(0)
+    func backend(for database: DatabaseLocation) throws -> any SchemaBackend {
+        withoutOptions.update { $0 += 1 }
+        return backend
+    }
     /// The database settings the last backend was asked with.
     let options = Shared<DatabaseOptions?>(nil)
     func backend(for database: DatabaseLocation, options: DatabaseOptions) throws -> any SchemaBackend {

@@ -35,10 +35,13 @@ import Testing
     @Test func everyPassDoesEachDatabasesHousekeepingButASuspendedAppsOnes() async throws {
         var desired = shop(commit: "c1")
         desired.apps["shop"]?.environment.databaseOptions.retention = .seconds(36 * 3600)
+        desired.apps["shop"]?.environment.databaseOptions.lockTimeout = .milliseconds(200)
         let rig = try Rig(desired)
         _ = await rig.pipeline.pass()
         #expect(rig.schema.maintained.get() == 1)
         #expect(rig.schemas.options.get()?.retention == .seconds(36 * 3600), "environment.yaml's settings reach the backend")
+        #expect(rig.schemas.options.get()?.lockTimeout == .milliseconds(200))
+        #expect(rig.schemas.withoutOptions.get() == 0, "observing the database too gets environment.yaml's settings")
         _ = await rig.pipeline.pass()
         #expect(rig.schema.maintained.get() == 2, "an idle pass too")
         try rig.store.suspend(Suspension(app: "shop", repairDrift: false, by: "test"))

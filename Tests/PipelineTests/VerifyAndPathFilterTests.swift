@@ -99,6 +99,37 @@ import Testing
         #expect(rig.schema.history.get().inFlight == nil)
     }
 
+    /// The revert of a finish is itself reverted while its reopen fills the old shape: the reopen stops, and the
+    /// next pass completes the migration again instead of leaving it half reopened.
+    @Test(.timeLimit(.minutes(1)))
+    func aNewerCommitStopsTheReopenAndTheNextPassCompletesAgain() async throws {
+        var finished = shop(commit: "c1", green: true, live: .green)
+        finished.apps["shop"]?.environment.colors[.blue] = nil
+        let rig = try Rig(finished)
+        #expect(await rig.pipeline.pass().audit?.outcome == .applied)
+        rig.schema.history.update { h in
+            h.completed = [AppliedMigration(name: "0001_init", checksum: "a"), AppliedMigration(name: "0002_more", checksum: "b")]
+            h.inFlight = nil
+            h.lastCompletedReopenable = true
+        }
+        rig.source.commit(shop(commit: "c2", green: true, live: .green))  // blue on 0001_init again: the finish reverted
+        let running = Task { await rig.pipeline.pass() }
+        while rig.schema.reopens.get() == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        var again = finished
+        again.commit = "c3"
+        rig.source.commit(again)
+
+        let audit = try #require(await running.value.audit)
+        #expect(audit.commit == "c2" && audit.outcome == .superseded, "\(audit)")
+        #expect(audit.steps.first?.summary == "shop: reopen migration 0002_more (undo its complete)", "\(audit.steps)")
+        #expect(rig.schema.history.get().lastCompletedReopening)
+
+        let next = try #require(await rig.pipeline.pass().audit)
+        #expect(next.commit == "c3" && next.outcome == .applied, "\(next)")
+        #expect(next.steps.map(\.summary) == ["shop: complete migration 0002_more"])
+        #expect(!rig.schema.history.get().lastCompletedReopening)
+    }
+
     /// A start that fails for real just as a newer commit arrives is a failure of its commit, with the error.
     @Test(.timeLimit(.minutes(1)))
     func aRealFailureAsTheStopComesIsStillAFailure() async throws {

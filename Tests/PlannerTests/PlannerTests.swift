@@ -293,6 +293,39 @@ struct Simulation {
     #expect(compact(plan) == ["start-migration 0002_split_name", "start green 1.5.0"])
 }
 
+/// The last completed migration's reopen was cut off half-way (`reopening` in the database).
+private func cutOffReopen(_ colors: [ColorName: ColorSpec], completed: [Migration] = [m1, m2]) -> ObservedState {
+    var state = observed(colors, route: .live(.green), completed: completed, reopenable: true)
+    state.apps["shop"]!.schema.lastCompletedReopening = true
+    return state
+}
+
+@Test func aCutOffReopenStillAskedForIsFinishedBeforeTheOldShapesColorStarts() {
+    let plan = Planner.plan(desired: desired([.blue: blue1, .green: green2], route: .live(.green)), observed: cutOffReopen([.green: green2]))
+    #expect(compact(plan) == ["reopen-migration 0002_split_name", "start blue 1.4.0"])
+    #expect(plan.steps.first?.reason.contains("the reopen of 0002_split_name was cut off: it is finished") == true, "\(plan.steps)")
+}
+
+@Test func aCutOffReopenNoLongerAskedForIsCompletedAgain() {
+    // The revert was itself reverted before its reopen finished: only green, on the new shape, is declared.
+    let plan = Planner.plan(desired: desired([.green: green2], route: .live(.green)), observed: cutOffReopen([.green: green2]))
+    #expect(compact(plan) == ["complete-migration 0002_split_name"])
+    #expect(plan.steps.first?.reason.contains("the reopen of 0002_split_name was cut off and no declared color needs the shape before it") == true,
+            "\(plan.steps)")
+    // Once completed again, nothing is left to do.
+    let after = Planner.plan(desired: desired([.green: green2], route: .live(.green)),
+                             observed: observed([.green: green2], route: .live(.green), completed: [m1, m2], reopenable: true))
+    #expect(compact(after) == [])
+}
+
+@Test func aCutOffReopenIsCompletedAgainBeforeTheNextMigrationStarts() {
+    let plan = Planner.plan(desired: desired([.green: green2, .blue: spec("2.0.0", m3)], route: .live(.green)), observed: cutOffReopen([.green: green2]))
+    #expect(compact(plan) == ["complete-migration 0002_split_name", "start-migration 0003_add_email", "start blue 2.0.0"])
+    // With no color declared at all the reopen is undone too, not left half-way.
+    let bare = Planner.plan(desired: desired([:], route: .live(.green)), observed: cutOffReopen([:]))
+    #expect(compact(bare) == ["complete-migration 0002_split_name"])
+}
+
 @Test func aNewListenAddressIsRouted() {
     var state = observed([.blue: blue1], route: .live(.blue), completed: [m1])
     state.apps["shop"]!.listen = ListenAddress(host: "127.0.0.1", port: 9090)

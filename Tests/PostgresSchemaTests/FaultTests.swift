@@ -75,30 +75,74 @@ struct PGFaultTests {
         let s = try PGScratch(options: options)
         try await s.engine.start(try pgMigration("0001_create_users", createUsers))
         try await s.engine.complete("0001_create_users")
-        let holder = try s.cluster.background(s.database, "BEGIN; SELECT count(*) FROM public.users; SELECT pg_sleep(30); COMMIT;")
+        let holder = try Self.holdUsers(s)
         defer { holder.stop() }
-        // The holder's transaction must be open before the start tries its DDL.
-        var open = false
-        for _ in 0..<100 where !open {
-            open = (try? s.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state <> 'idle' AND pid <> pg_backend_pid()")) == "1"
-            if !open { usleep(50_000) }
-        }
-        #expect(open)
         do {
             try await s.engine.start(try pgMigration("0002_split_name", splitName))
             Issue.record("the start went through a locked table")
         } catch let e as SchemaError {
             #expect(e.isTransient, "\(e)")
             #expect(e.message.contains("lock timeout"), "\(e.message)")
-            #expect(e.message.contains("after 2 attempts"), "\(e.message)")
+            #expect(e.message.contains("after 2 attempts, each waiting lock_timeout 200ms"), "\(e.message)")
             #expect(e.message.contains("is held by pid"), "\(e.message)")
             #expect(e.message.contains("pg_sleep(30)"), "the blocking query is named: \(e.message)")
         }
-        holder.stop()
-        try s.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
+        Self.release(holder, s)
         // Once the table is free the same start goes through (it resumes what it began).
         try await s.engine.start(try pgMigration("0002_split_name", splitName))
         #expect(try await s.engine.status().inFlight?.state == .started)
+    }
+
+    /// A transaction of another session that holds a lock on `users` (open when this returns) for 30 s.
+    static func holdUsers(_ s: PGScratch) throws -> BackgroundSession {
+        let holder = try s.cluster.background(s.database, "BEGIN; SELECT count(*) FROM public.users; SELECT pg_sleep(30); COMMIT;")
+        var open = false
+        for _ in 0..<100 where !open {
+            open = (try? s.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state <> 'idle' AND pid <> pg_backend_pid()")) == "1"
+            if !open { usleep(50_000) }
+        }
+        #expect(open, "the holder's transaction is open before the DDL is tried")
+        return holder
+    }
+
+    static func release(_ holder: BackgroundSession, _ s: PGScratch) {
+        holder.stop()
+        _ = try? s.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
+    }
+
+    @Test("environment.yaml's lock_timeout is how long a DDL waits for a locked table")
+    func configuredLockTimeout() async throws {
+        try await Self.givesUpAfterTheLockTimeout(DatabaseOptions(lockTimeout: .milliseconds(200)), seconds: 0.2, shown: "200ms")
+    }
+
+    @Test("without lock_timeout in environment.yaml a DDL waits 1 s for a locked table")
+    func defaultLockTimeout() async throws {
+        try await Self.givesUpAfterTheLockTimeout(DatabaseOptions(), seconds: 1, shown: "1s")
+    }
+
+    /// One attempt of a start whose first DDL meets a locked table fails after `seconds`, saying so.
+    static func givesUpAfterTheLockTimeout(_ database: DatabaseOptions, seconds: Double, shown: String) async throws {
+        guard postgresAvailable() else { return }
+        var options = PostgresSchemaOptions(database)
+        options.lockAttempts = 1
+        let s = try PGScratch(options: options)
+        try await s.engine.start(try pgMigration("0001_create_users", createUsers))
+        try await s.engine.complete("0001_create_users")
+        let holder = try Self.holdUsers(s)
+        defer { holder.stop() }
+        let began = ContinuousClock.now
+        do {
+            try await s.engine.start(try pgMigration("0002_split_name", splitName))
+            Issue.record("the start went through a locked table")
+        } catch let e as SchemaError {
+            let elapsed = began.duration(to: .now)
+            #expect(e.sqlState == "55P03" && e.isTransient, "\(e)")
+            #expect(e.message.contains("each waiting lock_timeout \(shown)"), "\(e.message)")
+            #expect(elapsed >= .milliseconds(Int64(seconds * 1000)), "gave up after \(elapsed), before the lock timeout")
+            // Under the default of 1 s when 200ms is set: the setting, not the default, is what the DDL waited.
+            #expect(elapsed < .milliseconds(Int64(seconds * 1000) + 800), "waited \(elapsed), far longer than the lock timeout")
+        }
+        Self.release(holder, s)
     }
 
     @Test("a second runner on the same database waits, then is told who holds the migration lock")

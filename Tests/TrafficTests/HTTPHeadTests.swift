@@ -196,7 +196,7 @@ struct HTTPHeadTests {
         func write(leaveOpen: Bool) -> String {
             var out = ByteBuffer()
             bytes.withUnsafeBytes {
-                HeadWriter.upstreamRequest(head, bytes: $0, fields: fields, clientAddress: "127.0.0.2", host: "", leaveOpen: leaveOpen,
+                HeadWriter.upstreamRequest(head, bytes: $0, fields: fields, client: ForwardedClient("127.0.0.2"), host: "", leaveOpen: leaveOpen,
                                            into: &out)
             }
             return String(buffer: out)
@@ -216,7 +216,7 @@ struct HTTPHeadTests {
         }
         var upgradeOut = ByteBuffer()
         upgrade.withUnsafeBytes {
-            HeadWriter.upstreamRequest(upgradeHead, bytes: $0, fields: fields, clientAddress: nil, host: "", upgrade: true, into: &upgradeOut)
+            HeadWriter.upstreamRequest(upgradeHead, bytes: $0, fields: fields, client: nil, host: "", upgrade: true, into: &upgradeOut)
         }
         #expect(String(buffer: upgradeOut)
             == "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nX-Forwarded-Proto: http\r\n"
@@ -227,9 +227,38 @@ struct HTTPHeadTests {
         }
         var oldOut = ByteBuffer()
         old.withUnsafeBytes {
-            HeadWriter.upstreamRequest(oldHead, bytes: $0, fields: fields, clientAddress: nil, host: "127.0.0.1:9000", into: &oldOut)
+            HeadWriter.upstreamRequest(oldHead, bytes: $0, fields: fields, client: nil, host: "127.0.0.1:9000", into: &oldOut)
         }
         #expect(String(buffer: oldOut) == "GET / HTTP/1.1\r\nX-Forwarded-Proto: http\r\nForwarded: proto=http\r\nHost: 127.0.0.1:9000\r\n\r\n")
+    }
+
+    @Test func aHeadLongerThanItsRoomIsWrittenAgainWithMore() throws {
+        // The Host value appears three times in what goes upstream (Host, X-Forwarded-Host, Forwarded): far more than
+        // the room reserved for the forwarding fields, so the first attempt overflows.
+        let longHost = String(repeating: "a", count: 3000) + ".example:8080"
+        let text = "GET / HTTP/1.1\r\nHost: \(longHost)\r\n\r\n"
+        var fields: [HeadField] = []
+        let bytes = Array(text.utf8)
+        guard case .complete(let head) = bytes.withUnsafeBytes({ HeadParser.request($0, fields: &fields) }) else {
+            throw TestFailure("not parsed")
+        }
+        #expect(HeadWriter.upstreamRequestRoom(head, client: nil, host: "") < 2 * bytes.count)
+        var out = ByteBuffer(string: "kept:")
+        bytes.withUnsafeBytes {
+            HeadWriter.upstreamRequest(head, bytes: $0, fields: fields, client: ForwardedClient("::1"), host: "", into: &out)
+        }
+        #expect(String(buffer: out) == "kept:GET / HTTP/1.1\r\nHost: \(longHost)\r\nX-Forwarded-For: ::1\r\nX-Forwarded-Proto: http\r\n"
+            + "X-Forwarded-Host: \(longHost)\r\nForwarded: for=\"[::1]\";host=\"\(longHost)\";proto=http\r\n\r\n")
+
+        // The writer itself: what overflowed is thrown away, whatever the estimate.
+        for estimate in [0, 1, 63, 64, 65, 1000] {
+            var buffer = ByteBuffer(string: "x")
+            buffer.writeHead(estimate: estimate) { head in
+                for index in 0..<100 { head.append("line "); head.append(String(index)); head.append(byte: UInt8(ascii: "\n")) }
+            }
+            let expected = "x" + (0..<100).map { "line \($0)\n" }.joined()
+            #expect(String(buffer: buffer) == expected)
+        }
     }
 
     @Test func keepsForwardingFieldsOnlyFromTrustedPeers() throws {
@@ -243,7 +272,7 @@ struct HTTPHeadTests {
         func write(client: String, trusted: Bool) -> String {
             var out = ByteBuffer()
             bytes.withUnsafeBytes {
-                HeadWriter.upstreamRequest(head, bytes: $0, fields: fields, clientAddress: client, host: "", trusted: trusted, into: &out)
+                HeadWriter.upstreamRequest(head, bytes: $0, fields: fields, client: ForwardedClient(client), host: "", trusted: trusted, into: &out)
             }
             return String(buffer: out)
         }

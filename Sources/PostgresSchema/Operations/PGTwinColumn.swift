@@ -150,7 +150,7 @@ extension PlanBuilder {
     /// start (new writes are checked, in both shapes), validated at complete and put in place of the original, which
     /// goes with the old column. One never validated: a copy `NOT VALID` on the final column at complete (existing
     /// rows were never checked, so the backfill must not be either). Reopen gives the copy back its helper name and
-    /// declares the original again on the old column. A constraint naming two columns this migration changes is
+    /// declares the original again on the old column, `NOT VALID`, then validates it when it was validated before. A constraint naming two columns this migration changes is
     /// refused: one copy cannot follow both.
     mutating func carryConstraint(table: String, name: String, definition: String, column: String, twin: String, finalName: String,
                                   into swaps: inout [String], onColumn: (String, String) -> String) throws {
@@ -181,6 +181,7 @@ extension PlanBuilder {
             ALTER TABLE \(qt(table)) RENAME CONSTRAINT \(q(name)) TO \(q(copy)); \
             ALTER TABLE \(qt(table)) ADD CONSTRAINT \(q(name)) \(original) NOT VALID;
             """)])
+        if validated { validateAfterReopen(table, name) }
     }
 
     /// Key types a foreign key may keep pointing across: the same type, or two of PostgreSQL's integer types.

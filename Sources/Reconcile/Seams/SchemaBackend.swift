@@ -19,8 +19,11 @@ public protocol SchemaBackend: Sendable {
     /// Undoes the started migration `name`, from the definition stored in the database.
     func rollback(_ name: String) async throws
     /// Undoes the complete of `name`, the last completed migration: its old shape is back, computed from today's rows,
-    /// and the migration is in flight again. Only asked when `observe()` said `lastCompletedReopenable`.
-    func reopen(_ name: String) async throws
+    /// and the migration is in flight again. Only asked when `observe()` said `lastCompletedReopenable`. `progress` and
+    /// `shouldStop` as for `start`, while the old shape's values are filled in; a reopen stopped or cut off is
+    /// `lastCompletedReopening` until a reopen finishes it or a complete undoes it.
+    func reopen(_ name: String, progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void,
+                shouldStop: @escaping @Sendable () -> Bool) async throws
     /// Housekeeping, called every pass: drops what completed migrations put aside once the retention window has
     /// passed, brings grants in line. Cheap when there is nothing to do; a failure is logged and tried again
     /// later, never thrown.
@@ -31,7 +34,8 @@ extension SchemaBackend {
     public func maintain() async {}
 
     /// Where a complete is final (it dropped what the old shape had).
-    public func reopen(_ name: String) async throws {
+    public func reopen(_ name: String, progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void,
+                       shouldStop: @escaping @Sendable () -> Bool) async throws {
         throw ReconcileFailure.permanent("\(description) cannot undo the complete of \(name): it dropped what the old shape had")
     }
 }

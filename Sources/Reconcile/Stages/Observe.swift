@@ -44,7 +44,7 @@ extension ReconcilePipeline {
                let holder = await drivers.traffic.listenHolder(listen) {
                 observed.apps[app, default: ObservedApp()].listenHeldBy = holder
             }
-            let backend = try drivers.schemas.backend(for: manifest.environment.database)
+            let backend = try drivers.schemas.backend(for: manifest.environment.database, options: manifest.environment.databaseOptions)
             guard let schema = try await backend.observe() else { continue }
             observed.apps[app, default: ObservedApp()].schema = schema
         }

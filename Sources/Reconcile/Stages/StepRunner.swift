@@ -53,7 +53,10 @@ public struct StepRunner: Sendable {
             try await recordSchema(app: app, backend: backend)
         case .reopenMigration(let app, let migration):
             let backend = try schema(app)
-            try await backend.reopen(migration)
+            let metrics = metrics
+            try await backend.reopen(migration, progress: { done, total in
+                metrics.backfill(app: app, migration: migration, done: done, total: total)
+            }, shouldStop: shouldStop)
             try await recordSchema(app: app, backend: backend)
         }
     }

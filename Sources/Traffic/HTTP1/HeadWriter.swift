@@ -14,107 +14,106 @@ enum HeadWriter {
     /// With `leaveOpen`, `Transfer-Encoding` is left out and so is the empty line that ends the head: the caller
     /// adds the framing it chose (a chunked body the router collected goes out with `Content-Length`). With
     /// `upgrade`, `Upgrade` is kept and `Connection: upgrade` sent.
+    /// What the upstream head usually needs: the client's head, plus the forwarding fields with the client's address
+    /// twice and the Host value twice (about 150 bytes for a short host), plus the framing line the caller may add.
+    /// A longer head is written again with more room.
+    static func upstreamRequestRoom(_ head: RequestHead, client: ForwardedClient?, host: String) -> Int {
+        head.length + 2 * (client?.address.count ?? 0) + host.utf8.count + 256
+    }
+
     static func upstreamRequest(_ head: RequestHead, bytes: UnsafeRawBufferPointer, fields: [HeadField],
-                                clientAddress: String?, host: String, leaveOpen: Bool = false, upgrade: Bool = false,
-                                trusted: Bool = true, scheme: StaticString = "http", into out: inout ByteBuffer) {
-        out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.method]))
-        out.writeInteger(UInt8(ascii: " "))
-        out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.target]))
-        out.writeStaticString(" HTTP/1.1\r\n")
-        var cursor = head.fieldLines.lowerBound
-        var forwardedFor = 0
-        var forwarded = 0
-        var hasProto = false
-        var hasForwardedHost = false
-        var hostValue: Range<Int>?
-        for field in fields {
-            copyLines(cursor..<field.line.lowerBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
-            cursor = field.line.upperBound
-            switch field.kind {
-            case .transferEncoding:
-                // A body forwarded with its chunked framing keeps its coding.
-                if !leaveOpen { out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line])) }
-                continue
-            case .upgrade where upgrade:
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
-                continue
-            case .expect where head.expectsContinue:
-                continue
-            case .xForwardedFor:
-                if trusted { forwardedFor += 1 }
-                continue
-            case .forwarded:
-                if trusted { forwarded += 1 }
-                continue
-            case .xForwardedProto, .xForwardedHost:
-                guard trusted else { continue }
-                if field.kind == .xForwardedProto { hasProto = true } else { hasForwardedHost = true }
-            case .host:
-                hostValue = field.value
-            default:
-                if field.kind.isHopByHop { continue }
+                                client: ForwardedClient?, host: String, leaveOpen: Bool = false, upgrade: Bool = false,
+                                trusted: Bool = true, scheme: StaticString = "http", into buffer: inout ByteBuffer) {
+        buffer.writeHead(estimate: upstreamRequestRoom(head, client: client, host: host)) { out in
+            out.append(bytes, head.method)
+            out.append(byte: UInt8(ascii: " "))
+            out.append(bytes, head.target)
+            out.append(" HTTP/1.1\r\n")
+            var cursor = head.fieldLines.lowerBound
+            var forwardedFor = 0
+            var forwarded = 0
+            var hasProto = false
+            var hasForwardedHost = false
+            var hostValue: Range<Int>?
+            for field in fields {
+                copyLines(cursor..<field.line.lowerBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
+                cursor = field.line.upperBound
+                switch field.kind {
+                case .transferEncoding:
+                    // A body forwarded with its chunked framing keeps its coding.
+                    if !leaveOpen { out.append(bytes, field.line) }
+                    continue
+                case .upgrade where upgrade:
+                    out.append(bytes, field.line)
+                    continue
+                case .expect where head.expectsContinue:
+                    continue
+                case .xForwardedFor:
+                    if trusted { forwardedFor += 1 }
+                    continue
+                case .forwarded:
+                    if trusted { forwarded += 1 }
+                    continue
+                case .xForwardedProto, .xForwardedHost:
+                    guard trusted else { continue }
+                    if field.kind == .xForwardedProto { hasProto = true } else { hasForwardedHost = true }
+                case .host:
+                    hostValue = field.value
+                default:
+                    if field.kind.isHopByHop { continue }
+                }
+                if head.connectionNamesFields && mayBeNamed(field.kind) && namedByConnection(field.name, bytes: bytes, fields: fields) {
+                    continue
+                }
+                out.append(bytes, field.line)
             }
-            if head.connectionNamesFields && mayBeNamed(field.kind) && namedByConnection(field.name, bytes: bytes, fields: fields) {
-                continue
+            copyLines(cursor..<head.fieldLines.upperBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
+            if forwardedFor > 0 || client != nil {
+                out.append("X-Forwarded-For: ")
+                var first = true
+                for field in fields where trusted && field.kind == .xForwardedFor && !field.value.isEmpty {
+                    if !first { out.append(", ") }
+                    out.append(bytes, field.value)
+                    first = false
+                }
+                if let client {
+                    if !first { out.append(", ") }
+                    out.append(client.address)
+                }
+                out.append("\r\n")
             }
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
-        }
-        copyLines(cursor..<head.fieldLines.upperBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
-        if forwardedFor > 0 || clientAddress != nil {
-            out.writeStaticString("X-Forwarded-For: ")
-            var first = true
-            for field in fields where trusted && field.kind == .xForwardedFor && !field.value.isEmpty {
-                if !first { out.writeStaticString(", ") }
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
-                first = false
+            if !hasProto {
+                out.append("X-Forwarded-Proto: ")
+                out.append(scheme)
+                out.append("\r\n")
             }
-            if let clientAddress {
-                if !first { out.writeStaticString(", ") }
-                out.writeString(clientAddress)
+            if !hasForwardedHost, let hostValue, !hostValue.isEmpty {
+                out.append("X-Forwarded-Host: ")
+                out.append(bytes, hostValue)
+                out.append("\r\n")
             }
-            out.writeStaticString("\r\n")
-        }
-        if !hasProto {
-            out.writeStaticString("X-Forwarded-Proto: ")
-            out.writeStaticString(scheme)
-            out.writeStaticString("\r\n")
-        }
-        if !hasForwardedHost, let hostValue, !hostValue.isEmpty {
-            out.writeStaticString("X-Forwarded-Host: ")
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[hostValue]))
-            out.writeStaticString("\r\n")
-        }
-        out.writeStaticString("Forwarded: ")
-        for field in fields where forwarded > 0 && field.kind == .forwarded && !field.value.isEmpty {
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.value]))
-            out.writeStaticString(", ")
-        }
-        if let clientAddress {
-            out.writeStaticString("for=")
-            if clientAddress.utf8.contains(UInt8(ascii: ":")) {
-                out.writeStaticString("\"[")
-                out.writeString(clientAddress)
-                out.writeStaticString("]\";")
-            } else {
-                out.writeString(clientAddress)
-                out.writeInteger(UInt8(ascii: ";"))
+            out.append("Forwarded: ")
+            for field in fields where forwarded > 0 && field.kind == .forwarded && !field.value.isEmpty {
+                out.append(bytes, field.value)
+                out.append(", ")
             }
+            if let client { out.append(client.forwardedFor) }
+            if let hostValue, !hostValue.isEmpty {
+                out.append("host=")
+                writeForwardedValue(UnsafeRawBufferPointer(rebasing: bytes[hostValue]), into: &out)
+                out.append(byte: UInt8(ascii: ";"))
+            }
+            out.append("proto=")
+            out.append(scheme)
+            out.append("\r\n")
+            if !head.hasHost {
+                out.append("Host: ")
+                out.append(host)
+                out.append("\r\n")
+            }
+            if upgrade { out.append("Connection: upgrade\r\n") }
+            if !leaveOpen { out.append("\r\n") }
         }
-        if let hostValue, !hostValue.isEmpty {
-            out.writeStaticString("host=")
-            writeForwardedValue(UnsafeRawBufferPointer(rebasing: bytes[hostValue]), into: &out)
-            out.writeInteger(UInt8(ascii: ";"))
-        }
-        out.writeStaticString("proto=")
-        out.writeStaticString(scheme)
-        out.writeStaticString("\r\n")
-        if !head.hasHost {
-            out.writeStaticString("Host: ")
-            out.writeString(host)
-            out.writeStaticString("\r\n")
-        }
-        if upgrade { out.writeStaticString("Connection: upgrade\r\n") }
-        if !leaveOpen { out.writeStaticString("\r\n") }
     }
 
     /// The response head for the client: the client's HTTP version, hop-by-hop fields dropped (the
@@ -123,49 +122,52 @@ enum HeadWriter {
     /// With `upgraded` (a `101` to an upgrade request), `Upgrade` is kept and `Connection: upgrade` sent.
     static func clientResponse(_ head: ResponseHead, bytes: UnsafeRawBufferPointer, fields: [HeadField],
                                clientMinorVersion: Int, keepAlive: Bool, passesTransferCoding: Bool, upgraded: Bool = false,
-                               into out: inout ByteBuffer) {
-        out.writeStaticString(clientMinorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.statusText]))
-        out.writeStaticString("\r\n")
-        var cursor = head.fieldLines.lowerBound
-        for field in fields {
-            copyLines(cursor..<field.line.lowerBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
-            cursor = field.line.upperBound
-            switch field.kind {
-            case .transferEncoding:
-                if passesTransferCoding { out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line])) }
-                continue
-            case .contentLength where head.chunked || head.otherTransferCoding:
-                continue
-            case .upgrade where upgraded:
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
-                continue
-            default:
-                if field.kind.isHopByHop { continue }
+                               into buffer: inout ByteBuffer) {
+        // Never longer than the color's head plus a `Connection` line.
+        buffer.writeHead(estimate: head.length + 32) { out in
+            out.append(clientMinorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            out.append(bytes, head.statusText)
+            out.append("\r\n")
+            var cursor = head.fieldLines.lowerBound
+            for field in fields {
+                copyLines(cursor..<field.line.lowerBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
+                cursor = field.line.upperBound
+                switch field.kind {
+                case .transferEncoding:
+                    if passesTransferCoding { out.append(bytes, field.line) }
+                    continue
+                case .contentLength where head.chunked || head.otherTransferCoding:
+                    continue
+                case .upgrade where upgraded:
+                    out.append(bytes, field.line)
+                    continue
+                default:
+                    if field.kind.isHopByHop { continue }
+                }
+                if head.connectionNamesFields && mayBeNamed(field.kind) && namedByConnection(field.name, bytes: bytes, fields: fields) {
+                    continue
+                }
+                out.append(bytes, field.line)
             }
-            if head.connectionNamesFields && mayBeNamed(field.kind) && namedByConnection(field.name, bytes: bytes, fields: fields) {
-                continue
+            copyLines(cursor..<head.fieldLines.upperBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
+            if upgraded {
+                out.append("Connection: upgrade\r\n")
+            } else if !keepAlive {
+                out.append("Connection: close\r\n")
+            } else if clientMinorVersion == 0 {
+                out.append("Connection: keep-alive\r\n")
             }
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
+            out.append("\r\n")
         }
-        copyLines(cursor..<head.fieldLines.upperBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
-        if upgraded {
-            out.writeStaticString("Connection: upgrade\r\n")
-        } else if !keepAlive {
-            out.writeStaticString("Connection: close\r\n")
-        } else if clientMinorVersion == 0 {
-            out.writeStaticString("Connection: keep-alive\r\n")
-        }
-        out.writeStaticString("\r\n")
     }
 
     /// Copies whole field lines the router does not act on: in one piece, or, when a `Connection` field
     /// names fields to drop, line by line without those.
     private static func copyLines(_ range: Range<Int>, bytes: UnsafeRawBufferPointer, fields: [HeadField], filter: Bool,
-                                  into out: inout ByteBuffer) {
+                                  into out: inout HeadBytes) {
         guard !range.isEmpty else { return }
         guard filter else {
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[range]))
+            out.append(bytes, range)
             return
         }
         // The parser checked these lines: each is `name:value` and ends in CRLF.
@@ -177,24 +179,24 @@ enum HeadWriter {
             while bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
             let line = lineStart..<(lineEnd + 1)
             if !namedByConnection(lineStart..<colon, bytes: bytes, fields: fields) {
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[line]))
+                out.append(bytes, line)
             }
             lineStart = line.upperBound
         }
     }
 
     /// A value of a `Forwarded` parameter: a token as it is, anything else as a quoted string (RFC 7239 §4).
-    private static func writeForwardedValue(_ value: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
+    private static func writeForwardedValue(_ value: UnsafeRawBufferPointer, into out: inout HeadBytes) {
         if value.allSatisfy(HeadParser.isTokenByte) {
-            out.writeBytes(value)
+            out.append(value)
             return
         }
-        out.writeInteger(UInt8(ascii: "\""))
+        out.append(byte: UInt8(ascii: "\""))
         for byte in value {
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.writeInteger(UInt8(ascii: "\\")) }
-            out.writeInteger(byte)
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(byte: UInt8(ascii: "\\")) }
+            out.append(byte: byte)
         }
-        out.writeInteger(UInt8(ascii: "\""))
+        out.append(byte: UInt8(ascii: "\""))
     }
 
     /// A whole response of the router itself (an error page in plain text).
