@@ -34,8 +34,11 @@ enum EnvironmentParser {
                         set(positive(d, n, "database.\(key)", y))
                     }
                     duration("retention") { databaseOptions.retention = $0 }
-                    duration("lock_timeout") { databaseOptions.lockTimeout = $0 }
-                    duration("statement_timeout") { databaseOptions.statementTimeout = $0 }
+                    // PostgreSQL takes at most 2147483647 ms for either; a longer one would fail every DDL at apply time.
+                    duration("lock_timeout") { databaseOptions.lockTimeout = atMostPostgresTimeout($0, m["lock_timeout"]!, "database.lock_timeout", y) }
+                    duration("statement_timeout") {
+                        databaseOptions.statementTimeout = atMostPostgresTimeout($0, m["statement_timeout"]!, "database.statement_timeout", y)
+                    }
                 }
             } else if let text = y.string(node, "database") {
                 url = (node, text)
@@ -93,6 +96,11 @@ enum EnvironmentParser {
         }
         guard sink.items.count == before else { return nil }
         return (EnvironmentManifest(database: database, databaseOptions: databaseOptions, health: health, drain: drain, colors: colors), marks)
+    }
+
+    private static func atMostPostgresTimeout(_ d: Duration, _ node: Node, _ what: String, _ y: StrictYAML) -> Duration {
+        if d > .milliseconds(Int64(Int32.max)) { y.error(node, "\(what) must be at most 2147483647ms (about 24 days), PostgreSQL's limit") }
+        return d
     }
 
     private static func positive(_ d: Duration, _ node: Node, _ what: String, _ y: StrictYAML) -> Duration {

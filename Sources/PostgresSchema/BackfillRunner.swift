@@ -22,6 +22,8 @@ struct BackfillRunner {
     var kind = "backfill"
     var named: String?
     var resume = "start again to resume"
+    /// Only rows for which this holds are updated (the rest of each range is passed over, keeping its row versions).
+    var only: String?
 
     private var qt: String { "\(Identifiers.quote(schema)).\(Identifiers.quote(table.name))" }
     private var byCtid: Bool { table.primaryKey.isEmpty }
@@ -31,6 +33,7 @@ struct BackfillRunner {
     }
     /// The key read as text, under names that cannot shadow the columns it is sorted by.
     private var keyAsText: String { key.enumerated().map { "\(Identifiers.quote($0.element.name))::text AS _teal_k\($0.offset)" }.joined(separator: ", ") }
+    private var onlyClause: String { only.map { " AND (\($0))" } ?? "" }
     private var keyList: String { key.map { Identifiers.quote($0.name) }.joined(separator: ", ") }
     private func keyTuple(from first: Int) -> String {
         "(" + key.enumerated().map { "$\($0.offset + first)::\($0.element.type)" }.joined(separator: ", ") + ")"
@@ -133,7 +136,7 @@ struct BackfillRunner {
                     // The rows' ctids are read before the UPDATE: the ctid it returns would be the new versions'.
                     // (New versions that land ahead of the cursor within the bound are visited again: harmless.)
                     answer = try await s.rows("""
-                        WITH s AS (SELECT ctid AS _teal_k0 FROM \(qt) WHERE (ctid) <= \(keyTuple(from: 1))\(after) ORDER BY ctid LIMIT \(batch)),
+                        WITH s AS (SELECT ctid AS _teal_k0 FROM \(qt) WHERE (ctid) <= \(keyTuple(from: 1))\(after)\(onlyClause) ORDER BY ctid LIMIT \(batch)),
                              m AS (SELECT count(*) AS n, max(_teal_k0) AS k FROM s),
                              u AS (UPDATE \(qt) SET \(sets) WHERE ctid IN (SELECT _teal_k0 FROM s) RETURNING 1),
                              c AS (SELECT count(*) AS n FROM u),
@@ -157,7 +160,7 @@ struct BackfillRunner {
                              r AS (SELECT \(key.indices.map { "coalesce(\(e[$0]), $\($0 + 1)::\(key[$0].type)) AS \(k[$0])" }.joined(separator: ", ")),
                                           \(e[0]) IS NULL OR (\(e.joined(separator: ", "))) = \(boundTuple) AS _teal_fin
                                    FROM (SELECT 1) AS _teal_one LEFT JOIN e ON true),
-                             u AS (UPDATE \(qt) SET \(sets) WHERE (\(keyList)) <= (SELECT \(k.joined(separator: ", ")) FROM r)\(after) RETURNING 1),
+                             u AS (UPDATE \(qt) SET \(sets) WHERE (\(keyList)) <= (SELECT \(k.joined(separator: ", ")) FROM r)\(after)\(onlyClause) RETURNING 1),
                              c AS (SELECT count(*) AS n FROM u),
                              w AS (UPDATE teal.backfill SET cursor = (SELECT ARRAY[\(k.map { "\($0)::text" }.joined(separator: ", "))] FROM r),
                                        done = done + (SELECT n FROM c), finished = (SELECT _teal_fin FROM r)

@@ -45,6 +45,9 @@ struct PlanStep: Sendable, Hashable {
     var phase = 0
     /// For a concurrent index: its name, so a build left invalid is dropped and done again.
     var index: String?
+    /// No `statement_timeout` (the lock timeout stays): a lone `VALIDATE CONSTRAINT`, which lets writers on (SHARE
+    /// UPDATE EXCLUSIVE) and takes as long as the table is large.
+    var unbounded = false
 }
 
 /// A value computed in a trigger or by the backfill: `target` (a physical column) := `expression`.
@@ -263,7 +266,7 @@ struct PlanBuilder {
     mutating func validateAfterReopen(_ table: String, _ name: String) {
         let notValidated = "EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass(\(lit(qt(table)))) AND conname = \(lit(name)) AND NOT convalidated)"
         plan.reopenValidations.append(PlanStep(table: qt(table), statements: [when(notValidated, "ALTER TABLE \(qt(table)) VALIDATE CONSTRAINT \(q(name));")],
-                                               operation: index))
+                                               operation: index, unbounded: true))
     }
 
     /// Check constraints and foreign keys already carried onto a twin in this migration (see `carryIndexes`).

@@ -45,7 +45,7 @@ extension PostgresSchemaEngine {
     /// Why the complete of `name` cannot be undone now; nil when it can.
     func reopenBlocker(_ s: PostgresSession, _ status: SchemaStatus, _ name: String) async throws -> String? {
         guard status.lastCompleted?.name == name else { return "\(name) is not the last completed migration" }
-        let (_, migration, catalog) = try await load(s, name)
+        let (state, migration, catalog) = try await load(s, name)
         let plan = try self.plan(migration, catalog)
         if !plan.reopenRefusals.isEmpty { return plan.reopenRefusals.joined(separator: "; ") }
         if let blocker = try await writtenSince(s, name).blocker { return blocker }
@@ -61,7 +61,8 @@ extension PostgresSchemaEngine {
         if columns < plan.asideColumns || tables < plan.droppedTables.count {
             return "what its complete put aside was purged once the retention window (\(Self.describe(options.retention))) passed"
         }
-        if row.count > 2, row[2] == "true" {
+        // A reopen under way restarted the window and keeps the purge off: it can always be finished.
+        if row.count > 2, row[2] == "true", state != .reopening {
             return "the retention window (\(Self.describe(options.retention))) has passed since its complete; what it put aside is being purged"
         }
         return nil
@@ -132,13 +133,20 @@ extension PostgresSchemaEngine {
                 try await self.reopen(s, plan, migration, since: since, progress: progress, shouldStop: shouldStop)
             } catch let error as SchemaError where error.isTransient || error.isInterruption {
                 throw error.locatedIn(migration)
+            } catch is CancellationError {
+                // Left `reopening`, like an interruption: the next pass finishes or undoes it.
+                throw SchemaError(migration: name, interruption: "the reopen was cancelled; reopen again to resume, or complete to undo the reopen")
             } catch {
                 let cause = (error as? SchemaError ?? SchemaError(PostgresSession.message(of: error))).locatedIn(migration)
                 self.logger.error("reopen failed; completing again", metadata: ["migration": "\(name)", "error": "\(cause)"])
                 do {
                     try await self.completeAgain(s, plan, migration)
                 } catch {
-                    throw SchemaError(migration: name, "\(cause.message); completing it again failed too: \(PostgresSession.message(of: error))")
+                    // Still `reopening`: a transient fault here (a lock, the connection) is retried, and the retry
+                    // fails the same way and completes again.
+                    var failure = SchemaError(migration: name, "\(cause.message); completing it again failed too: \(PostgresSession.message(of: error))")
+                    failure.isTransient = (error as? SchemaError)?.isTransient ?? false
+                    throw failure
                 }
                 throw cause
             }
@@ -160,10 +168,12 @@ extension PostgresSchemaEngine {
     /// idempotent), what it puts aside recorded (still recorded from the first complete, the window restarted by
     /// the reopen), the reopen's fill cursor forgotten. The rows keep every write made meanwhile.
     func completeAgain(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration) async throws {
+        // First: complete drops the down triggers table by table, and a fill cursor is only good while they carry
+        // the new shape's writes (a later reopen would skip rows written meanwhile below it).
+        try await forgetFillCursor(s, migration.name)
         try await contract(s, plan, migration)
         try await s.transaction {
             try await self.recordAside(s, plan)
-            try await self.forgetFillCursor(s, migration.name)
             try await s.exec("UPDATE teal.migrations SET state = 'completed' WHERE schema_name = $1 AND name = $2", [self.schema, migration.name])
         }
     }
@@ -201,6 +211,9 @@ extension PostgresSchemaEngine {
             runner.kind = "filling the old shape"
             runner.named = plan.migration
             runner.resume = "reopen again to resume, or complete to undo the reopen"
+            // Rows untouched since complete are passed over, not rewritten: a new row version would count as written
+            // since, and a later reopen (after this one is cut off and completed again) would give it `down`.
+            runner.only = DualWriteSQL.writtenSince(plan, write, since: since)
             try await runner.run(progress: progress, shouldStop: shouldStop)
         }
         try await installTriggers(s, plan)
@@ -216,11 +229,18 @@ extension DualWriteSQL {
     /// 32-bit ids compare, which `writtenSince` keeps valid); every other row keeps the value complete put aside,
     /// which `down` may not give back (a constant, a lossy expression). The value is cast to the column's type, as
     /// the trigger's assignment does.
+    /// Whether a row of `write`'s table was written since `since`: its version's transaction id is `since` or later,
+    /// as 32-bit ids compare (ids below 3 are special: frozen, bootstrap).
+    static func writtenSince(_ plan: MigrationPlan, _ write: DualWrite, since: Int64) -> String {
+        let table = "\(Identifiers.quote(plan.schema)).\(Identifiers.quote(write.table))"
+        let since32 = since & 0xFFFF_FFFF
+        return "(\(table).xmin::text::bigint >= 3 AND (\(table).xmin::text::bigint - \(since32) + 4294967296) % 4294967296 < 2147483648)"
+    }
+
     static func reverseFill(_ plan: MigrationPlan, _ write: DualWrite, table physical: Catalog.Table, since: Int64) -> [Assignment] {
         guard let t = plan.newShape.tables.first(where: { $0.physical == write.table }) else { return [] }
         let table = "\(Identifiers.quote(plan.schema)).\(Identifiers.quote(write.table))"
-        let since32 = since & 0xFFFF_FFFF
-        let written = "(\(table).xmin::text::bigint >= 3 AND (\(table).xmin::text::bigint - \(since32) + 4294967296) % 4294967296 < 2147483648)"
+        let written = writtenSince(plan, write, since: since)
         return write.down.compactMap { a in
             guard let type = physical.column(a.target)?.type else { return nil }
             let named = t.columns.filter { mentions(a.expression, $0.name) }

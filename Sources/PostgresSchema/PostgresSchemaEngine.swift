@@ -230,6 +230,8 @@ public final class PostgresSchemaEngine: Sendable {
     /// (an invalid index left by a failed build is dropped and built again, once).
     func run(_ s: PostgresSession, _ step: PlanStep) async throws {
         guard step.concurrently else {
+            var options = options
+            if step.unbounded { options.statementTimeout = 0 }
             try await s.ddl(on: step.table, options: options, label: "step \(step.operation)") { for sql in step.statements { try await s.exec(sql) } }
             return
         }
@@ -486,7 +488,9 @@ public final class PostgresSchemaEngine: Sendable {
         let hadMigrations = try await s.value("SELECT to_regclass('teal.migrations')::text") != nil
         let hadAside = try await s.value("SELECT to_regclass('teal.aside')::text") != nil
         let upgrading = hadMigrations && !hadAside
-        try await s.transaction {
+        // Under the lock timeout: upgrading an older state table locks it, and a session idle in a transaction that
+        // read it must not hold every pass (and the runner lock) behind it.
+        try await s.ddl(on: "teal.migrations", options: options, label: "state tables") {
             for sql in [
                 "CREATE SCHEMA IF NOT EXISTS teal",
                 """
