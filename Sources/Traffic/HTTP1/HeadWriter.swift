@@ -62,10 +62,7 @@ enum HeadWriter {
                 default:
                     if field.kind.isHopByHop { continue }
                 }
-                if head.connectionNamesFields && mayBeNamed(field.kind) && namedByConnection(field.name, bytes: bytes, fields: fields) {
-                    continue
-                }
-                out.append(bytes, field.line)
+                copyField(field, connectionNamesFields: head.connectionNamesFields, bytes: bytes, fields: fields, into: &out)
             }
             copyLines(cursor..<head.fieldLines.upperBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
             if forwardedFor > 0 || client != nil {
@@ -144,10 +141,7 @@ enum HeadWriter {
                 default:
                     if field.kind.isHopByHop { continue }
                 }
-                if head.connectionNamesFields && mayBeNamed(field.kind) && namedByConnection(field.name, bytes: bytes, fields: fields) {
-                    continue
-                }
-                out.append(bytes, field.line)
+                copyField(field, connectionNamesFields: head.connectionNamesFields, bytes: bytes, fields: fields, into: &out)
             }
             copyLines(cursor..<head.fieldLines.upperBound, bytes: bytes, fields: fields, filter: head.connectionNamesFields, into: &out)
             if upgraded {
@@ -159,6 +153,13 @@ enum HeadWriter {
             }
             out.append("\r\n")
         }
+    }
+
+    /// A field line kept as it came, unless a `Connection` field names it.
+    private static func copyField(_ field: HeadField, connectionNamesFields: Bool, bytes: UnsafeRawBufferPointer, fields: [HeadField],
+                                  into out: inout HeadBytes) {
+        if connectionNamesFields && mayBeNamed(field.kind) && namedByConnection(field.name, bytes: bytes, fields: fields) { return }
+        out.append(bytes, field.line)
     }
 
     /// Copies whole field lines the router does not act on: in one piece, or, when a `Connection` field
