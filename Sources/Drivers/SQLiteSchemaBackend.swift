@@ -155,7 +155,7 @@ final class SchemaHistoryCache: Sendable {
 extension ObservedSchema {
     /// The planner's view of the engine's history.
     init(_ status: SchemaStatus) {
-        self.init(completed: status.migrations.filter { $0.state == .completed || $0.state == .reopening }
+        self.init(completed: status.migrations.filter { $0.state.isCompleted }
                       .map { Planning.AppliedMigration(name: $0.name, checksum: $0.checksum) },
                   inFlight: status.inFlight.map { Planning.AppliedMigration(name: $0.name, checksum: $0.checksum) },
                   inFlightBackfilling: status.inFlight?.state == .backfilling,

@@ -17,6 +17,8 @@ public enum MigrationState: String, Sendable, Codable, CaseIterable {
 
     /// True while the migration is in flight (started, not completed).
     public var isInFlight: Bool { self == .backfilling || self == .started }
+    /// True once completed, also while a reopen of it is cut off (the next pass finishes or undoes that).
+    public var isCompleted: Bool { self == .completed || self == .reopening }
 }
 
 /// One row of `_teal_migrations`.
@@ -57,7 +59,7 @@ public struct SchemaStatus: Sendable {
     /// The migration started and not yet completed, if any.
     public var inFlight: AppliedMigration? { migrations.last { $0.state.isInFlight } }
     /// The most recently completed migration (its complete perhaps half undone: `reopening`).
-    public var lastCompleted: AppliedMigration? { migrations.last { $0.state == .completed || $0.state == .reopening } }
+    public var lastCompleted: AppliedMigration? { migrations.last { $0.state.isCompleted } }
 }
 
 /// Tuning of the engine.

@@ -124,7 +124,7 @@ struct SchemaCommand: AsyncParsableCommand {
                     }
                     next = files.first { $0.name == flight.name } ?? flight.definition
                 } else {
-                    let completed = Set(status.migrations.filter { $0.state == .completed || $0.state == .reopening }.map(\.name))
+                    let completed = Set(status.migrations.filter { $0.state.isCompleted }.map(\.name))
                     guard let pending = files.first(where: { !completed.contains($0.name) }) else {
                         print("nothing to start: every migration is completed")
                         return
