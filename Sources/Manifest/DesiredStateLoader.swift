@@ -39,6 +39,15 @@ public enum DesiredStateLoader {
         return EnvironmentParser.parse(bytes, path: path, app: app, sink: DiagnosticSink())?.0
     }
 
+    /// Parses one environment.yaml on its own (`teal schema --environment`), reporting every problem by line.
+    public static func environment(bytes: [UInt8], path: String, app: String) -> Result<EnvironmentManifest, ManifestErrors> {
+        let sink = DiagnosticSink()
+        guard let (manifest, _) = EnvironmentParser.parse(bytes, path: path, app: app, sink: sink), sink.isEmpty else {
+            return .failure(ManifestErrors(sink.items))
+        }
+        return .success(manifest)
+    }
+
     static func loadApp(_ name: String, tree: ManifestTree, sink: DiagnosticSink) throws -> AppManifest? {
         let folder = "apps/\(name)"
         let envPath = "\(folder)/environment.yaml"

@@ -181,16 +181,17 @@ final class PostgresSession: @unchecked Sendable {
         return String(format: "%.1f", Double(d.seconds) * 1000 + Double(d.attoseconds) / 1e15)
     }
 
-    /// Who else holds a lock on `table`, as words for an error.
+    /// Who else holds a lock on `table`, as words for an error: each holder's pid, state, how long its
+    /// transaction has been open and its query with the constants taken out (`SQLRedaction`).
     private func lockHolders(_ table: String?) async throws -> String {
         guard let table else { return "" }
         let rows = try? await self.rows("""
-            SELECT a.pid::text, coalesce(a.state, ''), coalesce(extract(epoch FROM now() - a.xact_start)::int::text, '?'), left(coalesce(a.query, ''), 200)
+            SELECT a.pid::text, coalesce(a.state, ''), coalesce(extract(epoch FROM now() - a.xact_start)::int::text, '?'), coalesce(a.query, '')
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.relation = to_regclass($1) AND l.granted AND l.pid <> pg_backend_pid()
             """, [table])
         guard let rows, !rows.isEmpty else { return "" }
-        let who = rows.map { "pid \($0[0] ?? "?") (\($0[1] ?? ""), transaction open \($0[2] ?? "?") s): \($0[3] ?? "")" }
+        let who = rows.map { "pid \($0[0] ?? "?") (\($0[1] ?? ""), transaction open \($0[2] ?? "?") s): \(SQLRedaction.redact($0[3] ?? ""))" }
         return "; \(table) is held by " + Array(Set(who)).sorted().joined(separator: "; ")
     }
 

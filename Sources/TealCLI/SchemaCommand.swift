@@ -16,7 +16,10 @@ struct SchemaCommand: AsyncParsableCommand {
 
     struct Options: ParsableArguments {
         @Option(help: "sqlite:///ABS/PATH, sqlite:RELATIVE (under --data-dir) or postgres://USER@HOST:PORT/DB (password from PGPASSWORD or a password file).")
-        var database: String
+        var database: String?
+
+        @Option(help: "An app's environment.yaml: its database and database settings (lock_timeout, statement_timeout, retention), as the agent uses them; --dir then defaults to the schema/ folder beside it.")
+        var environment: String?
 
         @Option(help: "Folder of NNNN_name.yaml (or pgroll's NNNN_name.json) migration files.")
         var dir: String?
@@ -27,19 +30,71 @@ struct SchemaCommand: AsyncParsableCommand {
         @Option(name: .customLong("batch-size"), help: "Rows per backfill transaction.")
         var batchSize: Int = 1000
 
+        @Option(name: .customLong("lock-timeout"), help: "PostgreSQL: how long each DDL transaction waits for a table lock (500ms, 2s; default 1s or environment.yaml's).")
+        var lockTimeout: String?
+
+        @Option(name: .customLong("statement-timeout"), help: "PostgreSQL: longest any statement may run (default 60s or environment.yaml's).")
+        var statementTimeout: String?
+
+        @Option(help: "PostgreSQL: how long what complete puts aside is kept (default 7d or environment.yaml's).")
+        var retention: String?
+
+        /// The database and its settings: environment.yaml's when `--environment` names one, with what the
+        /// command line says on top.
+        func resolved() throws -> (DatabaseLocation, DatabaseOptions) {
+            var location: DatabaseLocation?
+            var settings = DatabaseOptions()
+            if let environment {
+                guard let data = FileManager.default.contents(atPath: environment) else { throw SchemaError("cannot read \(environment)") }
+                let app = URL(fileURLWithPath: environment).deletingLastPathComponent().lastPathComponent
+                switch DesiredStateLoader.environment(bytes: [UInt8](data), path: environment, app: app) {
+                case .success(let manifest):
+                    location = manifest.database
+                    settings = manifest.databaseOptions
+                case .failure(let errors): throw SchemaError(errors.description)
+                }
+            }
+            if let database {
+                switch DatabaseLocation.parse(database) {
+                case .success(let parsed): location = parsed
+                case .failure(let error): throw SchemaError("--database: \(error.message)")
+                }
+            }
+            guard let location else { throw SchemaError("--database or --environment is required: which database to migrate") }
+            let given = [("--lock-timeout", lockTimeout), ("--statement-timeout", statementTimeout), ("--retention", retention)]
+            for (flag, text) in given {
+                guard let text else { continue }
+                guard location.isPostgres else { throw SchemaError("\(flag) applies to postgres:// databases only") }
+                guard let d = DurationParser.parse(text), d > .zero else {
+                    throw SchemaError("\(flag): '\(text)' is not a duration greater than zero (500ms, 2s, 1m, 7d)")
+                }
+                if flag != "--retention", d > .milliseconds(Int64(Int32.max)) {
+                    throw SchemaError("\(flag) must be at most 2147483647ms (about 24 days), PostgreSQL's limit")
+                }
+                switch flag {
+                case "--lock-timeout": settings.lockTimeout = d
+                case "--statement-timeout": settings.statementTimeout = d
+                default: settings.retention = d
+                }
+            }
+            return (location, settings)
+        }
+
         /// `mustExist`: a command that only reads never creates the database.
         func engine(mustExist: Bool = false) throws -> CommandEngine {
             let path: String
-            switch DatabaseLocation.parse(database) {
-            case .failure(let error): throw SchemaError(error.message)
-            case .success(.postgres(let url)):
-                let settings: PostgresSettings
-                do { settings = try PostgresSettings(url: url) } catch let error as PostgresSettingsError { throw SchemaError(error.description) }
+            let (location, settings) = try resolved()
+            switch location {
+            case .postgres(let url):
+                let connection: PostgresSettings
+                do { connection = try PostgresSettings(url: url) } catch let error as PostgresSettingsError { throw SchemaError(error.description) }
                 var logger = Logger(label: "teal.schema.postgres")
                 logger.logLevel = .info
-                return .postgres(PostgresSchemaEngine(settings: settings, options: PostgresSchemaOptions(batchSize: batchSize), logger: logger))
-            case .success(.sqliteAbsolute(let p)): path = p
-            case .success(.sqliteRelative(let p)):
+                var options = PostgresSchemaOptions(settings)
+                options.batchSize = max(1, batchSize)
+                return .postgres(PostgresSchemaEngine(settings: connection, options: options, logger: logger))
+            case .sqliteAbsolute(let p): path = p
+            case .sqliteRelative(let p):
                 path = URL(fileURLWithPath: dataDir).appendingPathComponent(p).path
             }
             if mustExist && !FileManager.default.fileExists(atPath: path) {
@@ -51,12 +106,14 @@ struct SchemaCommand: AsyncParsableCommand {
             return .sqlite(try SchemaEngine(path: path, options: SchemaEngineOptions(batchSize: batchSize), logger: logger))
         }
 
-        /// The migrations in `--dir`, in file-name order, each checksummed as git would hash the file.
+        /// The migrations in `--dir` (or the schema/ folder beside `--environment`), in file-name order, each checksummed as git would hash the file.
         func migrations(required: Bool) throws -> [Migration] {
-            guard let dir else {
+            let beside = environment.map { URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("schema").path }
+            guard let dir = dir ?? beside else {
                 if required { throw SchemaError("--dir is required: the folder of NNNN_name.yaml migrations") }
                 return []
             }
+            if dir == beside, !FileManager.default.fileExists(atPath: dir) { return [] } // an app without migrations
             let names: [String]
             do {
                 names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { name in MigrationParser.extensions.contains { name.hasSuffix($0) } }.sorted()

@@ -20,6 +20,23 @@ struct PlanTests {
         #expect(parts[3] == "SELECT $1::text")
     }
 
+    @Test func anotherSessionsQueryIsShownWithItsConstantsTakenOut() {
+        let sql = """
+            UPDATE "user's" SET password = 'hunter2', token = E'se\\'cret', pin = 4711, rate = 1.5e-3,
+              body = $body$ private; text $body$, note = U&'d\\0061ta', bits = B'1010' -- card 4111 1111
+            WHERE id = $1 AND t2.x3 = .25 /* nested /* 1234 */ comment */ AND a$b = 0x1F
+            """
+        let shown = SQLRedaction.redact(sql)
+        #expect(shown == #"UPDATE "user's" SET password = '?', token = '?', pin = ?, rate = ?, body = '?', note = '?', bits = '?' WHERE id = $1 AND t2.x3 = ? AND a$b = ?"#, "\(shown)")
+        for secret in ["hunter2", "cret", "4711", "private", "d\\0061ta", "1010", "4111", "1234", "1F"] {
+            #expect(!shown.contains(secret), "\(secret) in \(shown)")
+        }
+        // Cut off by track_activity_query_size inside a constant: nothing of it is shown.
+        #expect(SQLRedaction.redact("INSERT INTO t VALUES ('a secret that was cut") == "INSERT INTO t VALUES ('?'")
+        #expect(SQLRedaction.redact("SELECT $q$ never closed") == "SELECT '?'")
+        #expect(SQLRedaction.redact(String(repeating: "x, ", count: 200), limit: 20) == "x, x, x, x, x, x, x,…")
+    }
+
     @Test func settingsReadThePasswordFileAndNeverShowThePassword() throws {
         let file = NSTemporaryDirectory() + "pgpass-\(UUID().uuidString)"
         try "# comment\nother:5432:*:teal:nope\n127.0.0.1:6543:shop:teal:s\\:ecret\n".write(toFile: file, atomically: true, encoding: .utf8)
