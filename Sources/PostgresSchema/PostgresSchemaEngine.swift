@@ -343,8 +343,6 @@ public final class PostgresSchemaEngine: Sendable {
                 WHERE schema_name = $1 AND name = $2
                 """, [self.schema, name])
             try await self.contract(s, plan, migration)
-            // Privileges granted or revoked on the base tables since start reach the views that stay.
-            try await s.ddl(on: nil, options: self.options) { try await self.grant(s, versionSchema: plan.versionSchema) }
             // What was put aside is recorded with the state change, so the retention window starts from complete.
             try await s.transaction {
                 try await self.recordAside(s, plan)
@@ -357,7 +355,8 @@ public final class PostgresSchemaEngine: Sendable {
     }
 
     /// Complete's changes to the app: triggers go, the old shape's columns and tables are put aside, renames and
-    /// constraints take their final form, the previous version schema is dropped. Every step is idempotent.
+    /// constraints take their final form, the previous version schema is dropped, the new one's grants brought in
+    /// line with the base tables'. Every step is idempotent.
     func contract(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration) async throws {
         for write in plan.dualWriteTables {
             try await s.ddl(on: "\(schema).\(write.table)", options: options) {
@@ -370,6 +369,8 @@ public final class PostgresSchemaEngine: Sendable {
                 try await s.exec("DROP SCHEMA IF EXISTS \(Identifiers.quote(self.versionSchema(for: previous))) CASCADE")
             }
         }
+        // Privileges granted or revoked on the base tables since start (or since a reopen) reach the views that stay.
+        try await s.ddl(on: nil, options: options) { try await self.grant(s, versionSchema: plan.versionSchema) }
     }
 
     /// `run`, with a failure naming the operation the step comes from.
