@@ -5,8 +5,10 @@
 //                                              (3) `start` ÷ one ALTER TABLE ADD COLUMN + UPDATE on a copy
 //   TEAL_BENCH_WRITER_SIZE=1000000             size of the run with a concurrent writer during `start` (3b); 0 skips
 //   TEAL_BENCH_TRIGGER_SIZE=100000             size of the trigger-cost runs (2); 0 skips
+//   TEAL_BENCH_KEYLESS_SIZES=100000,1000000    (1k) the backfill rate of `start` on the same table without its
+//                                              primary key (windows of heap pages), against the keyed one; empty skips
 //   TEAL_BENCH_INSERTS=5000                    single-row inserts per round in (2)
-//   TEAL_BENCH_LOG=1                           the engine's log on stderr
+//   TEAL_BENCH_LOG=1                           the engine's log on stderr (=debug: every step and batch)
 //   TEAL_BENCH_SLOWEST=5                       how many of the writer's slowest writes (3b) are placed on start's timeline
 //
 // An empty TEAL_BENCH_SIZES runs no (1)/(3) size; with TEAL_BENCH_TRIGGER_SIZE=0 only the writer part (3b) runs.
@@ -33,6 +35,7 @@ let writerSize = env["TEAL_BENCH_WRITER_SIZE"].flatMap(Int.init) ?? 1_000_000
 let triggerSize = env["TEAL_BENCH_TRIGGER_SIZE"].flatMap(Int.init) ?? 100_000
 let insertCount = env["TEAL_BENCH_INSERTS"].flatMap(Int.init) ?? 5000
 let slowest = env["TEAL_BENCH_SLOWEST"].flatMap(Int.init) ?? 5
+let keylessSizes = (env["TEAL_BENCH_KEYLESS_SIZES"] ?? "100000,1000000").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
 let rounds = 3
 
 // MARK: the engine's timeline
@@ -80,7 +83,7 @@ struct BenchLogHandler: LogHandler {
 }
 
 LoggingSystem.bootstrap { label in
-    let echo: Logger.Level = env["TEAL_BENCH_LOG"] == "1" ? .info : .warning
+    let echo: Logger.Level = env["TEAL_BENCH_LOG"] == "debug" ? .debug : env["TEAL_BENCH_LOG"] == "1" ? .info : .warning
     return BenchLogHandler(logLevel: label == "teal.schema.postgres" ? .debug : echo, echo: echo)
 }
 nonisolated(unsafe) let logger = Logger(label: "teal.bench.postgres")
@@ -260,6 +263,28 @@ for n in sizes {
         drop(plainDB)
         drop(startDB)
     }
+    drop(seedDB)
+}
+
+// MARK: (1k) backfill rate without a key
+
+for n in keylessSizes {
+    let seedDB = try await seed(n)
+    let keyedDB = try copy(seedDB, "keyed\(n)")
+    let keylessDB = try copy(seedDB, "keyless\(n)")
+    let c = try await connect(keylessDB)
+    try await c.run("ALTER TABLE users DROP CONSTRAINT users_pkey")
+    try await c.close().get()
+    let loadBefore = loadNow()
+    let keyed = try await timedStart(keyedDB)
+    timeline.begin()
+    let keyless = try await timedStart(keylessDB)
+    let batches = batchSummary(timeline.end())
+    row("(1k) backfill \(n) rows without a key", "\(fmt(keyless.backfill)) s", "\(rate(n, keyless.backfill)) rows/s",
+        "keyed: \(fmt(keyed.backfill)) s, \(rate(n, keyed.backfill)) rows/s; keyless ÷ keyed \(fmt(keyless.backfill / keyed.backfill))x; \(keyless.rows) reported, \(keyless.unfilled) wrong; \(batches); load \(loadBefore) → \(loadNow())",
+        "≥ 100000 rows/s — \(Double(n) / keyless.backfill >= 100_000 ? "met" : "missed")")
+    drop(keyedDB)
+    drop(keylessDB)
     drop(seedDB)
 }
 

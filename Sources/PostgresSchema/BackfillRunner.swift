@@ -110,6 +110,8 @@ struct BackfillRunner {
         var done = first
         let sets = assignments.map { "\(Identifiers.quote($0.target)) = (\($0.expression))" }.joined(separator: ", ")
         var batch = min(1000, options.batchSize)
+        // Without a key, a batch is a window of `pages` heap pages, sized from the rows the last window held.
+        var pages = 1
         var batches = 0
         let started = Date()
         while true {
@@ -133,18 +135,21 @@ struct BackfillRunner {
                 let k = key.indices.map { "_teal_k\($0)" }
                 let answer: [String?]
                 if byCtid {
-                    // The rows' ctids are read before the UPDATE: the ctid it returns would be the new versions'.
-                    // (New versions that land ahead of the cursor within the bound are visited again: harmless.)
+                    // A window of heap pages from the cursor's page on: a TID range scan reads those pages only,
+                    // so every batch costs what its rows cost, wherever it is in the table. The window ends before
+                    // page `end` and the cursor moves to its last possible tuple. A row's new version that lands
+                    // in a page still ahead within the bound is visited again: harmless, its values are the same.
+                    let from = cursor.flatMap { Self.page(of: $0.first ?? "") } ?? 0
+                    let end = from + pages
+                    let finish = end > (Self.page(of: bound[0] ?? "") ?? 0)
+                    let window = Array(binds.prefix(n)) + ["(\(end),0)", "(\(end - 1),65535)", finish ? "true" : "false"] + id
                     answer = try await s.rows("""
-                        WITH s AS (SELECT ctid AS _teal_k0 FROM \(qt) WHERE (ctid) <= \(keyTuple(from: 1))\(after)\(onlyClause) ORDER BY ctid LIMIT \(batch)),
-                             m AS (SELECT count(*) AS n, max(_teal_k0) AS k FROM s),
-                             u AS (UPDATE \(qt) SET \(sets) WHERE ctid IN (SELECT _teal_k0 FROM s) RETURNING 1),
+                        WITH u AS (UPDATE \(qt) SET \(sets) WHERE ctid <= $1::tid AND ctid < $\(n + 1)::tid\(after)\(onlyClause) RETURNING 1),
                              c AS (SELECT count(*) AS n FROM u),
-                             w AS (UPDATE teal.backfill SET cursor = coalesce((SELECT ARRAY[k::text] FROM m WHERE k IS NOT NULL), cursor),
-                                       done = done + (SELECT n FROM c), finished = (SELECT n < \(batch) FROM m)
-                                   WHERE \(backfillRow))
-                        SELECT c.n::text, (m.n < \(batch))::text, m.k::text FROM c, m
-                        """, binds).first ?? []
+                             w AS (UPDATE teal.backfill SET cursor = ARRAY[$\(n + 2)::text], done = done + (SELECT n FROM c), finished = $\(n + 3)::boolean
+                                   WHERE schema_name = $\(n + 4) AND migration = $\(n + 5) AND table_name = $\(n + 6))
+                        SELECT c.n::text, $\(n + 3)::text, $\(n + 2)::text FROM c
+                        """, window).first ?? []
                 } else {
                     // The batch ends at the key `batch` rows on (an index-only read) or at the bound, and the UPDATE
                     // takes the key range up to it: two index range scans (`WHERE key IN (SELECT ... LIMIT n)`
@@ -177,6 +182,7 @@ struct BackfillRunner {
                 logger.debug("backfill batch gave way", metadata: ["phase": "backfill batch (lock wait)", "table": "\(table.name)", "size": "\(batch)",
                                                                    "ms": "\(PostgresSession.milliseconds(since: began))"])
                 batch = max(10, batch / 2)
+                pages = max(1, pages / 2)
                 try await Task.sleep(nanoseconds: 20_000_000)
                 continue
             }
@@ -186,7 +192,9 @@ struct BackfillRunner {
             progress?(done, total)
             if finished { break }
             cursor = last.map { $0 ?? "" }
-            batch = Self.nextBatch(batch, rows: count, took: Date().timeIntervalSince(t0), options: options)
+            let next = Self.nextBatch(batch, rows: count, took: Date().timeIntervalSince(t0), options: options)
+            if byCtid { pages = Self.nextWindow(pages, rows: count, nextRows: next) }
+            batch = next
             batches += 1
             if batches % 20 == 0 { try await waitForReplicas() }
         }
@@ -202,6 +210,19 @@ struct BackfillRunner {
         guard rows > 0, took > 0 else { return min(options.batchSize, batch * 2) }
         let fits = Int(options.batchDuration / (took / Double(rows)))
         return max(min(100, options.batchSize), min(options.batchSize, batch * 2, fits))
+    }
+
+    /// The next window of heap pages for a table without a key: as many pages as held `nextRows` rows in the last
+    /// window (at least one); twice as many when the last one held none (dead or sparse pages cost little).
+    static func nextWindow(_ pages: Int, rows: Int, nextRows: Int) -> Int {
+        guard rows > 0 else { return min(1 << 20, pages * 2) }
+        return max(1, min(1 << 20, Int((Double(nextRows) * Double(pages) / Double(rows)).rounded(.down))))
+    }
+
+    /// The page of a tid written `(page,offset)`.
+    static func page(of tid: String) -> Int? {
+        guard tid.hasPrefix("("), let comma = tid.firstIndex(of: ",") else { return nil }
+        return Int(tid[tid.index(after: tid.startIndex)..<comma])
     }
 
     /// Pauses while a streaming replica replays more than `maxReplicationLag` behind.
