@@ -139,9 +139,12 @@ struct BackfillRunner {
                     // so every batch costs what its rows cost, wherever it is in the table. The window ends before
                     // page `end` and the cursor moves to its last possible tuple. A row's new version that lands
                     // in a page still ahead within the bound is visited again: harmless, its values are the same.
-                    let from = cursor.flatMap { Self.page(of: $0.first ?? "") } ?? 0
+                    // A cursor at a page's last possible tuple has done that page; an older cursor (the last ctid
+                    // a batch took) leaves the rest of its page to do.
+                    let from = cursor.flatMap { Self.tid($0.first ?? "") }.map { $0.offset == 65535 ? $0.page + 1 : $0.page } ?? 0
                     let end = from + pages
-                    let finish = end > (Self.page(of: bound[0] ?? "") ?? 0)
+                    guard let last = Self.tid(bound[0] ?? "")?.page else { throw SchemaError("the backfill bound of \(table.name) is not a tid: \(bound[0] ?? "")") }
+                    let finish = end > last
                     let window = Array(binds.prefix(n)) + ["(\(end),0)", "(\(end - 1),65535)", finish ? "true" : "false"] + id
                     answer = try await s.rows("""
                         WITH u AS (UPDATE \(qt) SET \(sets) WHERE ctid <= $1::tid AND ctid < $\(n + 1)::tid\(after)\(onlyClause) RETURNING 1),
@@ -193,7 +196,7 @@ struct BackfillRunner {
             if finished { break }
             cursor = last.map { $0 ?? "" }
             let next = Self.nextBatch(batch, rows: count, took: Date().timeIntervalSince(t0), options: options)
-            if byCtid { pages = Self.nextWindow(pages, rows: count, nextRows: next) }
+            if byCtid { pages = Self.nextWindow(pages, rows: count, nextRows: next, took: Date().timeIntervalSince(t0), options: options) }
             batch = next
             batches += 1
             if batches % 20 == 0 { try await waitForReplicas() }
@@ -213,16 +216,21 @@ struct BackfillRunner {
     }
 
     /// The next window of heap pages for a table without a key: as many pages as held `nextRows` rows in the last
-    /// window (at least one); twice as many when the last one held none (dead or sparse pages cost little).
-    static func nextWindow(_ pages: Int, rows: Int, nextRows: Int) -> Int {
-        guard rows > 0 else { return min(1 << 20, pages * 2) }
-        return max(1, min(1 << 20, Int((Double(nextRows) * Double(pages) / Double(rows)).rounded(.down))))
+    /// window, and no more than its time per page fits in `batchDuration` (pages the `only` condition passes over
+    /// cost time too), at most twice the last window and at least one page.
+    static func nextWindow(_ pages: Int, rows: Int, nextRows: Int, took: TimeInterval, options: PostgresSchemaOptions) -> Int {
+        var next = pages * 2
+        if rows > 0 { next = min(next, Int(Double(nextRows) * Double(pages) / Double(rows))) }
+        if took > 0 { next = min(next, Int(options.batchDuration * Double(pages) / took)) }
+        return max(1, min(1 << 14, next))
     }
 
-    /// The page of a tid written `(page,offset)`.
-    static func page(of tid: String) -> Int? {
-        guard tid.hasPrefix("("), let comma = tid.firstIndex(of: ",") else { return nil }
-        return Int(tid[tid.index(after: tid.startIndex)..<comma])
+    /// The page and offset of a tid written `(page,offset)`.
+    static func tid(_ text: String) -> (page: Int, offset: Int)? {
+        guard text.hasPrefix("("), text.hasSuffix(")") else { return nil }
+        let parts = text.dropFirst().dropLast().split(separator: ",")
+        guard parts.count == 2, let page = Int(parts[0]), let offset = Int(parts[1]) else { return nil }
+        return (page, offset)
     }
 
     /// Pauses while a streaming replica replays more than `maxReplicationLag` behind.

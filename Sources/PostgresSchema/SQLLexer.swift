@@ -5,6 +5,8 @@
 enum SQLLexer {
     enum Kind: Equatable {
         case string, quotedIdentifier, comment, number, parameter, word, semicolon, whitespace, other
+        /// A `/*` never closed: not a comment to skip (the server refuses the statement), nothing to show either.
+        case unclosedComment
     }
 
     struct Token: Equatable {
@@ -17,7 +19,8 @@ enum SQLLexer {
         var i = 0
         func at(_ k: Int) -> Unicode.Scalar? { k < s.count ? s[k] : nil }
         func isDigit(_ c: Unicode.Scalar?) -> Bool { c.map { ("0"..."9").contains($0) } ?? false }
-        func isWordStart(_ c: Unicode.Scalar?) -> Bool { c.map { $0 == "_" || $0.properties.isAlphabetic } ?? false }
+        // As PostgreSQL's scanner: letters, _ and every non-ASCII character start a word (and a dollar quote's tag).
+        func isWordStart(_ c: Unicode.Scalar?) -> Bool { c.map { $0 == "_" || $0.value >= 0x80 || $0.properties.isAlphabetic } ?? false }
         func isWordChar(_ c: Unicode.Scalar?) -> Bool { isWordStart(c) || isDigit(c) || c == "$" }
         /// The end of a single-quoted body that starts at `k` (after the opening quote).
         func quotedEnd(_ k: Int, backslash: Bool) -> Int {
@@ -48,7 +51,7 @@ enum SQLLexer {
                 repeat {
                     if s[i] == "/", at(i + 1) == "*" { depth += 1; i += 2 } else if s[i] == "*", at(i + 1) == "/" { depth -= 1; i += 2 } else { i += 1 }
                 } while depth > 0 && i < s.count
-                kind = .comment
+                kind = depth > 0 ? .unclosedComment : .comment
             } else if c == "\"" {
                 i += 1
                 while i < s.count {

@@ -8,7 +8,8 @@ enum SQLStatements {
         var statements: [String] = []
         var current: [SQLLexer.Token] = []
         func flush() {
-            // A statement of only whitespace and comments is no statement.
+            // A statement of only whitespace and comments is no statement (an unclosed `/*` is sent, for the
+            // server to refuse).
             let meaningful = current.filter { $0.kind != .whitespace && $0.kind != .comment }
             if let first = current.first, !meaningful.isEmpty {
                 let text = String(String.UnicodeScalarView(s[first.range.lowerBound..<current.last!.range.upperBound]))

@@ -24,8 +24,13 @@ struct SchemaCommand: AsyncParsableCommand {
         @Option(help: "Folder of NNNN_name.yaml (or pgroll's NNNN_name.json) migration files.")
         var dir: String?
 
-        @Option(name: .customLong("data-dir"), help: "teal's data directory, for relative SQLite paths.")
-        var dataDir: String = ".teal"
+        @Option(name: .customLong("data-dir"), help: "teal's data directory, for relative SQLite paths. Default: $TEAL_DATA_DIR, else .teal.")
+        var dataDirectory: String?
+
+        /// The agent's data dir when neither says otherwise, so `sqlite:RELATIVE` names the agent's file.
+        var dataDir: String {
+            dataDirectory ?? ProcessInfo.processInfo.environment["TEAL_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".teal"
+        }
 
         @Option(name: .customLong("batch-size"), help: "Rows per backfill transaction.")
         var batchSize: Int = 1000

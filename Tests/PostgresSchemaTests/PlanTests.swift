@@ -18,6 +18,9 @@ struct PlanTests {
         #expect(parts[1].hasSuffix("$body$ SELECT 1; $body$"))
         #expect(parts[2].hasSuffix("INSERT INTO \"we;ird\" VALUES (E'it\\'s; fine')"))
         #expect(parts[3] == "SELECT $1::text")
+        // A block comment never closed is sent with what it swallowed, for the server to refuse, not dropped.
+        let unclosed = SQLStatements.split("CREATE TABLE a (x int); /* see /* note */ CREATE TABLE b (y int); DROP TABLE old;")
+        #expect(unclosed.count == 2 && unclosed[1].hasPrefix("/* see"), "\(unclosed)")
     }
 
     @Test func anotherSessionsQueryIsShownWithItsConstantsTakenOut() {
@@ -35,6 +38,12 @@ struct PlanTests {
         #expect(SQLRedaction.redact("INSERT INTO t VALUES ('a secret that was cut") == "INSERT INTO t VALUES ('?'")
         #expect(SQLRedaction.redact("SELECT $q$ never closed") == "SELECT '?'")
         #expect(SQLRedaction.redact(String(repeating: "x, ", count: 200), limit: 20) == "x, x, x, x, x, x, x,…")
+        // A tag of any non-ASCII characters, as PostgreSQL's scanner takes it.
+        #expect(SQLRedaction.redact("SELECT $€$hunter2 secret$€$, 1") == "SELECT '?', ?")
+        // A backslash in a plain string may escape its quote (standard_conforming_strings off): the rest is not shown.
+        #expect(SQLRedaction.redact(#"SET a = 'ab\'cd', pw = 'hunter2'"#) == "SET a = '?' …")
+        // A comment never closed hides nothing and shows nothing.
+        #expect(SQLRedaction.redact("SELECT 1 /* hunter2 ") == "SELECT ?")
     }
 
     @Test func settingsReadThePasswordFileAndNeverShowThePassword() throws {
