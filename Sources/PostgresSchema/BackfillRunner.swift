@@ -145,14 +145,15 @@ struct BackfillRunner {
                     let end = from + pages
                     guard let last = Self.tid(bound[0] ?? "")?.page else { throw SchemaError("the backfill bound of \(table.name) is not a tid: \(bound[0] ?? "")") }
                     let finish = end > last
-                    let window = Array(binds.prefix(n)) + ["(\(end),0)", "(\(end - 1),65535)", finish ? "true" : "false"] + id
+                    // $n+4: the window's end, $n+5: the cursor after it, $n+6: whether it reaches past the bound.
+                    binds += ["(\(end),0)", "(\(end - 1),65535)", finish ? "true" : "false"]
                     answer = try await s.rows("""
-                        WITH u AS (UPDATE \(qt) SET \(sets) WHERE ctid <= $1::tid AND ctid < $\(n + 1)::tid\(after)\(onlyClause) RETURNING 1),
+                        WITH u AS (UPDATE \(qt) SET \(sets) WHERE ctid <= $1::tid AND ctid < $\(n + 4)::tid\(after)\(onlyClause) RETURNING 1),
                              c AS (SELECT count(*) AS n FROM u),
-                             w AS (UPDATE teal.backfill SET cursor = ARRAY[$\(n + 2)::text], done = done + (SELECT n FROM c), finished = $\(n + 3)::boolean
-                                   WHERE schema_name = $\(n + 4) AND migration = $\(n + 5) AND table_name = $\(n + 6))
-                        SELECT c.n::text, $\(n + 3)::text, $\(n + 2)::text FROM c
-                        """, window).first ?? []
+                             w AS (UPDATE teal.backfill SET cursor = ARRAY[$\(n + 5)::text], done = done + (SELECT n FROM c), finished = $\(n + 6)::boolean
+                                   WHERE \(backfillRow))
+                        SELECT c.n::text, $\(n + 6)::text, $\(n + 5)::text FROM c
+                        """, binds).first ?? []
                 } else {
                     // The batch ends at the key `batch` rows on (an index-only read) or at the bound, and the UPDATE
                     // takes the key range up to it: two index range scans (`WHERE key IN (SELECT ... LIMIT n)`
@@ -195,8 +196,9 @@ struct BackfillRunner {
             progress?(done, total)
             if finished { break }
             cursor = last.map { $0 ?? "" }
-            let next = Self.nextBatch(batch, rows: count, took: Date().timeIntervalSince(t0), options: options)
-            if byCtid { pages = Self.nextWindow(pages, rows: count, nextRows: next, took: Date().timeIntervalSince(t0), options: options) }
+            let took = Date().timeIntervalSince(t0)
+            let next = Self.nextBatch(batch, rows: count, took: took, options: options)
+            if byCtid { pages = Self.nextWindow(pages, rows: count, nextRows: next, took: took, options: options) }
             batch = next
             batches += 1
             if batches % 20 == 0 { try await waitForReplicas() }

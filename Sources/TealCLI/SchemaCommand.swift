@@ -24,13 +24,8 @@ struct SchemaCommand: AsyncParsableCommand {
         @Option(help: "Folder of NNNN_name.yaml (or pgroll's NNNN_name.json) migration files.")
         var dir: String?
 
-        @Option(name: .customLong("data-dir"), help: "teal's data directory, for relative SQLite paths. Default: $TEAL_DATA_DIR, else .teal.")
-        var dataDirectory: String?
-
-        /// The agent's data dir when neither says otherwise, so `sqlite:RELATIVE` names the agent's file.
-        var dataDir: String {
-            dataDirectory ?? ProcessInfo.processInfo.environment["TEAL_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".teal"
-        }
+        /// `--data-dir`, for relative SQLite paths: the agent's unless given, so `sqlite:RELATIVE` names the agent's file.
+        @OptionGroup var dataDir: DataDirOption
 
         @Option(name: .customLong("batch-size"), help: "Rows per backfill transaction.")
         var batchSize: Int = 1000
@@ -66,8 +61,10 @@ struct SchemaCommand: AsyncParsableCommand {
                 }
             }
             guard let location else { throw SchemaError("--database or --environment is required: which database to migrate") }
-            let given = [("--lock-timeout", lockTimeout), ("--statement-timeout", statementTimeout), ("--retention", retention)]
-            for (flag, text) in given {
+            let given: [(String, String?, WritableKeyPath<DatabaseOptions, Duration>)] = [
+                ("--lock-timeout", lockTimeout, \.lockTimeout), ("--statement-timeout", statementTimeout, \.statementTimeout),
+                ("--retention", retention, \.retention)]
+            for (flag, text, setting) in given {
                 guard let text else { continue }
                 guard location.isPostgres else { throw SchemaError("\(flag) applies to postgres:// databases only") }
                 guard let d = DurationParser.parse(text), d > .zero else {
@@ -76,11 +73,7 @@ struct SchemaCommand: AsyncParsableCommand {
                 if flag != "--retention", d > .milliseconds(Int64(Int32.max)) {
                     throw SchemaError("\(flag) must be at most 2147483647ms (about 24 days), PostgreSQL's limit")
                 }
-                switch flag {
-                case "--lock-timeout": settings.lockTimeout = d
-                case "--statement-timeout": settings.statementTimeout = d
-                default: settings.retention = d
-                }
+                settings[keyPath: setting] = d
             }
             return (location, settings)
         }
@@ -100,7 +93,7 @@ struct SchemaCommand: AsyncParsableCommand {
                 return .postgres(PostgresSchemaEngine(settings: connection, options: options, logger: logger))
             case .sqliteAbsolute(let p): path = p
             case .sqliteRelative(let p):
-                path = URL(fileURLWithPath: dataDir).appendingPathComponent(p).path
+                path = URL(fileURLWithPath: dataDir.path).appendingPathComponent(p).path
             }
             if mustExist && !FileManager.default.fileExists(atPath: path) {
                 throw SchemaError("no database at \(path)")
