@@ -24,6 +24,8 @@ struct BackfillRunner {
     var resume = "start again to resume"
     /// Only rows for which this holds are updated (the rest of each range is passed over, keeping its row versions).
     var only: String?
+    /// Each batch also records its transaction id in `teal.backfill_xids`, in its own statement (for the catch-up).
+    var recordsTransactions = false
 
     private var qt: String { "\(Identifiers.quote(schema)).\(Identifiers.quote(table.name))" }
     private var byCtid: Bool { table.primaryKey.isEmpty }
@@ -133,6 +135,10 @@ struct BackfillRunner {
                 binds += id
                 let backfillRow = "schema_name = $\(n + 1) AND migration = $\(n + 2) AND table_name = $\(n + 3)"
                 let k = key.indices.map { "_teal_k\($0)" }
+                let record = !recordsTransactions ? "" : """
+                    x AS (INSERT INTO teal.backfill_xids (schema_name, migration, table_name, xid) \
+                    VALUES ($\(n + 1), $\(n + 2), $\(n + 3), txid_current() % 4294967296) ON CONFLICT DO NOTHING),
+                    """
                 let answer: [String?]
                 if byCtid {
                     // A window of heap pages from the cursor's page on: a TID range scan reads those pages only,
@@ -148,7 +154,7 @@ struct BackfillRunner {
                     // $n+4: the window's end, $n+5: the cursor after it, $n+6: whether it reaches past the bound.
                     binds += ["(\(end),0)", "(\(end - 1),65535)", finish ? "true" : "false"]
                     answer = try await s.rows("""
-                        WITH u AS (UPDATE \(qt) SET \(sets) WHERE ctid <= $1::tid AND ctid < $\(n + 4)::tid\(after)\(onlyClause) RETURNING 1),
+                        WITH \(record) u AS (UPDATE \(qt) SET \(sets) WHERE ctid <= $1::tid AND ctid < $\(n + 4)::tid\(after)\(onlyClause) RETURNING 1),
                              c AS (SELECT count(*) AS n FROM u),
                              w AS (UPDATE teal.backfill SET cursor = ARRAY[$\(n + 5)::text], done = done + (SELECT n FROM c), finished = $\(n + 6)::boolean
                                    WHERE \(backfillRow))
@@ -165,7 +171,7 @@ struct BackfillRunner {
                     let e = key.indices.map { "e.\(Identifiers.quote(key[$0].name))" }
                     let boundTuple = keyTuple(from: 1)
                     answer = try await s.rows("""
-                        WITH e AS (SELECT \(keyList) FROM \(qt) WHERE (\(keyList)) <= \(boundTuple)\(after) ORDER BY \(keyList) LIMIT 1 OFFSET \(batch - 1)),
+                        WITH \(record) e AS (SELECT \(keyList) FROM \(qt) WHERE (\(keyList)) <= \(boundTuple)\(after) ORDER BY \(keyList) LIMIT 1 OFFSET \(batch - 1)),
                              r AS (SELECT \(key.indices.map { "coalesce(\(e[$0]), $\($0 + 1)::\(key[$0].type)) AS \(k[$0])" }.joined(separator: ", ")),
                                           \(e[0]) IS NULL OR (\(e.joined(separator: ", "))) = \(boundTuple) AS _teal_fin
                                    FROM (SELECT 1) AS _teal_one LEFT JOIN e ON true),
@@ -197,7 +203,8 @@ struct BackfillRunner {
             if finished { break }
             cursor = last.map { $0 ?? "" }
             let took = Date().timeIntervalSince(t0)
-            let next = Self.nextBatch(batch, rows: count, took: took, options: options)
+            // A pass with `only` updates few of the rows it covers; its time goes by the rows of its key range.
+            let next = Self.nextBatch(batch, rows: only == nil || byCtid ? count : batch, took: took, options: options)
             if byCtid { pages = Self.nextWindow(pages, rows: count, nextRows: next, took: took, options: options) }
             batch = next
             batches += 1

@@ -16,6 +16,13 @@
 //   backfill (which sets `teal.shape = backfill` and writes the values itself) pays for none; the UPDATE
 //   triggers also skip a row the statement left byte for byte as it was (`OLD *<> NEW`). Each function
 //   declares only the columns its expressions name.
+// * While a table's backfill runs, it has the INSERT triggers only: any row UPDATE trigger, even one whose `WHEN`
+//   is false, costs every backfilled row a row lock. A statement trigger marks that the old shape updated the
+//   table meanwhile; the UPDATE triggers come when the backfill ends (dropping the mark's trigger in the same
+//   transaction), and then, only if the mark was taken, a catch-up fills again every row whose version no batch
+//   wrote (each batch records its transaction id). The version schema is made after that, so no release reads the
+//   new shape before every row has its values. A table whose filled columns carry an index or a constraint keeps
+//   every trigger during its backfill instead (a stale value there could fail another write).
 // * Constraints of the new shape go in `NOT VALID` (checks, foreign keys, NOT NULL as a check) or as indexes
 //   built `CONCURRENTLY` at start, and are validated, or attached `USING INDEX`, at complete.
 // * Rollback keeps what only the new shape could hold: an added column without `up` is renamed aside

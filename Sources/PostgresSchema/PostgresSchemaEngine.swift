@@ -138,6 +138,9 @@ public final class PostgresSchemaEngine: Sendable {
             do {
                 try await self.expand(s, plan, migration)
                 try await self.backfill(s, plan, migration, progress: progress, shouldStop: shouldStop)
+                try await self.installTriggers(s, plan)
+                try await self.catchUp(s, plan, migration, shouldStop: shouldStop)
+                try await self.createVersionSchema(s, plan, migration)
                 let began = ContinuousClock.now
                 try await s.exec("UPDATE teal.migrations SET state = 'started' WHERE schema_name = $1 AND name = $2", [self.schema, migration.name])
                 self.logger.debug("start: state updated", metadata: ["phase": "state", "ms": "\(PostgresSession.milliseconds(since: began))"])
@@ -165,6 +168,7 @@ public final class PostgresSchemaEngine: Sendable {
         }
     }
 
+    /// The plan's steps, then its triggers: the set for the backfill on tables whose backfill is still to run.
     private func expand(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration) async throws {
         for step in plan.expand {
             do {
@@ -176,6 +180,33 @@ public final class PostgresSchemaEngine: Sendable {
                 throw e
             }
         }
+        let finished = Set(try await s.rows("SELECT table_name FROM teal.backfill WHERE schema_name = $1 AND migration = $2 AND finished",
+                                            [schema, migration.name]).compactMap { $0.first ?? nil })
+        var backfilling = Set<String>()
+        for (table, assignments) in plan.backfills where !assignments.isEmpty && !finished.contains(table) {
+            if try await !constrained(s, table, Set(assignments.map(\.target))) { backfilling.insert(table) }
+        }
+        try await installTriggers(s, plan, backfilling: backfilling)
+    }
+
+    /// True when an index or constraint of `table` covers one of `columns`. Such a table keeps every trigger while
+    /// its backfill runs: a value an old-shape update left stale until the catch-up could fail another write (a
+    /// unique index that still holds the old value, a foreign key still pointing at a row being deleted).
+    private func constrained(_ s: PostgresSession, _ table: String, _ columns: Set<String>) async throws -> Bool {
+        let names = columns.sorted().map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }.joined(separator: ", ")
+        let count = try await s.value("""
+            SELECT count(*)::text FROM pg_depend d
+            JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+            LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+            WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = to_regclass($1) AND a.attname IN (\(names))
+              AND (d.classid = 'pg_constraint'::regclass OR c.relkind IN ('i', 'I'))
+            """, ["\(Identifiers.quote(schema)).\(Identifiers.quote(table))"])
+        return (Int(count ?? "0") ?? 0) > 0
+    }
+
+    /// The new shape's version schema, made once every row has its values (no release uses the new shape before
+    /// start returns), with its grants; the old shape's gets what was granted since its start.
+    private func createVersionSchema(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration) async throws {
         // Tables that raw SQL created join the new shape as they are.
         var shape = plan.newShape
         let now = try await Catalog.read(s, schema: schema)
@@ -183,7 +214,6 @@ public final class PostgresSchemaEngine: Sendable {
         for t in now.tables where !known.contains(t.name) && !t.name.hasPrefix("_teal_") {
             shape.tables.append(Shape.Table(name: t.name, physical: t.name, columns: t.visibleColumns.map { .init(name: $0.name, physical: $0.name) }))
         }
-        try await installTriggers(s, plan)
         let views = DualWriteSQL.versionSchema(plan.versionSchema, schema: schema, shape: shape)
         try await s.ddl(on: nil, options: options, label: "version schema") {
             for sql in views { try await s.exec(sql) }
@@ -195,13 +225,14 @@ public final class PostgresSchemaEngine: Sendable {
         }
     }
 
-    /// The plan's triggers, table by table.
-    func installTriggers(_ s: PostgresSession, _ plan: MigrationPlan) async throws {
+    /// The plan's triggers, table by table; on the tables in `backfilling`, the set for while their backfill runs
+    /// (see `DualWriteSQL.statements`).
+    func installTriggers(_ s: PostgresSession, _ plan: MigrationPlan, backfilling: Set<String> = []) async throws {
         for write in plan.dualWriteTables {
             // Functions first, in a transaction of their own: creating them takes no lock on the table, so the
             // transaction that does (DROP/CREATE TRIGGER) holds it for those statements only.
-            let statements = try DualWriteSQL.statements(plan, write)
-            let functions = statements.filter { $0.hasPrefix("CREATE OR REPLACE FUNCTION") }
+            let statements = try DualWriteSQL.statements(plan, write, backfilling: backfilling.contains(write.table))
+            let functions = statements.filter(DualWriteSQL.takesNoTableLock)
             if !functions.isEmpty {
                 let began = ContinuousClock.now
                 try await s.transaction { for sql in functions { try await s.exec(sql) } }
@@ -210,7 +241,7 @@ public final class PostgresSchemaEngine: Sendable {
             }
             // The DROP/CREATE TRIGGERs go to the server as one statement: the table's lock (which old-shape writers
             // queue behind) is then held for one round trip and the commit, not one round trip per statement.
-            let triggers = statements.filter { !$0.hasPrefix("CREATE OR REPLACE FUNCTION") }
+            let triggers = statements.filter { !DualWriteSQL.takesNoTableLock($0) }
             try await s.ddl(on: "\(schema).\(write.table)", options: options, label: "triggers") {
                 if let block = Self.oneStatement(triggers) { try await s.exec(block) }
                 else { for sql in triggers { try await s.exec(sql) } }
@@ -310,10 +341,55 @@ public final class PostgresSchemaEngine: Sendable {
         let catalog = try await Catalog.read(s, schema: schema)
         for table in plan.backfills.keys.sorted() {
             guard let assignments = plan.backfills[table], !assignments.isEmpty, let t = catalog.table(table) else { continue }
-            let runner = BackfillRunner(session: s, schema: schema, migration: migration.name, table: t, assignments: assignments,
+            var runner = BackfillRunner(session: s, schema: schema, migration: migration.name, table: t, assignments: assignments,
                                         options: options, logger: logger)
+            runner.recordsTransactions = true
             try await runner.run(progress: progress, shouldStop: shouldStop)
         }
+    }
+
+    /// The `teal.backfill` key of the fill that follows a start's backfill (`catchUp`).
+    static func catchUpKey(_ name: String) -> String { "\(name) (catch-up)" }
+
+    /// Rows the old shape updated while their table's backfill ran without the UPDATE triggers (see
+    /// `DualWriteSQL.statements`) get their new-shape values again. Only tables whose mark was taken are visited,
+    /// and there only the rows whose version no batch of the backfill wrote: every row existing at the start was
+    /// written by one, so any other version was written after (by the old shape, or in the new shape's values by an
+    /// INSERT trigger). The UPDATE triggers are all there by now; a row the old shape writes from here on is
+    /// theirs. Resumable like the backfill, under its own key. Then the mark and the batches' ids go.
+    private func catchUp(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration,
+                         shouldStop: (@Sendable () -> Bool)?) async throws {
+        let catalog = try await Catalog.read(s, schema: schema)
+        func lit(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+        for table in plan.backfills.keys.sorted() {
+            guard let assignments = plan.backfills[table], !assignments.isEmpty, let t = catalog.table(table) else { continue }
+            let sequence = DualWriteSQL.touchedSequence(plan, table)
+            guard try await s.value("SELECT to_regclass($1)::text", [sequence]) != nil else { continue }
+            if try await s.value("SELECT is_called::text FROM \(sequence)") == "true" {
+                var runner = BackfillRunner(session: s, schema: schema, migration: Self.catchUpKey(migration.name), table: t,
+                                            assignments: assignments, options: options, logger: logger)
+                runner.kind = "catch-up"
+                runner.named = migration.name
+                let qt = "\(Identifiers.quote(schema)).\(Identifiers.quote(table))"
+                runner.only = """
+                    \(qt).xmin::text::bigint NOT IN (SELECT xid FROM teal.backfill_xids WHERE schema_name = \(lit(schema)) \
+                    AND migration = \(lit(migration.name)) AND table_name = \(lit(table)))
+                    """
+                logger.info("old-shape updates during the backfill; filling those rows again", metadata: ["migration": "\(migration.name)", "table": "\(table)"])
+                try await runner.run(progress: nil, shouldStop: shouldStop)
+            }
+            try await s.transaction {
+                for sql in DualWriteSQL.dropTouched(plan, table) { try await s.exec(sql) }
+                try await s.exec("DELETE FROM teal.backfill_xids WHERE schema_name = $1 AND migration = $2 AND table_name = $3",
+                                 [self.schema, migration.name, table])
+            }
+        }
+    }
+
+    /// Forgets the fills of migration `name`: cursors of the backfill and its catch-up, the batches' ids.
+    func forgetFills(_ s: PostgresSession, _ name: String) async throws {
+        try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration IN ($2, $3)", [schema, name, Self.catchUpKey(name)])
+        try await s.exec("DELETE FROM teal.backfill_xids WHERE schema_name = $1 AND migration = $2", [schema, name])
     }
 
     // MARK: complete
@@ -346,7 +422,7 @@ public final class PostgresSchemaEngine: Sendable {
             // What was put aside is recorded with the state change, so the retention window starts from complete.
             try await s.transaction {
                 try await self.recordAside(s, plan)
-                try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration = $2", [self.schema, name])
+                try await self.forgetFills(s, name)
                 try await s.exec("UPDATE teal.migrations SET state = 'completed', completed_at = now() WHERE schema_name = $1 AND name = $2",
                                  [self.schema, name])
             }
@@ -415,7 +491,7 @@ public final class PostgresSchemaEngine: Sendable {
         }
         try await s.ddl(on: nil, options: options) { try await s.exec("DROP SCHEMA IF EXISTS \(Identifiers.quote(plan.versionSchema)) CASCADE") }
         for step in plan.undo { try await run(s, step) }
-        try await s.exec("DELETE FROM teal.backfill WHERE schema_name = $1 AND migration = $2", [schema, plan.migration])
+        try await forgetFills(s, plan.migration)
         try await s.exec("UPDATE teal.migrations SET state = 'rolled_back', rolled_back_at = now() WHERE schema_name = $1 AND name = $2",
                          [schema, plan.migration])
     }
@@ -482,7 +558,7 @@ public final class PostgresSchemaEngine: Sendable {
     func ensureStateTables(_ s: PostgresSession) async throws {
         if try await s.value("""
             SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('teal.migrations') AND attname = 'complete_xmin' AND NOT attisdropped
-            AND to_regclass('teal.aside') IS NOT NULL
+            AND to_regclass('teal.aside') IS NOT NULL AND to_regclass('teal.backfill_xids') IS NOT NULL
             AND EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('teal.migrations') AND conname = 'migrations_state_check'
                         AND pg_get_constraintdef(oid) LIKE '%reopening%')
             """) != nil { return }
@@ -524,6 +600,15 @@ public final class PostgresSchemaEngine: Sendable {
                     total bigint NOT NULL DEFAULT 0,
                     finished boolean NOT NULL DEFAULT false,
                     PRIMARY KEY (schema_name, migration, table_name))
+                """,
+                // The transaction of each backfill batch (as 32-bit ids, those row versions carry), for the catch-up.
+                """
+                CREATE TABLE IF NOT EXISTS teal.backfill_xids (
+                    schema_name text NOT NULL,
+                    migration text NOT NULL,
+                    table_name text NOT NULL,
+                    xid bigint NOT NULL,
+                    PRIMARY KEY (schema_name, migration, table_name, xid))
                 """,
                 // What complete put aside, kept until the retention window passes (see Retention.swift).
                 """

@@ -91,6 +91,118 @@ struct SeedStoryTests {
     }
 }
 
+@Suite("PostgreSQL: old-shape updates while the backfill runs without UPDATE triggers", .serialized)
+struct BackfillCatchUpTests {
+    static let fill = "split_part(name, ' ', 1) || '|' || CASE WHEN strpos(name, ' ') > 0 THEN substr(name, strpos(name, ' ') + 1) ELSE '' END"
+
+    @Test("updates of filled and unfilled rows, in a savepoint and by an upsert, between an interruption and the resume, reach the new shape")
+    func updatesBetweenBatches() async throws {
+        guard postgresAvailable() else { return }
+        let s = try PGScratch(batchSize: 10)
+        let m1 = try pgMigration("0001_create_users", createUsers)
+        let m2 = try pgMigration("0002_split_name", splitName)
+        try await s.engine.start(m1)
+        try await s.engine.complete(m1.name)
+        try s.sql("INSERT INTO public.users (name) SELECT 'P' || g || ' Q' || g FROM generate_series(1, 1000) g")
+        let asked = Counter()
+        await #expect(throws: SchemaError.self) { try await s.engine.start(m2, shouldStop: { asked.bump() > 3 }) }
+        let tag = PlanBuilder.tag(m2.name)
+        // While the backfill runs: the INSERT triggers and the statement trigger, no row UPDATE trigger.
+        #expect(try s.rows("SELECT tgname FROM pg_trigger WHERE tgrelid = 'public.users'::regclass ORDER BY 1") ==
+                ["_teal_\(tag)_down_insert", "_teal_\(tag)_touched", "_teal_\(tag)_up_insert"])
+        #expect(try s.rows("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_0002_split_name'") == ["0"], "no version schema before start returns")
+        #expect(try s.rows("SELECT \(Self.fill) FROM users WHERE id = 1") == ["P1|Q1"], "row 1 was filled before the stop")
+        try s.sql("UPDATE users SET name = 'Ada Lovelace' WHERE id = 1", as: m1.name)
+        try s.sql("UPDATE users SET name = 'Grace Hopper' WHERE id = 900", as: m1.name)
+        try s.sql("BEGIN; SAVEPOINT a; UPDATE public.users SET name = 'Sub Transaction' WHERE id = 2; RELEASE a; COMMIT;")
+        try s.sql("INSERT INTO public.users (id, name) VALUES (3, 'x') ON CONFLICT (id) DO UPDATE SET name = 'Up Sert'")
+        try s.sql("INSERT INTO public.users (name) VALUES ('New Row')")
+        try await s.engine.start(m2)
+        #expect(try await s.engine.status().inFlight?.state == .started)
+        let after = try s.rows("SELECT first_name || '|' || last_name FROM users WHERE id IN (1, 2, 3, 900, 1001) ORDER BY id", as: m2.name)
+        #expect(after == ["Ada|Lovelace", "Sub|Transaction", "Up|Sert", "Grace|Hopper", "New|Row"])
+        #expect(try s.rows("SELECT count(*) FROM users WHERE first_name || '|' || last_name IS DISTINCT FROM \(Self.fill)") == ["0"])
+        #expect(try s.rows("SELECT count(*) FROM teal.backfill WHERE migration = '0002_split_name (catch-up)'") == ["1"], "the catch-up ran")
+        // The full set is there, the mark and the batches' ids are gone.
+        #expect(try s.rows("SELECT tgname FROM pg_trigger WHERE tgrelid = 'public.users'::regclass ORDER BY 1") ==
+                ["_teal_\(tag)_down", "_teal_\(tag)_down_insert", "_teal_\(tag)_up", "_teal_\(tag)_up_insert"])
+        #expect(try s.rows("SELECT count(*) FROM pg_class WHERE relname LIKE '%touched%'") == ["0"])
+        #expect(try s.rows("SELECT count(*) FROM pg_proc WHERE proname LIKE '%touched%'") == ["0"])
+        #expect(try s.rows("SELECT count(*) FROM teal.backfill_xids") == ["0"])
+        try await s.engine.complete(m2.name)
+        #expect(try s.rows("SELECT count(*) FROM teal.backfill") == ["0"])
+    }
+
+    @Test("a table whose filled column has an index keeps its UPDATE triggers during the backfill: no stale value fails another write")
+    func constrainedTargetKeepsTheTriggers() async throws {
+        guard postgresAvailable() else { return }
+        let s = try PGScratch(batchSize: 10)
+        let m1 = try pgMigration("0001_create_users", createUsers)
+        let m2 = try pgMigration("0002_handle", """
+            operations:
+              - add_column:
+                  table: users
+                  column: {name: handle, type: text, nullable: true, unique: true}
+                  up: "lower(name)"
+            """)
+        try await s.engine.start(m1)
+        try await s.engine.complete(m1.name)
+        try s.sql("INSERT INTO public.users (name) SELECT 'P' || g || ' Q' || g FROM generate_series(1, 1000) g")
+        let asked = Counter()
+        await #expect(throws: SchemaError.self) { try await s.engine.start(m2, shouldStop: { asked.bump() > 3 }) }
+        let tag = PlanBuilder.tag(m2.name)
+        #expect(try s.rows("SELECT tgname FROM pg_trigger WHERE tgrelid = 'public.users'::regclass AND tgname LIKE '%\\_up' ORDER BY 1") == ["_teal_\(tag)_up"])
+        // Row 1 is filled; its new name moves its handle at once, so the old name is free for another row.
+        try s.sql("UPDATE users SET name = 'Ada Lovelace' WHERE id = 1", as: m1.name)
+        try s.sql("INSERT INTO users (name) VALUES ('P1 Q1')", as: m1.name)
+        try await s.engine.start(m2)
+        #expect(try s.rows("SELECT handle FROM users WHERE id IN (1, 1001) ORDER BY id", as: m2.name) == ["ada lovelace", "p1 q1"])
+    }
+
+    @Test("a writer updating rows the whole time the backfill runs, some in savepoints: every row right after start; no catch-up without updates")
+    func concurrentWriter() async throws {
+        guard postgresAvailable() else { return }
+        let s = try PGScratch(batchSize: 5)
+        let m1 = try pgMigration("0001_create_users", createUsers)
+        let m2 = try pgMigration("0002_split_name", splitName)
+        try await s.engine.start(m1)
+        try await s.engine.complete(m1.name)
+        try s.sql("INSERT INTO public.users (name) SELECT 'P' || g || ' Q' || g FROM generate_series(1, 3000) g")
+        try s.sql("CREATE TABLE public.writes (during text)")
+        // Commits after every update (a DO block at top level may), every third one in a subtransaction, until
+        // the migration is started (or 60 s pass); each records the state it saw.
+        let writer = Task.detached {
+            try s.sql("""
+                DO $w$ DECLARE i int := 0; BEGIN
+                  WHILE clock_timestamp() < now() + interval '60 s' AND NOT EXISTS (SELECT 1 FROM teal.migrations WHERE name = '0002_split_name' AND state = 'started') LOOP
+                    i := i + 1;
+                    IF i % 3 = 0 THEN
+                      BEGIN UPDATE public.users SET name = 'S' || i || ' T' || i WHERE id = 1 + (i * 7919) % 3000; EXCEPTION WHEN others THEN RAISE; END;
+                    ELSE
+                      UPDATE public.users SET name = 'W' || i || ' X' || i WHERE id = 1 + (i * 7919) % 3000;
+                    END IF;
+                    INSERT INTO public.writes SELECT coalesce((SELECT state FROM teal.migrations WHERE name = '0002_split_name'), 'before');
+                    COMMIT;
+                  END LOOP;
+                END $w$
+                """)
+        }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        try await s.engine.start(m2)
+        _ = try await writer.value
+        let during = Int(try s.sql("SELECT count(*) FROM public.writes WHERE during = 'backfilling'")) ?? 0
+        #expect(during > 20, "the writer updated rows while the backfill ran: \(during)")
+        #expect(try s.rows("SELECT count(*) FROM public.users WHERE first_name || '|' || last_name IS DISTINCT FROM \(Self.fill)") == ["0"])
+        #expect(try s.rows("SELECT count(*) FROM teal.backfill WHERE migration = '0002_split_name (catch-up)'") == ["1"])
+
+        // Without a write in the old shape during the backfill, no catch-up.
+        try await s.engine.rollback(m2.name)
+        try await s.engine.start(m2)
+        #expect(try s.rows("SELECT count(*) FROM teal.backfill WHERE migration = '0002_split_name (catch-up)'") == ["0"])
+        #expect(try s.rows("SELECT count(*) FROM public.users WHERE first_name || '|' || last_name IS DISTINCT FROM \(Self.fill)") == ["0"])
+    }
+}
+
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var n = 0
