@@ -20,8 +20,9 @@ enum DualWriteSQL {
     /// write outside the new shape updated the table; its function and the sequence it marks share one name.
     static func touchedTriggerName(_ plan: MigrationPlan) -> String { "_teal_\(plan.tag)_touched" }
 
+    /// Unique per app schema and table (a hash of both), whatever their length.
     static func touchedName(_ plan: MigrationPlan, _ table: String) -> String {
-        String(decoding: Array("\(plan.tag)_touched_\(table)".utf8.prefix(63)), as: UTF8.self)
+        "\(plan.tag)_touched_\(PlanBuilder.tag("\(plan.schema).\(table)"))"
     }
 
     /// The sequence that `touched` marks, qualified and quoted.

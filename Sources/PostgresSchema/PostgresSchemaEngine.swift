@@ -137,8 +137,9 @@ public final class PostgresSchemaEngine: Sendable {
             self.logger.debug("start: recorded", metadata: ["migration": "\(migration.name)"])
             do {
                 try await self.expand(s, plan, migration)
-                try await self.backfill(s, plan, migration, progress: progress, shouldStop: shouldStop)
-                try await self.installTriggers(s, plan)
+                let backfilling = try await self.backfillingTables(s, plan)
+                try await self.backfill(s, plan, migration, recording: backfilling, progress: progress, shouldStop: shouldStop)
+                try await self.installTriggers(s, plan, tables: backfilling)
                 try await self.catchUp(s, plan, migration, shouldStop: shouldStop)
                 try await self.createVersionSchema(s, plan, migration)
                 let began = ContinuousClock.now
@@ -184,24 +185,37 @@ public final class PostgresSchemaEngine: Sendable {
                                             [schema, migration.name]).compactMap { $0.first ?? nil })
         var backfilling = Set<String>()
         for (table, assignments) in plan.backfills where !assignments.isEmpty && !finished.contains(table) {
-            if try await !constrained(s, table, Set(assignments.map(\.target))) { backfilling.insert(table) }
+            if try await !keepsEveryTrigger(s, table, Set(assignments.map(\.target))) { backfilling.insert(table) }
         }
         try await installTriggers(s, plan, backfilling: backfilling)
     }
 
-    /// True when an index or constraint of `table` covers one of `columns`. Such a table keeps every trigger while
-    /// its backfill runs: a value an old-shape update left stale until the catch-up could fail another write (a
-    /// unique index that still holds the old value, a foreign key still pointing at a row being deleted).
-    private func constrained(_ s: PostgresSession, _ table: String, _ columns: Set<String>) async throws -> Bool {
+    /// True when `table` keeps every trigger while its backfill runs. Either an index or constraint covers one of
+    /// `columns`, and a value an old-shape update left stale until the catch-up could fail another write (a unique
+    /// index still holding the old value, a foreign key still pointing at a row being deleted); or the table has
+    /// partitions or children, whose own statements would not fire its statement trigger (row triggers are
+    /// cloned onto partitions, statement triggers are not).
+    private func keepsEveryTrigger(_ s: PostgresSession, _ table: String, _ columns: Set<String>) async throws -> Bool {
         let names = columns.sorted().map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }.joined(separator: ", ")
         let count = try await s.value("""
-            SELECT count(*)::text FROM pg_depend d
+            SELECT (count(*) + (SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass($1))
+                    + (SELECT count(*) FROM pg_class WHERE oid = to_regclass($1) AND relkind = 'p'))::text
+            FROM pg_depend d
             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
             LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
             WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = to_regclass($1) AND a.attname IN (\(names))
               AND (d.classid = 'pg_constraint'::regclass OR c.relkind IN ('i', 'I'))
             """, ["\(Identifiers.quote(schema)).\(Identifiers.quote(table))"])
         return (Int(count ?? "0") ?? 0) > 0
+    }
+
+    /// The tables of `plan` that have the set for while their backfill runs (its statement trigger is there).
+    private func backfillingTables(_ s: PostgresSession, _ plan: MigrationPlan) async throws -> Set<String> {
+        let rows = try await s.rows("""
+            SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+            WHERE t.tgname = $1 AND c.relnamespace = to_regnamespace($2)
+            """, [DualWriteSQL.touchedTriggerName(plan), Identifiers.quote(schema)])
+        return Set(rows.compactMap { $0.first ?? nil })
     }
 
     /// The new shape's version schema, made once every row has its values (no release uses the new shape before
@@ -227,8 +241,9 @@ public final class PostgresSchemaEngine: Sendable {
 
     /// The plan's triggers, table by table; on the tables in `backfilling`, the set for while their backfill runs
     /// (see `DualWriteSQL.statements`).
-    func installTriggers(_ s: PostgresSession, _ plan: MigrationPlan, backfilling: Set<String> = []) async throws {
-        for write in plan.dualWriteTables {
+    /// `tables`: only those (all when nil).
+    func installTriggers(_ s: PostgresSession, _ plan: MigrationPlan, backfilling: Set<String> = [], tables: Set<String>? = nil) async throws {
+        for write in plan.dualWriteTables where tables?.contains(write.table) ?? true {
             // Functions first, in a transaction of their own: creating them takes no lock on the table, so the
             // transaction that does (DROP/CREATE TRIGGER) holds it for those statements only.
             let statements = try DualWriteSQL.statements(plan, write, backfilling: backfilling.contains(write.table))
@@ -336,14 +351,15 @@ public final class PostgresSchemaEngine: Sendable {
 
     // MARK: backfill
 
-    private func backfill(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration,
+    /// Backfills every table of the plan; the batches on the tables in `recording` record their transaction ids.
+    private func backfill(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration, recording: Set<String>,
                           progress: (@Sendable (Int, Int) -> Void)?, shouldStop: (@Sendable () -> Bool)?) async throws {
         let catalog = try await Catalog.read(s, schema: schema)
         for table in plan.backfills.keys.sorted() {
             guard let assignments = plan.backfills[table], !assignments.isEmpty, let t = catalog.table(table) else { continue }
             var runner = BackfillRunner(session: s, schema: schema, migration: migration.name, table: t, assignments: assignments,
                                         options: options, logger: logger)
-            runner.recordsTransactions = true
+            runner.recordsTransactions = recording.contains(table)
             try await runner.run(progress: progress, shouldStop: shouldStop)
         }
     }
@@ -364,16 +380,20 @@ public final class PostgresSchemaEngine: Sendable {
         for table in plan.backfills.keys.sorted() {
             guard let assignments = plan.backfills[table], !assignments.isEmpty, let t = catalog.table(table) else { continue }
             let sequence = DualWriteSQL.touchedSequence(plan, table)
-            guard try await s.value("SELECT to_regclass($1)::text", [sequence]) != nil else { continue }
-            if try await s.value("SELECT is_called::text FROM \(sequence)") == "true" {
+            var marked = false
+            if try await s.value("SELECT to_regclass($1)::text", [sequence]) != nil {
+                marked = try await s.value("SELECT is_called::text FROM \(sequence)") == "true"
+            }
+            if marked {
                 var runner = BackfillRunner(session: s, schema: schema, migration: Self.catchUpKey(migration.name), table: t,
                                             assignments: assignments, options: options, logger: logger)
                 runner.kind = "catch-up"
                 runner.named = migration.name
                 let qt = "\(Identifiers.quote(schema)).\(Identifiers.quote(table))"
+                // One probe of teal.backfill_xids' key per row, however many batches there were.
                 runner.only = """
-                    \(qt).xmin::text::bigint NOT IN (SELECT xid FROM teal.backfill_xids WHERE schema_name = \(lit(schema)) \
-                    AND migration = \(lit(migration.name)) AND table_name = \(lit(table)))
+                    NOT EXISTS (SELECT 1 FROM teal.backfill_xids b WHERE b.schema_name = \(lit(schema)) \
+                    AND b.migration = \(lit(migration.name)) AND b.table_name = \(lit(table)) AND b.xid = \(qt).xmin::text::bigint)
                     """
                 logger.info("old-shape updates during the backfill; filling those rows again", metadata: ["migration": "\(migration.name)", "table": "\(table)"])
                 try await runner.run(progress: nil, shouldStop: shouldStop)

@@ -155,8 +155,61 @@ struct BackfillCatchUpTests {
         // Row 1 is filled; its new name moves its handle at once, so the old name is free for another row.
         try s.sql("UPDATE users SET name = 'Ada Lovelace' WHERE id = 1", as: m1.name)
         try s.sql("INSERT INTO users (name) VALUES ('P1 Q1')", as: m1.name)
+        #expect(try s.rows("SELECT count(*) FROM pg_trigger WHERE tgname = '_teal_\(tag)_touched'") == ["0"], "no statement trigger")
+        #expect(try s.rows("SELECT count(*) FROM teal.backfill_xids") == ["0"], "no batch ids recorded")
         try await s.engine.start(m2)
         #expect(try s.rows("SELECT handle FROM users WHERE id IN (1, 1001) ORDER BY id", as: m2.name) == ["ada lovelace", "p1 q1"])
+    }
+
+    @Test("a partitioned table keeps its UPDATE triggers during the backfill: an update straight to a partition reaches the new shape")
+    func partitionedTableKeepsTheTriggers() async throws {
+        guard postgresAvailable() else { return }
+        let s = try PGScratch(batchSize: 10)
+        let m1 = try pgMigration("0001_events", """
+            operations:
+              - sql:
+                  up: "CREATE TABLE events (id int PRIMARY KEY, name text) PARTITION BY RANGE (id); CREATE TABLE events_low PARTITION OF events FOR VALUES FROM (0) TO (500); CREATE TABLE events_high PARTITION OF events FOR VALUES FROM (500) TO (100000)"
+            """)
+        let m2 = try pgMigration("0002_first", """
+            operations:
+              - add_column:
+                  table: events
+                  column: {name: first, type: text, nullable: true}
+                  up: "split_part(name, ' ', 1)"
+            """)
+        try await s.engine.start(m1)
+        try await s.engine.complete(m1.name)
+        try s.sql("INSERT INTO public.events SELECT g, 'P' || g || ' Q' FROM generate_series(1, 1000) g")
+        let asked = Counter()
+        await #expect(throws: SchemaError.self) { try await s.engine.start(m2, shouldStop: { asked.bump() > 3 }) }
+        #expect(try s.rows("SELECT first FROM public.events WHERE id = 1") == ["P1"], "row 1 was filled before the stop")
+        try s.sql("UPDATE public.events_low SET name = 'Ada Lovelace' WHERE id = 1")
+        try await s.engine.start(m2)
+        #expect(try s.rows("SELECT first FROM events WHERE id = 1", as: m2.name) == ["Ada"])
+        #expect(try s.rows("SELECT count(*) FROM public.events WHERE first IS DISTINCT FROM split_part(name, ' ', 1)") == ["0"])
+    }
+
+    @Test("a rollback while the backfill runs leaves no mark, no batch ids, no cursor")
+    func rollbackWhileBackfilling() async throws {
+        guard postgresAvailable() else { return }
+        let s = try PGScratch(batchSize: 10)
+        let m1 = try pgMigration("0001_create_users", createUsers)
+        let m2 = try pgMigration("0002_split_name", splitName)
+        try await s.engine.start(m1)
+        try await s.engine.complete(m1.name)
+        try s.sql("INSERT INTO public.users (name) SELECT 'P' || g || ' Q' || g FROM generate_series(1, 1000) g")
+        let asked = Counter()
+        await #expect(throws: SchemaError.self) { try await s.engine.start(m2, shouldStop: { asked.bump() > 3 }) }
+        try s.sql("UPDATE users SET name = 'Ada Lovelace' WHERE id = 1", as: m1.name)
+        #expect(try s.rows("SELECT count(*) FROM teal.backfill_xids") != ["0"], "the batches recorded their ids")
+        #expect(try s.rows("SELECT count(*) FROM pg_class WHERE relname LIKE '%touched%'") == ["1"])
+        try await s.engine.rollback(m2.name)
+        #expect(try s.rows("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '\\_teal\\_%'") == ["0"])
+        #expect(try s.rows("SELECT count(*) FROM pg_class WHERE relname LIKE '%touched%'") == ["0"])
+        #expect(try s.rows("SELECT count(*) FROM pg_proc WHERE proname LIKE '%touched%'") == ["0"])
+        #expect(try s.rows("SELECT count(*) FROM teal.backfill_xids") == ["0"])
+        #expect(try s.rows("SELECT count(*) FROM teal.backfill") == ["0"])
+        #expect(try s.rows("SELECT name FROM users WHERE id = 1", as: m1.name) == ["Ada Lovelace"])
     }
 
     @Test("a writer updating rows the whole time the backfill runs, some in savepoints: every row right after start; no catch-up without updates")
@@ -173,8 +226,8 @@ struct BackfillCatchUpTests {
         // the migration is started (or 60 s pass); each records the state it saw.
         let writer = Task.detached {
             try s.sql("""
-                DO $w$ DECLARE i int := 0; BEGIN
-                  WHILE clock_timestamp() < now() + interval '60 s' AND NOT EXISTS (SELECT 1 FROM teal.migrations WHERE name = '0002_split_name' AND state = 'started') LOOP
+                DO $w$ DECLARE i int := 0; deadline timestamptz := clock_timestamp() + interval '60 s'; BEGIN
+                  WHILE clock_timestamp() < deadline AND NOT EXISTS (SELECT 1 FROM teal.migrations WHERE name = '0002_split_name' AND state = 'started') LOOP
                     i := i + 1;
                     IF i % 3 = 0 THEN
                       BEGIN UPDATE public.users SET name = 'S' || i || ' T' || i WHERE id = 1 + (i * 7919) % 3000; EXCEPTION WHEN others THEN RAISE; END;
