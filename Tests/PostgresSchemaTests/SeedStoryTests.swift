@@ -93,19 +93,24 @@ struct SeedStoryTests {
 
 @Suite("PostgreSQL: old-shape updates while the backfill runs without UPDATE triggers", .serialized)
 struct BackfillCatchUpTests {
-    static let fill = "split_part(name, ' ', 1) || '|' || CASE WHEN strpos(name, ' ') > 0 THEN substr(name, strpos(name, ' ') + 1) ELSE '' END"
-
-    @Test("updates of filled and unfilled rows, in a savepoint and by an upsert, between an interruption and the resume, reach the new shape")
-    func updatesBetweenBatches() async throws {
-        guard postgresAvailable() else { return }
+    /// `users` of the seed with 1,000 rows, and a start of `yaml` stopped after three batches of ten rows.
+    static func stoppedAfterThreeBatches(_ yaml: String, name: String = "0002_split_name") async throws -> (PGScratch, Migration, Migration) {
         let s = try PGScratch(batchSize: 10)
         let m1 = try pgMigration("0001_create_users", createUsers)
-        let m2 = try pgMigration("0002_split_name", splitName)
+        let m2 = try pgMigration(name, yaml)
         try await s.engine.start(m1)
         try await s.engine.complete(m1.name)
         try s.sql("INSERT INTO public.users (name) SELECT 'P' || g || ' Q' || g FROM generate_series(1, 1000) g")
         let asked = Counter()
         await #expect(throws: SchemaError.self) { try await s.engine.start(m2, shouldStop: { asked.bump() > 3 }) }
+        return (s, m1, m2)
+    }
+    static let fill = "split_part(name, ' ', 1) || '|' || CASE WHEN strpos(name, ' ') > 0 THEN substr(name, strpos(name, ' ') + 1) ELSE '' END"
+
+    @Test("updates of filled and unfilled rows, in a savepoint and by an upsert, between an interruption and the resume, reach the new shape")
+    func updatesBetweenBatches() async throws {
+        guard postgresAvailable() else { return }
+        let (s, m1, m2) = try await Self.stoppedAfterThreeBatches(splitName)
         let tag = PlanBuilder.tag(m2.name)
         // While the backfill runs: the INSERT triggers and the statement trigger, no row UPDATE trigger.
         #expect(try s.rows("SELECT tgname FROM pg_trigger WHERE tgrelid = 'public.users'::regclass ORDER BY 1") ==
@@ -136,20 +141,13 @@ struct BackfillCatchUpTests {
     @Test("a table whose filled column has an index keeps its UPDATE triggers during the backfill: no stale value fails another write")
     func constrainedTargetKeepsTheTriggers() async throws {
         guard postgresAvailable() else { return }
-        let s = try PGScratch(batchSize: 10)
-        let m1 = try pgMigration("0001_create_users", createUsers)
-        let m2 = try pgMigration("0002_handle", """
+        let (s, m1, m2) = try await Self.stoppedAfterThreeBatches("""
             operations:
               - add_column:
                   table: users
                   column: {name: handle, type: text, nullable: true, unique: true}
                   up: "lower(name)"
-            """)
-        try await s.engine.start(m1)
-        try await s.engine.complete(m1.name)
-        try s.sql("INSERT INTO public.users (name) SELECT 'P' || g || ' Q' || g FROM generate_series(1, 1000) g")
-        let asked = Counter()
-        await #expect(throws: SchemaError.self) { try await s.engine.start(m2, shouldStop: { asked.bump() > 3 }) }
+            """, name: "0002_handle")
         let tag = PlanBuilder.tag(m2.name)
         #expect(try s.rows("SELECT tgname FROM pg_trigger WHERE tgrelid = 'public.users'::regclass AND tgname LIKE '%\\_up' ORDER BY 1") == ["_teal_\(tag)_up"])
         // Row 1 is filled; its new name moves its handle at once, so the old name is free for another row.
@@ -192,14 +190,7 @@ struct BackfillCatchUpTests {
     @Test("a rollback while the backfill runs leaves no mark, no batch ids, no cursor")
     func rollbackWhileBackfilling() async throws {
         guard postgresAvailable() else { return }
-        let s = try PGScratch(batchSize: 10)
-        let m1 = try pgMigration("0001_create_users", createUsers)
-        let m2 = try pgMigration("0002_split_name", splitName)
-        try await s.engine.start(m1)
-        try await s.engine.complete(m1.name)
-        try s.sql("INSERT INTO public.users (name) SELECT 'P' || g || ' Q' || g FROM generate_series(1, 1000) g")
-        let asked = Counter()
-        await #expect(throws: SchemaError.self) { try await s.engine.start(m2, shouldStop: { asked.bump() > 3 }) }
+        let (s, m1, m2) = try await Self.stoppedAfterThreeBatches(splitName)
         try s.sql("UPDATE users SET name = 'Ada Lovelace' WHERE id = 1", as: m1.name)
         #expect(try s.rows("SELECT count(*) FROM teal.backfill_xids") != ["0"], "the batches recorded their ids")
         #expect(try s.rows("SELECT count(*) FROM pg_class WHERE relname LIKE '%touched%'") == ["1"])
