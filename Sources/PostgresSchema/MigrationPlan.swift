@@ -22,7 +22,8 @@
 //   transaction), and then, only if the mark was taken, a catch-up fills again every row whose version no batch
 //   wrote (each batch records its transaction id). The version schema is made after that, so no release reads the
 //   new shape before every row has its values. A table whose filled columns carry an index or a constraint keeps
-//   every trigger during its backfill instead (a stale value there could fail another write).
+//   every trigger during its backfill instead (a stale value there could fail another write), as does one with
+//   partitions or children (statement triggers are not cloned onto them).
 // * Constraints of the new shape go in `NOT VALID` (checks, foreign keys, NOT NULL as a check) or as indexes
 //   built `CONCURRENTLY` at start, and are validated, or attached `USING INDEX`, at complete.
 // * Rollback keeps what only the new shape could hold: an added column without `up` is renamed aside
