@@ -91,7 +91,7 @@ enum DualWriteSQL {
                 END
                 $teal$
                 """)
-            let shapeName = "'" + plan.migration.replacingOccurrences(of: "'", with: "''") + "'"
+            let shapeName = Identifiers.literal(plan.migration)
             let condition = direction == .up
                 ? "\(ShapeSetting.current) NOT IN (\(shapeName), '\(ShapeSetting.backfill)')"
                 : "\(ShapeSetting.current) = \(shapeName)"
@@ -112,13 +112,13 @@ enum DualWriteSQL {
             // The mark is a sequence: taking a value commits at once and never waits for another session, so
             // writers do not queue on it. The function runs as its owner (teal's role), which owns the sequence.
             let sequence = touchedSequence(plan, write.table)
-            let shapeName = "'" + plan.migration.replacingOccurrences(of: "'", with: "''") + "'"
+            let shapeName = Identifiers.literal(plan.migration)
             out.append("CREATE SEQUENCE IF NOT EXISTS \(sequence)")
             out.append("""
                 CREATE OR REPLACE FUNCTION teal.\(Identifiers.quote(touchedName(plan, write.table)))() RETURNS trigger LANGUAGE plpgsql
                 SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $teal$
                 BEGIN
-                  PERFORM nextval('\(sequence.replacingOccurrences(of: "'", with: "''"))');
+                  PERFORM nextval(\(Identifiers.literal(sequence)));
                   RETURN NULL;
                 END
                 $teal$

@@ -183,7 +183,7 @@ struct PlanBuilder {
     /// A physical table, schema-qualified and quoted.
     func qt(_ table: String) -> String { "\(q(schema)).\(q(table))" }
     /// A SQL string literal.
-    func lit(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }
+    func lit(_ s: String) -> String { Identifiers.literal(s) }
     /// A helper object's name, within PostgreSQL's 63 bytes.
     func helper(_ prefix: String, _ name: String) -> String {
         String(decoding: Array("_teal_\(prefix)_\(tag)_\(name)".utf8.prefix(63)), as: UTF8.self)

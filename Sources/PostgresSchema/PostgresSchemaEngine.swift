@@ -196,7 +196,7 @@ public final class PostgresSchemaEngine: Sendable {
     /// partitions or children, whose own statements would not fire its statement trigger (row triggers are
     /// cloned onto partitions, statement triggers are not).
     private func keepsEveryTrigger(_ s: PostgresSession, _ table: String, _ columns: Set<String>) async throws -> Bool {
-        let names = columns.sorted().map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }.joined(separator: ", ")
+        let names = columns.sorted().map(Identifiers.literal).joined(separator: ", ")
         let count = try await s.value("""
             SELECT (count(*) + (SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass($1))
                     + (SELECT count(*) FROM pg_class WHERE oid = to_regclass($1) AND relkind = 'p'))::text
@@ -376,7 +376,6 @@ public final class PostgresSchemaEngine: Sendable {
     private func catchUp(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration,
                          shouldStop: (@Sendable () -> Bool)?) async throws {
         let catalog = try await Catalog.read(s, schema: schema)
-        func lit(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
         for table in plan.backfills.keys.sorted() {
             guard let assignments = plan.backfills[table], !assignments.isEmpty, let t = catalog.table(table) else { continue }
             let sequence = DualWriteSQL.touchedSequence(plan, table)
@@ -392,8 +391,8 @@ public final class PostgresSchemaEngine: Sendable {
                 let qt = "\(Identifiers.quote(schema)).\(Identifiers.quote(table))"
                 // One probe of teal.backfill_xids' key per row, however many batches there were.
                 runner.only = """
-                    NOT EXISTS (SELECT 1 FROM teal.backfill_xids b WHERE b.schema_name = \(lit(schema)) \
-                    AND b.migration = \(lit(migration.name)) AND b.table_name = \(lit(table)) AND b.xid = \(qt).xmin::text::bigint)
+                    NOT EXISTS (SELECT 1 FROM teal.backfill_xids b WHERE b.schema_name = \(Identifiers.literal(schema)) \
+                    AND b.migration = \(Identifiers.literal(migration.name)) AND b.table_name = \(Identifiers.literal(table)) AND b.xid = \(qt).xmin::text::bigint)
                     """
                 logger.info("old-shape updates during the backfill; filling those rows again", metadata: ["migration": "\(migration.name)", "table": "\(table)"])
                 try await runner.run(progress: nil, shouldStop: shouldStop)
