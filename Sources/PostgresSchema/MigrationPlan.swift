@@ -14,8 +14,8 @@
 //   `up`; the "down" trigger fires for writes in the new shape and computes the old shape's columns from
 //   `down`. Their `WHEN` clauses test `teal.shape`, so a write pays only for its own direction and the
 //   backfill (which sets `teal.shape = backfill` and writes the values itself) pays for none; the UPDATE
-//   triggers also skip a row the statement left byte for byte as it was (`OLD *<> NEW`). Each function
-//   declares only the columns its expressions name.
+//   triggers fire only when the statement changed a column their expressions read (by its text form), and test
+//   that before `teal.shape`. Each function declares only the columns its expressions name.
 // * While a table's backfill runs, it has the INSERT triggers only: any row UPDATE trigger, even one whose `WHEN`
 //   is false, costs every backfilled row a row lock. A statement trigger marks that the old shape updated the
 //   table meanwhile; the UPDATE triggers come when the backfill ends (dropping the mark's trigger in the same

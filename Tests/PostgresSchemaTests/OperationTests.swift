@@ -241,6 +241,32 @@ let pgCases: [PGCase] = [
             // The twin's value went with the rollback (it has `up`, so the old column is the truth); `up` filled it again.
             #expect(try s.rows("SELECT age FROM users WHERE name = 'n'", as: new) == ["unknown"])
         }),
+    PGCase(name: "alter_column: an update is carried when it changes a column the expression reads, by its text form",
+           setup: "CREATE TABLE prices (id serial PRIMARY KEY, amount numeric NOT NULL, note text); INSERT INTO prices (amount) VALUES (1.0), (2), (3)",
+           migration: """
+        operations:
+          - alter_column:
+              table: prices
+              column: amount
+              type: text
+              up: "amount::text"
+              down: "amount::numeric"
+        """,
+        started: { (s: PGScratch) throws in
+            // 1.0 and 1.00 are equal numbers with different text: the new shape must see the new spelling.
+            try s.sql("UPDATE prices SET amount = 1.00 WHERE id = 1", as: old)
+            #expect(try s.rows("SELECT amount FROM prices WHERE id = 1", as: new) == ["1.00"])
+            try s.sql("UPDATE prices SET note = 'old note' WHERE id = 2", as: old)
+            #expect(try s.rows("SELECT amount || ' ' || note FROM prices WHERE id = 2", as: new) == ["2 old note"])
+            try s.sql("UPDATE prices SET amount = '3.50' WHERE id = 3", as: new)
+            #expect(try s.rows("SELECT amount::text FROM prices WHERE id = 3", as: old) == ["3.50"])
+            try s.sql("UPDATE prices SET note = 'new note' WHERE id = 3", as: new)
+            #expect(try s.rows("SELECT amount::text || ' ' || note FROM prices WHERE id = 3", as: old) == ["3.50 new note"])
+            #expect(try s.rows("SELECT amount FROM prices WHERE id = 3", as: new) == ["3.50"])
+        },
+        completed: { (s: PGScratch) throws in
+            #expect(try s.rows("SELECT amount FROM prices ORDER BY id", as: new) == ["1.00", "2", "3.50"])
+        }),
     PGCase(name: "alter_column of an identity key: new-shape inserts get keys meanwhile, the new column is the identity after",
            setup: "CREATE TABLE tickets (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text); INSERT INTO tickets (title) VALUES ('a'), ('b')",
            migration: """
