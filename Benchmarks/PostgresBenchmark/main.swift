@@ -1,9 +1,10 @@
 // PostgreSQL schema engine benchmark: the split-name migration on users(id serial pk, name text) filled with
-// generate_series, on a private PostgreSQL cluster (TestSupport's PostgresCluster), and a printed table.
+// generate_series, in a database teal manages (its 0001 made the table), on a private PostgreSQL cluster
+// (TestSupport's PostgresCluster), and a printed table.
 //
 //   TEAL_BENCH_SIZES=100000,1000000,10000000   table sizes (default); for each: (1) the backfill rate of `start`,
-//                                              (3) `start` ÷ one ALTER TABLE ADD COLUMN + UPDATE on a copy (three
-//                                              rounds up to 1,000,000 rows, medians)
+//                                              (3) `start` ÷ one ALTER TABLE ADD COLUMN + UPDATE on a copy (five
+//                                              rounds up to 100,000 rows, three up to 1,000,000, medians)
 //   TEAL_BENCH_WRITER_SIZE=1000000             size of the run with a concurrent writer during `start` (3b); 0 skips
 //   TEAL_BENCH_TRIGGER_SIZE=100000             size of the trigger-cost runs (2); 0 skips
 //   TEAL_BENCH_KEYLESS_SIZES=100000,1000000    (1k) the backfill rate of `start` on the same table without its
@@ -155,11 +156,22 @@ func engine(_ database: String) throws -> PostgresSchemaEngine {
     return PostgresSchemaEngine(settings: settings, options: PostgresSchemaOptions(), logger: Logger(label: "teal.schema.postgres"))
 }
 
-/// A seeded database of `rows` rows, vacuumed and frozen; copies of it are made with `copy`.
+/// The migration that made `users` in a database teal manages.
+nonisolated(unsafe) let createUsers = Migration(name: "0001_create_users", number: 1, checksum: "bench-0001", operations: [
+    .createTable(CreateTable(name: "users", columns: [
+        Manifest.ColumnDefinition(name: "id", type: "serial", nullable: false, primaryKey: true),
+        Manifest.ColumnDefinition(name: "name", type: "text", nullable: true),
+    ])),
+])
+
+/// A seeded database of `rows` rows, vacuumed and frozen; copies of it are made with `copy`. It is one teal manages,
+/// as a migration 0002 finds it: teal's 0001 made `users` (with the state tables), then rows came.
 func seed(_ rows: Int) async throws -> String {
     let name = try cluster.createDatabase("seed\(rows)")
+    let e = try engine(name)
+    try await e.start(createUsers)
+    try await e.complete(createUsers.name)
     let c = try await connect(name)
-    try await c.run("CREATE TABLE users (id serial PRIMARY KEY, name text)")
     try await c.run("INSERT INTO users (name) SELECT 'First' || i || ' Last' || i FROM generate_series(1, \(rows)) i")
     try await c.run("VACUUM (FREEZE, ANALYZE) users")
     try await c.run("CHECKPOINT")
@@ -251,7 +263,7 @@ for n in sizes {
     let seedDB = try await seed(n)
     // Sizes up to 1,000,000 rows get `rounds` rounds, each on fresh copies, the baseline first in odd rounds and
     // `start` first in even ones; the figures are the medians of the rounds (each round's ratio pairs its own two).
-    let roundsHere = n <= 1_000_000 ? rounds : 1
+    let roundsHere = n <= 100_000 ? 5 : n <= 1_000_000 ? rounds : 1
     var runs: [(base: Double, start: StartRun, batches: String, load: String)] = []
     var plainDB = "", startDB = ""
     for round in 0..<roundsHere {

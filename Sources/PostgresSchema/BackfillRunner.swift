@@ -41,6 +41,9 @@ struct BackfillRunner {
         "(" + key.enumerated().map { "$\($0.offset + first)::\($0.element.type)" }.joined(separator: ", ") + ")"
     }
 
+    /// Tables the planner counts fewer rows in than this are counted for the progress total.
+    static let countedBelow = 50_000
+
     func run(progress: (@Sendable (Int, Int) -> Void)?, shouldStop: (@Sendable () -> Bool)?) async throws {
         let s = session
         let id: [String?] = [schema, migration, table.name]
@@ -50,8 +53,22 @@ struct BackfillRunner {
             """, id).first
         if state == nil {
             let began = ContinuousClock.now
-            let last = try await s.rows("SELECT \(keyAsText) FROM \(qt) ORDER BY \(keyList.descending) LIMIT 1").first
-            let total = try await s.value("SELECT count(*)::text FROM \(qt)") ?? "0"
+            // The bound, with the planner's row count (kept up to date by autovacuum and ANALYZE): the total is for
+            // progress reports, and counting a large table would read all of it once more. A table the planner
+            // counts under `countedBelow` rows (or has never analyzed) is counted.
+            let answer = try await s.rows("""
+                SELECT \(keyAsText), (SELECT reltuples::bigint::text FROM pg_class WHERE oid = to_regclass($1)) \
+                FROM \(qt) ORDER BY \(keyList.descending) LIMIT 1
+                """, [qt]).first
+            let last = answer.map { Array($0.dropLast()) }
+            var total = "0"
+            if let answer {
+                if let estimate = Int(answer.last.flatMap { $0 } ?? ""), estimate >= Self.countedBelow {
+                    total = String(estimate)
+                } else {
+                    total = try await s.value("SELECT count(*)::text FROM \(qt)") ?? "0"
+                }
+            }
             let boundArray = last.map { "ARRAY[" + $0.indices.map { "$\($0 + 6)" }.joined(separator: ", ") + "]::text[]" } ?? "NULL"
             try await s.exec("""
                 INSERT INTO teal.backfill (schema_name, migration, table_name, bound, total, finished) VALUES ($1, $2, $3, \(boundArray), $4::bigint, $5::boolean)
@@ -149,7 +166,7 @@ struct BackfillRunner {
                     // a batch took) leaves the rest of its page to do.
                     let from = cursor.flatMap { Self.tid($0.first ?? "") }.map { $0.offset == 65535 ? $0.page + 1 : $0.page } ?? 0
                     let end = from + pages
-                    guard let last = Self.tid(bound[0] ?? "")?.page else { throw SchemaError("the backfill bound of \(table.name) is not a tid: \(bound[0] ?? "")") }
+                    guard let last = Self.tid(bound[0])?.page else { throw SchemaError("the backfill bound of \(table.name) is not a tid: \(bound[0])") }
                     let finish = end > last
                     // $n+4: the window's end, $n+5: the cursor after it, $n+6: whether it reaches past the bound.
                     binds += ["(\(end),0)", "(\(end - 1),65535)", finish ? "true" : "false"]
@@ -199,7 +216,8 @@ struct BackfillRunner {
             logger.debug("backfill batch", metadata: ["phase": "backfill batch", "table": "\(table.name)", "size": "\(batch)", "rows": "\(count)",
                                                       "ms": "\(PostgresSession.milliseconds(since: began))"])
             done += count
-            progress?(done, total)
+            // The total may be the planner's estimate: never below what is done, and what is done when all is.
+            progress?(done, finished && only == nil && total >= Self.countedBelow ? done : max(total, done))
             if finished { break }
             cursor = last.map { $0 ?? "" }
             let took = Date().timeIntervalSince(t0)

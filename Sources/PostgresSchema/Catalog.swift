@@ -99,26 +99,55 @@ struct Catalog: Codable, Sendable, Hashable {
 
     /// Reads `schema`'s ordinary and partitioned tables, their columns in order and primary keys.
     static func read(_ session: PostgresSession, schema: String) async throws -> Catalog {
-        let columns = try await session.rows("""
-            SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull::text,
-                   pg_get_expr(d.adbin, d.adrelid), a.attidentity::text
-            FROM pg_class c
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-            LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
-            WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
-            ORDER BY c.relname, a.attnum
-            """, [schema])
-        let keys = try await session.rows("""
-            SELECT c.relname::text, a.attname::text
-            FROM pg_index i
-            JOIN pg_class c ON c.oid = i.indrelid
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
-            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-            WHERE n.nspname = $1 AND i.indisprimary
-            ORDER BY c.relname, k.ord
-            """, [schema])
+        // Six catalog queries in one round trip.
+        let answers = try await session.rowsOfEach([
+            .init(columns: ["c.relname::text", "a.attname::text", "format_type(a.atttypid, a.atttypmod)", "a.attnotnull::text",
+                            "pg_get_expr(d.adbin, d.adrelid)", "a.attidentity::text"], from: """
+                FROM pg_class c
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+                JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+                WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+                """, orderBy: "c.relname, a.attnum", binds: [schema]),
+            .init(columns: ["c.relname::text", "a.attname::text"], from: """
+                FROM pg_index i
+                JOIN pg_class c ON c.oid = i.indrelid
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+                JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+                JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+                WHERE n.nspname = $1 AND i.indisprimary
+                """, orderBy: "c.relname, k.ord", binds: [schema]),
+            .init(columns: ["i.relname::text", "t.relname::text"], from: """
+                FROM pg_index x
+                JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+                JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1
+                """, binds: [schema]),
+            .init(columns: ["i.relname::text", "t.relname::text", "pg_get_indexdef(x.indexrelid)", "c.conname::text", "c.contype::text"], from: """
+                FROM pg_index x
+                JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+                JOIN pg_namespace n ON n.oid = t.relnamespace
+                LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid AND c.contype IN ('p', 'u', 'x')
+                WHERE n.nspname = $1
+                """, orderBy: "i.relname::text", binds: [schema]),
+            .init(columns: ["c.conname::text", "t.relname::text", "r.relname::text", """
+                (SELECT string_agg(a.attname::text, ',' ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum)
+                """, "pg_get_constraintdef(c.oid)"], from: """
+                FROM pg_constraint c
+                JOIN pg_class t ON t.oid = c.conrelid JOIN pg_class r ON r.oid = c.confrelid
+                JOIN pg_namespace n ON n.oid = r.relnamespace
+                WHERE c.contype = 'f' AND n.nspname = $1
+                """, orderBy: "c.conname::text", binds: [schema]),
+            .init(columns: ["c.conname::text", "t.relname::text", """
+                (SELECT string_agg(a.attname::text, ',' ORDER BY a.attnum) FROM pg_attribute a
+                 WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey))
+                """, "pg_get_constraintdef(c.oid)"], from: """
+                FROM pg_constraint c
+                JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+                WHERE c.contype = 'c' AND n.nspname = $1 AND left(c.conname::text, 6) <> '_teal_'
+                """, orderBy: "t.relname::text, c.conname::text", binds: [schema]),
+        ])
+        let (columns, keys, indexRows, detailRows, keyRows, checkRows) = (answers[0], answers[1], answers[2], answers[3], answers[4], answers[5])
         var order: [String] = []
         var byTable: [String: Table] = [:]
         for row in columns {
@@ -129,45 +158,13 @@ struct Catalog: Codable, Sendable, Hashable {
                                               identity: identity))
         }
         for row in keys { byTable[row[0] ?? ""]?.primaryKey.append(row[1] ?? "") }
-        let indexRows = try await session.rows("""
-            SELECT i.relname::text, t.relname::text FROM pg_index x
-            JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
-            JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1
-            """, [schema])
         var indexes: [String: String] = [:]
         for row in indexRows { indexes[row[0] ?? ""] = row[1] ?? "" }
-        let detailRows = try await session.rows("""
-            SELECT i.relname::text, t.relname::text, pg_get_indexdef(x.indexrelid), c.conname::text, c.contype::text
-            FROM pg_index x
-            JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
-            JOIN pg_namespace n ON n.oid = t.relnamespace
-            LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid AND c.contype IN ('p', 'u', 'x')
-            WHERE n.nspname = $1 ORDER BY 1
-            """, [schema])
         let details = detailRows.map { Index(name: $0[0] ?? "", table: $0[1] ?? "", definition: $0[2] ?? "", constraint: $0[3], constraintType: $0[4]) }
-        let keyRows = try await session.rows("""
-            SELECT c.conname::text, t.relname::text, r.relname::text,
-                   (SELECT string_agg(a.attname::text, ',' ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, ord)
-                    JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum),
-                   pg_get_constraintdef(c.oid)
-            FROM pg_constraint c
-            JOIN pg_class t ON t.oid = c.conrelid JOIN pg_class r ON r.oid = c.confrelid
-            JOIN pg_namespace n ON n.oid = r.relnamespace
-            WHERE c.contype = 'f' AND n.nspname = $1 ORDER BY 1
-            """, [schema])
         let foreignKeys = keyRows.map {
             ForeignKey(name: $0[0] ?? "", table: $0[1] ?? "", referencedTable: $0[2] ?? "",
                        referencedColumns: ($0[3] ?? "").split(separator: ",").map(String.init), definition: $0[4] ?? "")
         }
-        let checkRows = try await session.rows("""
-            SELECT c.conname::text, t.relname::text,
-                   (SELECT string_agg(a.attname::text, ',' ORDER BY a.attnum) FROM pg_attribute a
-                    WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)),
-                   pg_get_constraintdef(c.oid)
-            FROM pg_constraint c
-            JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-            WHERE c.contype = 'c' AND n.nspname = $1 AND left(c.conname::text, 6) <> '_teal_' ORDER BY 2, 1
-            """, [schema])
         let checks = checkRows.map {
             Check(name: $0[0] ?? "", table: $0[1] ?? "", columns: ($0[2] ?? "").split(separator: ",").map(String.init), definition: $0[3] ?? "")
         }

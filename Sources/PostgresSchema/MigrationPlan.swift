@@ -56,6 +56,8 @@ struct PlanStep: Sendable, Hashable {
     /// No `statement_timeout` (the lock timeout stays): a lone `VALIDATE CONSTRAINT`, which lets writers on (SHARE
     /// UPDATE EXCLUSIVE) and takes as long as the table is large.
     var unbounded = false
+    /// A user's SQL (`sql`), run statement by statement as written, never folded into a DO block.
+    var raw = false
 }
 
 /// A value computed in a trigger or by the backfill: `target` (a physical column) := `expression`.
@@ -248,16 +250,16 @@ struct PlanBuilder {
 
     // MARK: adding work
 
-    mutating func expand(_ table: String?, _ statements: [String]) {
-        plan.expand.append(PlanStep(table: table.map(qt), statements: statements, operation: index))
+    mutating func expand(_ table: String?, _ statements: [String], raw: Bool = false) {
+        plan.expand.append(PlanStep(table: table.map(qt), statements: statements, operation: index, raw: raw))
     }
 
     mutating func expandConcurrently(_ table: String, index name: String, _ statement: String) {
         plan.expand.append(PlanStep(table: qt(table), statements: [statement], concurrently: true, operation: index, index: name))
     }
 
-    mutating func contract(_ table: String?, phase: Int, _ statements: [String]) {
-        plan.contract.append(PlanStep(table: table.map(qt), statements: statements, operation: index, phase: phase))
+    mutating func contract(_ table: String?, phase: Int, _ statements: [String], raw: Bool = false) {
+        plan.contract.append(PlanStep(table: table.map(qt), statements: statements, operation: index, phase: phase, raw: raw))
     }
 
     mutating func contractConcurrently(_ table: String?, _ statement: String) {
@@ -293,8 +295,8 @@ struct PlanBuilder {
     }
 
     /// Undo steps run in the reverse order of the operations that added them.
-    mutating func undo(_ table: String?, _ statements: [String], concurrently: Bool = false) {
-        plan.undo.insert(PlanStep(table: table.map(qt), statements: statements, concurrently: concurrently, operation: index), at: 0)
+    mutating func undo(_ table: String?, _ statements: [String], concurrently: Bool = false, raw: Bool = false) {
+        plan.undo.insert(PlanStep(table: table.map(qt), statements: statements, concurrently: concurrently, operation: index, raw: raw), at: 0)
     }
 
     mutating func up(_ table: String, _ target: String, _ expression: String) {

@@ -138,10 +138,12 @@ public final class PostgresSchemaEngine: Sendable {
             do {
                 try await self.expand(s, plan, migration)
                 let backfilling = try await self.backfillingTables(s, plan)
-                try await self.backfill(s, plan, migration, recording: backfilling, progress: progress, shouldStop: shouldStop)
+                // The tables as expanded (with what raw SQL created); the triggers that follow change none of them.
+                let expanded = try await Catalog.read(s, schema: self.schema)
+                try await self.backfill(s, plan, migration, expanded, recording: backfilling, progress: progress, shouldStop: shouldStop)
                 try await self.installTriggers(s, plan, tables: backfilling)
-                try await self.catchUp(s, plan, migration, shouldStop: shouldStop)
-                try await self.createVersionSchema(s, plan, migration)
+                try await self.catchUp(s, plan, migration, expanded, shouldStop: shouldStop)
+                try await self.createVersionSchema(s, plan, migration, expanded)
                 let began = ContinuousClock.now
                 try await s.exec("UPDATE teal.migrations SET state = 'started' WHERE schema_name = $1 AND name = $2", [self.schema, migration.name])
                 self.logger.debug("start: state updated", metadata: ["phase": "state", "ms": "\(PostgresSession.milliseconds(since: began))"])
@@ -220,22 +222,21 @@ public final class PostgresSchemaEngine: Sendable {
 
     /// The new shape's version schema, made once every row has its values (no release uses the new shape before
     /// start returns), with its grants; the old shape's gets what was granted since its start.
-    private func createVersionSchema(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration) async throws {
+    /// `now`: the tables as the expand left them.
+    private func createVersionSchema(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration, _ now: Catalog) async throws {
         // Tables that raw SQL created join the new shape as they are.
         var shape = plan.newShape
-        let now = try await Catalog.read(s, schema: schema)
         let known = Set(plan.oldShape.tables.map(\.physical) + plan.newShape.tables.map(\.physical))
         for t in now.tables where !known.contains(t.name) && !t.name.hasPrefix("_teal_") {
             shape.tables.append(Shape.Table(name: t.name, physical: t.name, columns: t.visibleColumns.map { .init(name: $0.name, physical: $0.name) }))
         }
         let views = DualWriteSQL.versionSchema(plan.versionSchema, schema: schema, shape: shape)
+        let previous = try await previousCompleted(s, before: migration)
         try await s.ddl(on: nil, options: options, label: "version schema") {
-            for sql in views { try await s.exec(sql) }
+            try await s.execAll(views)
             try await self.grant(s, versionSchema: plan.versionSchema)
-        }
-        // The old shape's version schema, made when its migration started, gets what was granted since.
-        if let previous = try await previousCompleted(s, before: migration) {
-            try await s.ddl(on: nil, options: options, label: "grants") { try await self.grant(s, versionSchema: self.versionSchema(for: previous)) }
+            // The old shape's version schema, made when its migration started, gets what was granted since.
+            if let previous { try await self.grant(s, versionSchema: self.versionSchema(for: previous)) }
         }
     }
 
@@ -250,26 +251,15 @@ public final class PostgresSchemaEngine: Sendable {
             let functions = statements.filter(DualWriteSQL.takesNoTableLock)
             if !functions.isEmpty {
                 let began = ContinuousClock.now
-                try await s.transaction { for sql in functions { try await s.exec(sql) } }
+                try await s.inOneBlock(functions)
                 logger.debug("trigger functions created", metadata: ["phase": "trigger functions", "table": "\(write.table)",
                                                                      "ms": "\(PostgresSession.milliseconds(since: began))"])
             }
             // The DROP/CREATE TRIGGERs go to the server as one statement: the table's lock (which old-shape writers
-            // queue behind) is then held for one round trip and the commit, not one round trip per statement.
+            // queue behind) is then held for one round trip, not one round trip per statement.
             let triggers = statements.filter { !DualWriteSQL.takesNoTableLock($0) }
-            try await s.ddl(on: "\(schema).\(write.table)", options: options, label: "triggers") {
-                if let block = Self.oneStatement(triggers) { try await s.exec(block) }
-                else { for sql in triggers { try await s.exec(sql) } }
-            }
+            try await s.ddl(on: "\(schema).\(write.table)", options: options, label: "triggers", statements: triggers)
         }
-    }
-
-    /// `statements` (none of them a DO block of its own) as one DO block, so they cost one round trip; nil when
-    /// a statement holds the block's quote.
-    static func oneStatement(_ statements: [String]) -> String? {
-        let quote = "$teal_block$"
-        guard !statements.isEmpty, !statements.contains(where: { $0.contains(quote) }) else { return nil }
-        return "DO \(quote) BEGIN\n" + statements.map { $0 + ";\n" }.joined() + "END \(quote)"
     }
 
     /// One step: a DDL transaction under the lock timeout, or a concurrent index build outside any transaction
@@ -278,7 +268,12 @@ public final class PostgresSchemaEngine: Sendable {
         guard step.concurrently else {
             var options = options
             if step.unbounded { options.statementTimeout = 0 }
-            try await s.ddl(on: step.table, options: options, label: "step \(step.operation)") { for sql in step.statements { try await s.exec(sql) } }
+            if step.raw {
+                // A user's SQL, statement by statement as written (a DO block would read a bare SELECT differently).
+                try await s.ddl(on: step.table, options: options, label: "step \(step.operation)") { for sql in step.statements { try await s.exec(sql) } }
+            } else {
+                try await s.ddl(on: step.table, options: options, label: "step \(step.operation)", statements: step.statements)
+            }
             return
         }
         try await s.exec("SET lock_timeout = '\(Int(options.lockTimeout * 1000))ms'")
@@ -304,9 +299,10 @@ public final class PostgresSchemaEngine: Sendable {
         throw SchemaError("the index build on \(step.table ?? "?") left an invalid index twice")
     }
 
+    /// The session's timeouts as `withSession` set them.
     private func resetTimeouts(_ s: PostgresSession) async throws {
         try await s.exec("RESET lock_timeout")
-        try await s.exec("RESET statement_timeout")
+        try await s.exec("SELECT set_config('statement_timeout', $1, false)", ["\(Int(options.statementTimeout * 1000))ms"])
     }
 
     /// The completed migration before `migration` (whose version schema the old shape's colors use).
@@ -321,7 +317,7 @@ public final class PostgresSchemaEngine: Sendable {
     /// (see `VersionSchemaGrants`).
     func grant(_ s: PostgresSession, versionSchema: String) async throws {
         let grants = try await VersionSchemaGrants.read(s, schema: schema, versionSchema: versionSchema)
-        for sql in grants.statements(versionSchema: versionSchema) { try await s.exec(sql) }
+        try await s.execAll(grants.statements(versionSchema: versionSchema))
     }
 
     /// Brings the version schemas colors use now (the last completed migration's and the in-flight one's) in line
@@ -352,9 +348,8 @@ public final class PostgresSchemaEngine: Sendable {
     // MARK: backfill
 
     /// Backfills every table of the plan; the batches on the tables in `recording` record their transaction ids.
-    private func backfill(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration, recording: Set<String>,
+    private func backfill(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration, _ catalog: Catalog, recording: Set<String>,
                           progress: (@Sendable (Int, Int) -> Void)?, shouldStop: (@Sendable () -> Bool)?) async throws {
-        let catalog = try await Catalog.read(s, schema: schema)
         for table in plan.backfills.keys.sorted() {
             guard let assignments = plan.backfills[table], !assignments.isEmpty, let t = catalog.table(table) else { continue }
             var runner = BackfillRunner(session: s, schema: schema, migration: migration.name, table: t, assignments: assignments,
@@ -373,16 +368,13 @@ public final class PostgresSchemaEngine: Sendable {
     /// written by one, so any other version was written after (by the old shape, or in the new shape's values by an
     /// INSERT trigger). The UPDATE triggers are all there by now; a row the old shape writes from here on is
     /// theirs. Resumable like the backfill, under its own key. Then the mark and the batches' ids go.
-    private func catchUp(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration,
+    private func catchUp(_ s: PostgresSession, _ plan: MigrationPlan, _ migration: Migration, _ catalog: Catalog,
                          shouldStop: (@Sendable () -> Bool)?) async throws {
-        let catalog = try await Catalog.read(s, schema: schema)
         for table in plan.backfills.keys.sorted() {
             guard let assignments = plan.backfills[table], !assignments.isEmpty, let t = catalog.table(table) else { continue }
-            let sequence = DualWriteSQL.touchedSequence(plan, table)
-            var marked = false
-            if try await s.value("SELECT to_regclass($1)::text", [sequence]) != nil {
-                marked = try await s.value("SELECT is_called::text FROM \(sequence)") == "true"
-            }
+            // A sequence never called has no last_value in pg_sequences.
+            let marked = try await s.value("SELECT (last_value IS NOT NULL)::text FROM pg_sequences WHERE schemaname = 'teal' AND sequencename = $1",
+                                           [DualWriteSQL.touchedName(plan, table)]) == "true"
             if marked {
                 var runner = BackfillRunner(session: s, schema: schema, migration: Self.catchUpKey(migration.name), table: t,
                                             assignments: assignments, options: options, logger: logger)
@@ -397,11 +389,10 @@ public final class PostgresSchemaEngine: Sendable {
                 logger.info("old-shape updates during the backfill; filling those rows again", metadata: ["migration": "\(migration.name)", "table": "\(table)"])
                 try await runner.run(progress: nil, shouldStop: shouldStop)
             }
-            try await s.transaction {
-                for sql in DualWriteSQL.dropTouched(plan, table) { try await s.exec(sql) }
-                try await s.exec("DELETE FROM teal.backfill_xids WHERE schema_name = $1 AND migration = $2 AND table_name = $3",
-                                 [self.schema, migration.name, table])
-            }
+            try await s.inOneBlock(DualWriteSQL.dropTouched(plan, table) + ["""
+                DELETE FROM teal.backfill_xids WHERE schema_name = \(Identifiers.literal(schema)) \
+                AND migration = \(Identifiers.literal(migration.name)) AND table_name = \(Identifiers.literal(table))
+                """])
         }
     }
 
@@ -531,7 +522,8 @@ public final class PostgresSchemaEngine: Sendable {
     func withSession<T>(lock: Bool, _ body: (PostgresSession) async throws -> T) async throws -> T {
         let s = try await PostgresSession.open(settings, logger: logger, applicationName: "teal schema")
         do {
-            try await s.exec("SET search_path = \(Identifiers.quote(schema)), public")
+            // teal's statements are bounded by `statementTimeout` (index builds and lone VALIDATEs lift it).
+            try await s.configure(searchPath: "\(Identifiers.quote(schema)), public", statementTimeout: options.statementTimeout)
             if lock { try await acquireRunnerLock(s) }
             let value = try await body(s)
             await s.close()

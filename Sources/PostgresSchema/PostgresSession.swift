@@ -92,7 +92,8 @@ final class PostgresSession: @unchecked Sendable {
     }
 
     /// Runs one statement and returns its rows, every column read as text (cast in the SQL when it is not).
-    func rows(_ sql: String, _ binds: [String?] = []) async throws -> [[String?]] {
+    /// `block`: the statements `sql` runs as one DO block (see `block`), so that a failure names the one that failed.
+    func rows(_ sql: String, _ binds: [String?] = [], block: [String]? = nil) async throws -> [[String?]] {
         var bindings = PostgresBindings()
         for b in binds {
             if let b { bindings.append(b) } else { bindings.appendNull() }
@@ -116,7 +117,40 @@ final class PostgresSession: @unchecked Sendable {
                 return out
             }
         } catch {
-            throw Self.schemaError(error, statement: sql)
+            throw Self.schemaError(error, statement: sql, block: block)
+        }
+    }
+
+    /// One query of `rowsOfEach`: its select list (text expressions), the rest of it (`FROM ... WHERE ...`), the order
+    /// of its rows if it matters, and its parameters ($1... of its own).
+    struct Query {
+        var columns: [String]
+        var from: String
+        var orderBy: String?
+        var binds: [String?]
+    }
+
+    /// The rows of several queries in one round trip: each query's rows come back as one JSON array of arrays (in
+    /// its `orderBy`), its parameters renumbered after the ones before it.
+    func rowsOfEach(_ queries: [Query]) async throws -> [[[String?]]] {
+        var binds: [String?] = []
+        var parts: [String] = []
+        for q in queries {
+            let offset = binds.count
+            func renumbered(_ sql: String) -> String {
+                sql.replacing(/\$([0-9]+)/) { m in "$\(Int(m.output.1)! + offset)" }
+            }
+            let order = q.orderBy.map { " ORDER BY \($0)" } ?? ""
+            parts.append("(SELECT coalesce(json_agg(json_build_array(\(q.columns.joined(separator: ", ")))\(order)), '[]')::text \(renumbered(q.from)))")
+            binds += q.binds
+        }
+        let cells = try await rows("SELECT " + parts.joined(separator: ", "), binds).first ?? []
+        guard cells.count == queries.count else { throw SchemaError("no answer to a catalog query") }
+        return try cells.map { cell in
+            guard let data = cell?.data(using: .utf8), let rows = try JSONSerialization.jsonObject(with: data) as? [[Any]] else {
+                throw SchemaError("an unreadable answer to a catalog query: \(cell ?? "NULL")")
+            }
+            return rows.map { row in row.map { v in v is NSNull ? nil : (v as? String) ?? "\(v)" } }
         }
     }
 
@@ -144,18 +178,80 @@ final class PostgresSession: @unchecked Sendable {
     /// Each committed transaction is logged at debug level with `label`, its table and how long it took (the
     /// lock is held from its first locking statement to its commit), so a writer's slow statement can be placed.
     func ddl<T>(on table: String?, options: PostgresSchemaOptions, label: String = "ddl", _ body: () async throws -> T) async throws -> T {
+        try await retryingLockTimeouts(on: table, options: options, label: label) {
+            try await transaction {
+                try await exec("""
+                    SELECT set_config('lock_timeout', '\(Int(options.lockTimeout * 1000))ms', true),
+                           set_config('statement_timeout', '\(Int(options.statementTimeout * 1000))ms', true)
+                    """)
+                return try await body()
+            }
+        }
+    }
+
+    /// `statements` as one DDL transaction like `ddl`'s, sent as one DO block (one round trip instead of one per
+    /// statement and three more): the server runs it in a transaction of its own, and the block sets `lock_timeout`
+    /// for it first. A setting changed inside a statement does not bound that statement, so the block is used only
+    /// when the session's own `statement_timeout` (`statementTimeout`, set by the engine when it opens the session)
+    /// is the one wanted; otherwise, or when the statements cannot be one block (`block`), it is `ddl`'s transaction.
+    /// Only for statements teal writes: a user's SQL may hold what PL/pgSQL reads differently (a bare SELECT).
+    func ddl(on table: String?, options: PostgresSchemaOptions, label: String = "ddl", statements: [String]) async throws {
+        let lockTimeout = "PERFORM set_config('lock_timeout', '\(Int(options.lockTimeout * 1000))ms', true)"
+        let all = [lockTimeout] + statements
+        guard statementTimeout == options.statementTimeout, !statements.isEmpty, let block = Self.block(all) else {
+            return try await ddl(on: table, options: options, label: label) { for sql in statements { try await exec(sql) } }
+        }
+        try await retryingLockTimeouts(on: table, options: options, label: label) { _ = try await rows(block, block: all) }
+    }
+
+    /// `statements` (teal's, see `ddl(on:options:label:statements:)`) in one transaction and one round trip when
+    /// they can be one DO block, else in `transaction`; no timeouts of their own.
+    func inOneBlock(_ statements: [String]) async throws {
+        guard let block = Self.block(statements) else { return try await transaction { for sql in statements { try await exec(sql) } } }
+        _ = try await rows(block, block: statements)
+    }
+
+    /// `statements` (teal's) one after the other, in one round trip when they can be one DO block; in the caller's
+    /// transaction, if any.
+    func execAll(_ statements: [String]) async throws {
+        guard let block = Self.block(statements) else { for sql in statements { try await exec(sql) }; return }
+        _ = try await rows(block, block: statements)
+    }
+
+    /// `statements` as one DO block, nil when a statement holds the block's quote.
+    static func block(_ statements: [String]) -> String? {
+        let quote = "$teal_block$"
+        guard !statements.isEmpty, !statements.contains(where: { $0.contains(quote) }) else { return nil }
+        return "DO \(quote) BEGIN\n" + statements.map { bare($0) + ";\n" }.joined() + "END \(quote)"
+    }
+
+    /// `sql` without the closing semicolon (and blanks) that would make an empty statement in a block, which
+    /// PL/pgSQL refuses.
+    static func bare(_ sql: String) -> String {
+        var t = Substring(sql)
+        while let last = t.last, last == ";" || last.isWhitespace { t = t.dropLast() }
+        return String(t)
+    }
+
+    /// The `statement_timeout` the session has outside transactions that set their own (nil: the server's default).
+    private(set) var statementTimeout: TimeInterval?
+
+    /// Sets the session's `search_path` and `statement_timeout`, in one round trip.
+    func configure(searchPath: String, statementTimeout: TimeInterval) async throws {
+        try await exec("SELECT set_config('search_path', $1, false), set_config('statement_timeout', $2, false)",
+                       [searchPath, "\(Int(statementTimeout * 1000))ms"])
+        self.statementTimeout = statementTimeout
+    }
+
+    /// Runs `body` (one DDL transaction) again after a lock timeout, with jittered, growing pauses, up to
+    /// `lockAttempts` times; logs each commit.
+    private func retryingLockTimeouts<T>(on table: String?, options: PostgresSchemaOptions, label: String, _ body: () async throws -> T) async throws -> T {
         var attempt = 0
         while true {
             attempt += 1
             let began = ContinuousClock.now
             do {
-                let value = try await transaction {
-                    try await exec("""
-                        SELECT set_config('lock_timeout', '\(Int(options.lockTimeout * 1000))ms', true),
-                               set_config('statement_timeout', '\(Int(options.statementTimeout * 1000))ms', true)
-                        """)
-                    return try await body()
-                }
+                let value = try await body()
                 logger.debug("ddl committed", metadata: ["phase": "\(label)", "table": "\(table ?? "-")", "attempt": "\(attempt)",
                                                          "ms": "\(Self.milliseconds(since: began))"])
                 return value
@@ -213,13 +309,27 @@ final class PostgresSession: @unchecked Sendable {
         return "\(error)"
     }
 
-    static func schemaError(_ error: any Error, statement: String) -> SchemaError {
+    /// Which of `statements`, run as one `block`, a failure's context (`PL/pgSQL function inline_code_block line N
+    /// ...`) points at: line 1 is the block's `BEGIN`, its statements follow one after the other.
+    static func blockStatement(_ statements: [String], context: String?) -> String? {
+        guard let context, let range = context.range(of: "inline_code_block line "),
+              let line = Int(context[range.upperBound...].prefix(while: \.isNumber)), line >= 2 else { return nil }
+        var first = 2
+        for statement in statements {
+            let lines = bare(statement).split(separator: "\n", omittingEmptySubsequences: false).count
+            if line < first + lines { return statement }
+            first += lines
+        }
+        return nil
+    }
+
+    static func schemaError(_ error: any Error, statement: String, block: [String]? = nil) -> SchemaError {
         if let e = error as? SchemaError { return e }
         var e = SchemaError(message(of: error))
         if let p = error as? PSQLError {
             let state = p.serverInfo?[.sqlState]
             e.sqlState = state
-            e.statement = statement
+            e.statement = block.flatMap { blockStatement($0, context: p.serverInfo?[.locationContext]) } ?? statement
             if let state {
                 // Connection trouble, a server shutting down or starting, serialization failures, deadlocks,
                 // lock timeouts: the same statement may well succeed later.

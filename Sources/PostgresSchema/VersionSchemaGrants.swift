@@ -54,55 +54,53 @@ struct VersionSchemaGrants: Sendable, Hashable {
         return out
     }
 
-    /// Reads the views of `versionSchema` with their base tables in `schema`, and the privileges of both.
+    /// Reads the views of `versionSchema` with their base tables in `schema`, and the privileges of both, in one
+    /// round trip.
     static func read(_ s: PostgresSession, schema: String, versionSchema: String) async throws -> VersionSchemaGrants {
-        // A view's base table is the relation its rewrite rule depends on.
-        let viewRows = try await s.rows("""
-            SELECT DISTINCT v.relname::text, t.relname::text
-            FROM pg_class v
-            JOIN pg_namespace vn ON vn.oid = v.relnamespace
-            JOIN pg_rewrite w ON w.ev_class = v.oid
-            JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid AND d.refclassid = 'pg_class'::regclass
-            JOIN pg_class t ON t.oid = d.refobjid AND t.relkind IN ('r', 'p')
-            JOIN pg_namespace tn ON tn.oid = t.relnamespace
-            WHERE vn.nspname = $1 AND v.relkind = 'v' AND tn.nspname = $2
-            """, [versionSchema, schema])
+        let answers = try await s.rowsOfEach([
+            // A view's base table is the relation its rewrite rule depends on.
+            .init(columns: ["v.relname::text", "t.relname::text"], from: """
+                FROM pg_class v
+                JOIN pg_namespace vn ON vn.oid = v.relnamespace
+                JOIN pg_rewrite w ON w.ev_class = v.oid
+                JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid AND d.refclassid = 'pg_class'::regclass
+                JOIN pg_class t ON t.oid = d.refobjid AND t.relkind IN ('r', 'p')
+                JOIN pg_namespace tn ON tn.oid = t.relnamespace
+                WHERE vn.nspname = $1 AND v.relkind = 'v' AND tn.nspname = $2
+                """, binds: [versionSchema, schema]),
+            Self.privileges(namespace: schema),
+            Self.privileges(namespace: versionSchema),
+            .init(columns: ["CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE r.rolname::text END"], from: """
+                FROM pg_namespace n
+                CROSS JOIN LATERAL aclexplode(n.nspacl) a
+                LEFT JOIN pg_roles r ON r.oid = a.grantee
+                WHERE n.nspname = $1 AND a.privilege_type = 'USAGE'
+                  AND a.grantee <> n.nspowner AND a.grantee NOT IN (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                """, binds: [versionSchema]),
+        ])
         var views: [String: String] = [:]
-        for row in viewRows { if let v = row[0], let t = row[1] { views[v] = t } }
-        return VersionSchemaGrants(views: views,
-                                   base: try await privileges(s, namespace: schema),
-                                   current: try await privileges(s, namespace: versionSchema),
-                                   usage: try await usage(s, namespace: versionSchema))
+        for row in answers[0] { if let v = row[0], let t = row[1] { views[v] = t } }
+        func byRelation(_ rows: [[String?]]) -> [String: [String: Set<String>]] {
+            var out: [String: [String: Set<String>]] = [:]
+            for row in rows {
+                guard let relation = row[0], let role = row[1], let privilege = row[2] else { continue }
+                out[relation, default: [:]][role, default: []].insert(privilege)
+            }
+            return out
+        }
+        return VersionSchemaGrants(views: views, base: byRelation(answers[1]), current: byRelation(answers[2]),
+                                   usage: Set(answers[3].compactMap { $0[0] }))
     }
 
     /// Relation → role → privileges granted in `namespace`, leaving out the owner's and teal's own user's.
-    private static func privileges(_ s: PostgresSession, namespace: String) async throws -> [String: [String: Set<String>]] {
-        let rows = try await s.rows("""
-            SELECT c.relname::text, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE r.rolname::text END, a.privilege_type
+    private static func privileges(namespace: String) -> PostgresSession.Query {
+        .init(columns: ["c.relname::text", "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE r.rolname::text END", "a.privilege_type"], from: """
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
             CROSS JOIN LATERAL aclexplode(c.relacl) a
             LEFT JOIN pg_roles r ON r.oid = a.grantee
             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v')
               AND a.grantee <> c.relowner AND a.grantee NOT IN (SELECT oid FROM pg_roles WHERE rolname = current_user)
-            """, [namespace])
-        var out: [String: [String: Set<String>]] = [:]
-        for row in rows {
-            guard let relation = row[0], let role = row[1], let privilege = row[2] else { continue }
-            out[relation, default: [:]][role, default: []].insert(privilege)
-        }
-        return out
-    }
-
-    private static func usage(_ s: PostgresSession, namespace: String) async throws -> Set<String> {
-        let rows = try await s.rows("""
-            SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE r.rolname::text END
-            FROM pg_namespace n
-            CROSS JOIN LATERAL aclexplode(n.nspacl) a
-            LEFT JOIN pg_roles r ON r.oid = a.grantee
-            WHERE n.nspname = $1 AND a.privilege_type = 'USAGE'
-              AND a.grantee <> n.nspowner AND a.grantee NOT IN (SELECT oid FROM pg_roles WHERE rolname = current_user)
-            """, [namespace])
-        return Set(rows.compactMap { $0[0] })
+            """, binds: [namespace])
     }
 }

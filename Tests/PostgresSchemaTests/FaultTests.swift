@@ -68,6 +68,36 @@ struct PGFaultTests {
         #expect(try s.rows("SELECT name FROM users", as: "0001_create_users") == ["Ada Lovelace"], "the old shape still serves")
     }
 
+    @Test("a step of teal's that fails (its statements sent as one block) names the statement that failed")
+    func failingStepNamesItsStatement() async throws {
+        guard postgresAvailable() else { return }
+        let s = try PGScratch()
+        try await s.engine.start(try pgMigration("0001_create_users", createUsers))
+        try await s.engine.complete("0001_create_users")
+        let before = try PGHarness.shape(s)
+        let bad = try pgMigration("0002_bad_type", """
+            operations:
+              - create_table:
+                  name: notes
+                  columns:
+                    - {name: id, type: serial, pk: true}
+                    - {name: body, type: no_such_type}
+            """)
+        do {
+            try await s.engine.start(bad)
+            Issue.record("a table of an unknown type was created")
+        } catch let e as SchemaError {
+            #expect(!e.isTransient)
+            #expect(e.operationIndex == 0 && e.operationKind == "create_table", "\(e)")
+            #expect(e.message.contains("no_such_type"), "\(e.message)")
+            let statement = try #require(e.statement)
+            #expect(statement.contains("CREATE TABLE") && statement.contains("no_such_type"), "\(statement)")
+            #expect(!statement.contains("teal_block") && !statement.contains("lock_timeout"), "the failing statement alone: \(statement)")
+        }
+        #expect(try PGHarness.shape(s) == before, "nothing of the start is left")
+        #expect(try await s.engine.status().migrations.last?.state == .rolledBack)
+    }
+
     @Test("a table locked by a long transaction: lock timeout, retried, then a transient failure naming the holder")
     func lockedTable() async throws {
         guard postgresAvailable() else { return }

@@ -5,6 +5,22 @@ import Testing
 
 /// The pure parts of the PostgreSQL engine, without a database.
 struct PlanTests {
+    @Test func statementsRunAsOneBlockAndAFailureNamesItsOwnStatement() throws {
+        let statements = ["SELECT 1;", "ALTER TABLE a\n  ADD COLUMN b text", "DO $teal$ BEGIN\n  IF true THEN\n    NULL;\n  END IF;\nEND $teal$", "DROP TABLE c  ;\n"]
+        let block = try #require(PostgresSession.block(statements))
+        #expect(block == "DO $teal_block$ BEGIN\nSELECT 1;\nALTER TABLE a\n  ADD COLUMN b text;\nDO $teal$ BEGIN\n  IF true THEN\n    NULL;\n  END IF;\nEND $teal$;\nDROP TABLE c;\nEND $teal_block$")
+        // PL/pgSQL counts lines from the block's BEGIN: line 2 is the first statement.
+        func at(_ line: Int) -> String? { PostgresSession.blockStatement(statements, context: "PL/pgSQL function inline_code_block line \(line) at SQL statement") }
+        #expect(at(2) == statements[0])
+        #expect(at(3) == statements[1] && at(4) == statements[1])
+        #expect(at(5) == statements[2] && at(9) == statements[2])
+        #expect(at(10) == statements[3])
+        #expect(at(11) == nil && at(1) == nil)
+        #expect(PostgresSession.blockStatement(statements, context: "SQL statement \"x\"") == nil)
+        #expect(PostgresSession.block(["SELECT '$teal_block$'"]) == nil, "a statement holding the block's quote is not folded")
+        #expect(PostgresSession.block([]) == nil)
+    }
+
     @Test func statementsAreSplitAtTopLevelSemicolonsOnly() {
         let sql = """
             CREATE TABLE a (x text DEFAULT 'a;b'); -- a comment; still a comment

@@ -7,11 +7,11 @@ struct PGRawSQL: PostgresOperation {
 
     func plan(_ b: inout PlanBuilder) throws {
         if op.onComplete {
-            b.contract(nil, phase: 2, SQLStatements.split(op.up))
+            b.contract(nil, phase: 2, SQLStatements.split(op.up), raw: true)
             b.refuseReopen("its SQL ran at complete (onComplete) and cannot be undone")
         } else {
-            b.expand(nil, SQLStatements.split(op.up))
-            if let down = op.down { b.undo(nil, SQLStatements.split(down)) }
+            b.expand(nil, SQLStatements.split(op.up), raw: true)
+            if let down = op.down { b.undo(nil, SQLStatements.split(down), raw: true) }
         }
     }
 }
