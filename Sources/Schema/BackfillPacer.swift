@@ -15,7 +15,9 @@ import Foundation
 /// * **active** — `PRAGMA data_version` showed a commit by another connection in the last second (or during
 ///   a short look before the first batch): a gap after every batch;
 /// * **quiet** — otherwise batches follow each other, with a 26 ms gap after at most 125 ms of lock time; a
-///   writer arriving then waits up to about 130 ms once, after which the backfill is active again.
+///   writer arriving then waits up to about 130 ms once, after which the backfill is active again. A quiet
+///   backfill also checkpoints the WAL less often (about every `quietFrames` frames instead of 800), so the
+///   arriving writer's first commit may also run a checkpoint of up to that many frames.
 struct BackfillPacer {
     /// When the default busy handler's attempts come, counted from the first one.
     static let attempts: [TimeInterval] = [0.001, 0.003, 0.008, 0.018, 0.033, 0.053, 0.078, 0.103, 0.128, 0.178, 0.228]
@@ -60,6 +62,14 @@ struct BackfillPacer {
         minPause = options.batchPause
         yields = options.yieldsToWriters
         rows = options.batchSize
+    }
+
+    /// WAL frames a quiet backfill lets build up between its checkpoints.
+    static let quietFrames = 4000
+
+    /// True while other connections write (see the type's comment).
+    func isActive(at now: TimeInterval) -> Bool {
+        lastForeignWrite.map { now - $0 < Self.activeWindow } ?? false
     }
 
     /// Records that another connection committed at `now`.

@@ -35,8 +35,9 @@
 //
 // Phases: start = validate + expand in one transaction (history row `backfilling`), then backfill in rowid
 // batches, each its own transaction recording progress in `_teal_backfill` (a crash resumes from there), paced
-// by `BackfillPacer` so that other connections' writers wait about one batch, then a check that no `down` gives
-// NULL to a column the old shape requires, then `started`. complete and
+// by `BackfillPacer` so that other connections' writers wait about one batch, while `DownCheck` checks, on a
+// connection of its own, each batch's rows once committed: no `down` may give NULL to a column the old shape
+// requires. Then `started`. complete and
 // rollback are one transaction each. Rollback keeps aside, in `_teal_kept_*` tables,
 // what only the new shape could hold, and the next start of the same migration brings it back.
 
@@ -58,6 +59,8 @@ public final class SchemaEngine: @unchecked Sendable {
     public let dialect: any SchemaDialect
     let logger: Logger
     let queue: DatabaseQueue
+    /// The connections' configuration (a `DownCheck` opens one more).
+    let configuration: Configuration
 
     /// Opens (creating if needed) the database at `path` in WAL mode.
     public init(path: String, options: SchemaEngineOptions = SchemaEngineOptions(), logger: Logger = Logger(label: "teal.schema"),
@@ -73,6 +76,7 @@ public final class SchemaEngine: @unchecked Sendable {
             _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
+        configuration = config
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
         } catch {
@@ -165,8 +169,9 @@ public final class SchemaEngine: @unchecked Sendable {
         }
         logger.info(resuming ? "resuming backfill" : "expanded", metadata: ["migration": "\(migration.name)"])
         do {
-            try backfill(migration.name, progress: progress, shouldStop: shouldStop)
-            try checkDowns(migration)
+            let downs = try queue.read { try DownCheck(path: path, configuration: configuration, migration: migration, in: $0) }
+            try backfill(migration.name, downs: downs, progress: progress, shouldStop: shouldStop)
+            try downs.finish(on: queue)
         } catch let error as SchemaError where error.isInterruption {
             logger.info("backfill interrupted", metadata: ["migration": "\(migration.name)"])
             throw error
@@ -174,6 +179,8 @@ public final class SchemaEngine: @unchecked Sendable {
             let cause = SchemaError.wrap(error, migration: migration.name, doing: "backfill failed")
             do {
                 try undoStart(migration.name, previous: resuming ? nil : .some(previous))
+                // Undoing a resumed start defers NOT NULL as a rollback does; like a rollback, it re-declares it now.
+                _ = try restoreNotNull()
                 try trimRows()
             } catch let undoError {
                 throw SchemaError(migration: migration.name, "\(cause.message); undoing the start failed too: \(SchemaError.wrap(undoError, migration: nil).message)")
@@ -274,28 +281,6 @@ public final class SchemaEngine: @unchecked Sendable {
     static let deferredKey = "deferred_trigger."
     /// Key prefix of `down` values that must not be NULL (`table.n` → "operation\ncolumn\nexpression").
     static let downCheckKey = "down_check."
-
-    /// Fails when a `down` gives NULL, for an existing row, to a column the old shape declares NOT NULL: a
-    /// rollback could not give such a row back to the old shape. Read in a snapshot, after the backfill.
-    private func checkDowns(_ migration: Migration) throws {
-        let pattern = Self.downCheckKey.replacingOccurrences(of: "_", with: "\\_") + "%"
-        try queue.read { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT key, value FROM "\(History.state)" WHERE migration = ? AND key LIKE ? ESCAPE '\\' ORDER BY key
-                """, arguments: [migration.name, pattern])
-            for row in rows {
-                let key: String = row["key"]
-                let parts = (row["value"] as String).split(separator: "\n", maxSplits: 2).map(String.init)
-                guard parts.count == 3, let origin = Int(parts[0]) else { continue }
-                let table = String(key.dropFirst(Self.downCheckKey.count).split(separator: ".").dropLast().joined(separator: "."))
-                let n = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(Identifiers.quote(table)) WHERE \(parts[2]) IS NULL") ?? 0
-                if n > 0 {
-                    throw SchemaError(migration: migration.name, operationIndex: origin, operationKind: migration.operations[origin].kind,
-                                      "`down` gives NULL for \(n) existing row(s) of \(table), but \(parts[1]) is NOT NULL in the old shape, so a rollback could not give those rows back; make `down` always yield a value (e.g. with COALESCE)")
-                }
-            }
-        }
-    }
 
     /// Creates the triggers for updates the new shape makes, now that every existing row has its values.
     private func installDeferredTriggers(_ db: Database, _ name: String) throws {
@@ -427,7 +412,8 @@ public final class SchemaEngine: @unchecked Sendable {
     /// Fills the new columns of existing rows, one rowid range per transaction, resuming where a crash stopped.
     /// `BackfillPacer` sizes the batches and the gaps between them. No trigger fires on these updates: the
     /// only update triggers installed yet watch old-shape columns.
-    private func backfill(_ name: String, progress: (@Sendable (Int, Int) -> Void)?, shouldStop: (@Sendable () -> Bool)?) throws {
+    /// `downs` checks the rows of each batch once it has committed, and stops the backfill at its first failure.
+    private func backfill(_ name: String, downs: DownCheck, progress: (@Sendable (Int, Int) -> Void)?, shouldStop: (@Sendable () -> Bool)?) throws {
         let (tasks, doneSoFar) = try queue.read { db -> ([BackfillTask], Int) in
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM \"\(History.backfill)\" WHERE migration = ? ORDER BY table_name", arguments: [name])
             let tasks = try rows.map { row -> BackfillTask in
@@ -466,6 +452,7 @@ public final class SchemaEngine: @unchecked Sendable {
         for task in tasks {
             let q = Identifiers.quote(task.table)
             var last = task.lastRowid
+            downs.advance(task.table, to: last) // rows an earlier, interrupted backfill filled
             let totalToStore = task.total
             while last < task.maxRowid {
                 if let shouldStop, shouldStop() {
@@ -505,6 +492,8 @@ public final class SchemaEngine: @unchecked Sendable {
                 last = upper
                 done += changed
                 batches += 1
+                downs.advance(task.table, to: upper)
+                if let failure = downs.failure { throw failure }
                 progress?(done, total)
                 if Date().timeIntervalSince(lastLog) >= 2 {
                     lastLog = Date()
@@ -525,9 +514,12 @@ public final class SchemaEngine: @unchecked Sendable {
                     }
                     idle = BackfillPacer.now() - now
                     pacer.idled(idle)
-                    // About 800 frames a checkpoint (each costs two fsyncs): below the 1000 at which other
-                    // connections' commits would checkpoint themselves.
-                    if frames > 0 { checkpointEvery = max(1, min(64, batchesSinceCheckpoint * 800 / frames)) }
+                    // While other connections write, about 800 frames a checkpoint (each costs two fsyncs): below
+                    // the 1000 at which their commits would checkpoint themselves. A quiet backfill lets more build
+                    // up (`BackfillPacer.quietFrames`), for fewer fsyncs; a writer arriving then may run one
+                    // checkpoint of those in its first commit, once.
+                    let aim = pacer.isActive(at: now) ? 800 : BackfillPacer.quietFrames
+                    if frames > 0 { checkpointEvery = max(1, min(256, batchesSinceCheckpoint * aim / frames)) }
                     batchesSinceCheckpoint = 0
                 }
                 if pause > idle {

@@ -202,9 +202,12 @@ import Testing
         }
         #expect(quiet.filter { $0 > 0 }.count == 1)
         #expect(abs(quiet.first { $0 > 0 }! - (0.025 + BackfillPacer.margin)) < 1e-9)
+        #expect(!pacer.isActive(at: t), "quiet: checkpoints every quietFrames")
         pacer.sawForeignWrite(at: t)
+        #expect(pacer.isActive(at: t + 0.5), "active: checkpoints every 800 frames")
         #expect(abs(pacer.finished(work: 0.002, held: 0.002, at: t) - (0.002 + BackfillPacer.margin)) < 1e-9)
         #expect(pacer.finished(work: 0.002, held: 0.002, at: t + BackfillPacer.activeWindow + 0.001) == 0)
+        #expect(!pacer.isActive(at: t + BackfillPacer.activeWindow + 0.001))
         // A slow batch shrinks the next ones; fast ones grow back to the batch size.
         #expect(pacer.rows == 1000)
         _ = pacer.finished(work: 0.02, held: 0.02, at: t)
