@@ -1,9 +1,28 @@
 import Foundation
+import Synchronization
 
 /// Free loopback ports, chosen by binding port 0.
 public enum FreePort {
-    /// A port on 127.0.0.1 that nothing listened on a moment ago.
+    /// The last ports handed out: the kernel may give the same free port to two binds in a row, and two colors
+    /// (or a color and a listen address) on one port is a loop or a clash.
+    private static let recent = Mutex<[Int]>([])
+    private static let remembered = 512
+
+    /// A port on 127.0.0.1 that nothing listened on a moment ago and that this process has not handed out lately.
     public static func pick() throws -> Int {
+        while true {
+            let port = try unused()
+            let fresh = recent.withLock { ports in
+                guard !ports.contains(port) else { return false }
+                ports.append(port)
+                if ports.count > remembered { ports.removeFirst(ports.count - remembered) }
+                return true
+            }
+            if fresh { return port }
+        }
+    }
+
+    private static func unused() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RuntimeError("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }

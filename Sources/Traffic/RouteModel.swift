@@ -10,6 +10,17 @@ public struct Endpoint: Codable, Hashable, Sendable, CustomStringConvertible {
         self.port = port
     }
 
+    /// Whether a connection to `host:port` would reach this listen address: the same port on the same host, or
+    /// on any loopback or local address when this one listens on all of them.
+    func serves(host other: String, port otherPort: Int) -> Bool {
+        guard port == otherPort else { return false }
+        if host == other { return true }
+        let wildcard: Set = ["0.0.0.0", "::", "[::]", ""]
+        let loopback: Set = ["127.0.0.1", "::1", "[::1]"]
+        if wildcard.contains(host) { return wildcard.contains(other) || loopback.contains(other) || other == "localhost" }
+        return host == "localhost" && loopback.contains(other) || other == "localhost" && loopback.contains(host)
+    }
+
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 

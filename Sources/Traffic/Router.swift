@@ -190,6 +190,12 @@ public actor Router {
         if let clash = listeners.first(where: { $0.key != app && $0.value.endpoint == route.listen }) {
             throw RouterError("\(route.listen) is already the listen address of app \(clash.key)")
         }
+        let own = [route.listen] + listeners.filter { $0.key != app }.map(\.value.endpoint)
+        for (color, upstream) in route.upstreams.sorted(by: { $0.key < $1.key }) {
+            if let loop = own.first(where: { $0.serves(host: upstream.host, port: upstream.port) }) {
+                throw RouterError("upstream \(color) of \(app) is \(upstream.host):\(upstream.port), the router's own listen address \(loop): it would forward to itself")
+            }
+        }
         if let current = listeners[app], current.endpoint == route.listen, current.tls?.files == route.tls {
             table.set(app: app, route: route)
             return

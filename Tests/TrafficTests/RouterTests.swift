@@ -64,6 +64,28 @@ struct RouterTests {
         await router.stop()
     }
 
+    @Test func refusesAnUpstreamThatIsItsOwnListenAddress() async throws {
+        let dir = try TempDir()
+        let router = Router(dataDir: dir.path)
+        defer { dir.remove() }
+        try await router.start()
+        let listen = freePort()
+        let other = freePort()
+        try await router.set(app: "shop", route: route(listen: listen, ["blue": freePort()], live: "blue"))
+        let looped = await #expect(throws: RouterError.self) {
+            try await router.set(app: "shop", route: route(listen: listen, ["green": listen], live: "green"))
+        }
+        #expect(looped?.description.contains("upstream green of shop is 127.0.0.1:\(listen)") == true, "\(String(describing: looped))")
+        let wildcard = AppRoute(listen: Endpoint(host: "0.0.0.0", port: other), upstreams: ["blue": Upstream(host: "localhost", port: other)],
+                                weights: ["blue": 100])
+        await #expect(throws: RouterError.self) { try await router.set(app: "cart", route: wildcard) }
+        let intoShop = route(listen: other, ["blue": listen], live: "blue")
+        await #expect(throws: RouterError.self) { try await router.set(app: "cart", route: intoShop) }
+        let served = try await blocking { try HTTPTestClient.get(port: listen, path: "/") }
+        #expect(served.status == 502, "the route before the refused one keeps serving")
+        await router.stop()
+    }
+
     @Test func forwardsHeadersAndBodiesAndRestoresRoutesAfterRestart() async throws {
         let dir = try TempDir()
         let blue = try PythonUpstream.start(name: "blue", in: dir.path)

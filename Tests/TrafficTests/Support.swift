@@ -13,8 +13,18 @@ struct TempDir {
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// A port nobody listens on right now.
+private let portsHandedOut = Mutex<Set<Int>>([])
+
+/// A port nobody listens on right now, never one this process was handed before: two calls in a row can get
+/// the same port from the kernel, and a "dead" upstream on the router's own listen port is a loop.
 func freePort() -> Int {
+    while true {
+        let port = unusedPort()
+        if portsHandedOut.withLock({ $0.insert(port).inserted }) { return port }
+    }
+}
+
+private func unusedPort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
