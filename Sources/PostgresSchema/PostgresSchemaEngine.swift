@@ -251,7 +251,7 @@ public final class PostgresSchemaEngine: Sendable {
             let functions = statements.filter(DualWriteSQL.takesNoTableLock)
             if !functions.isEmpty {
                 let began = ContinuousClock.now
-                try await s.inOneBlock(functions)
+                try await s.execAll(functions, atomically: true)
                 logger.debug("trigger functions created", metadata: ["phase": "trigger functions", "table": "\(write.table)",
                                                                      "ms": "\(PostgresSession.milliseconds(since: began))"])
             }
@@ -389,10 +389,10 @@ public final class PostgresSchemaEngine: Sendable {
                 logger.info("old-shape updates during the backfill; filling those rows again", metadata: ["migration": "\(migration.name)", "table": "\(table)"])
                 try await runner.run(progress: nil, shouldStop: shouldStop)
             }
-            try await s.inOneBlock(DualWriteSQL.dropTouched(plan, table) + ["""
+            try await s.execAll(DualWriteSQL.dropTouched(plan, table) + ["""
                 DELETE FROM teal.backfill_xids WHERE schema_name = \(Identifiers.literal(schema)) \
                 AND migration = \(Identifiers.literal(migration.name)) AND table_name = \(Identifiers.literal(table))
-                """])
+                """], atomically: true)
         }
     }
 

@@ -204,17 +204,15 @@ final class PostgresSession: @unchecked Sendable {
         try await retryingLockTimeouts(on: table, options: options, label: label) { _ = try await rows(block, block: all) }
     }
 
-    /// `statements` (teal's, see `ddl(on:options:label:statements:)`) in one transaction and one round trip when
-    /// they can be one DO block, else in `transaction`; no timeouts of their own.
-    func inOneBlock(_ statements: [String]) async throws {
-        guard let block = Self.block(statements) else { return try await transaction { for sql in statements { try await exec(sql) } } }
-        _ = try await rows(block, block: statements)
-    }
-
-    /// `statements` (teal's) one after the other, in one round trip when they can be one DO block; in the caller's
-    /// transaction, if any.
-    func execAll(_ statements: [String]) async throws {
-        guard let block = Self.block(statements) else { for sql in statements { try await exec(sql) }; return }
+    /// `statements` (teal's, see `ddl(on:options:label:statements:)`) one after the other, in one round trip when
+    /// they can be one DO block (which the server runs as one transaction), else one by one: in the caller's
+    /// transaction if any, or, when `atomically`, in a transaction of their own. No timeouts of their own.
+    func execAll(_ statements: [String], atomically: Bool = false) async throws {
+        guard let block = Self.block(statements) else {
+            if atomically { return try await transaction { for sql in statements { try await exec(sql) } } }
+            for sql in statements { try await exec(sql) }
+            return
+        }
         _ = try await rows(block, block: statements)
     }
 
