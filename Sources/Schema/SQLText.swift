@@ -203,10 +203,25 @@ public enum SQLText {
     /// `expression` with every bare mention of column `from` (a word or quoted identifier, not qualified, not a
     /// function name) replaced by `to`, quoted. Strings and comments are left as they are.
     public static func replacingColumn(in expression: String, _ from: String, with to: String) -> String {
+        let target = from.lowercased()
+        return rewritingBareColumns(in: expression) { $0.lowercased() == target ? Identifiers.quote(to) : nil }
+    }
+
+    /// `expression` with every bare mention of one of `columns` prefixed by `row` (`NEW`, `OLD`): the expression
+    /// as a trigger's WHEN evaluates it on that row. Nil when it holds a subquery, whose bare names may be another
+    /// table's.
+    static func qualifyingColumns(in expression: String, _ columns: [String], with row: String) -> String? {
+        guard !mentionsWord(expression, "SELECT") else { return nil }
+        let names = Set(columns.map { $0.lowercased() })
+        return rewritingBareColumns(in: expression) { names.contains($0.lowercased()) ? "\(row).\(Identifiers.quote($0))" : nil }
+    }
+
+    /// `expression` with each bare column mention (a word or quoted identifier, not qualified, not a function name)
+    /// that `replace` maps to SQL replaced by it. Strings and comments are left as they are.
+    private static func rewritingBareColumns(in expression: String, _ replace: (String) -> String?) -> String {
         let chars = Array(expression)
         var out = ""
         var i = 0
-        let target = from.lowercased()
         func nextNonSpace(_ j: Int) -> Character? {
             var k = j
             while k < chars.count, chars[k].isWhitespace { k += 1 }
@@ -227,8 +242,8 @@ public enum SQLText {
                 let text = String(chars[i..<min(j, chars.count)])
                 let prevDot = i > 0 && chars[i - 1] == "."
                 let nextDot = j < chars.count && chars[j] == "."
-                if c != "'", !prevDot, !nextDot, Token(kind: .quotedIdentifier, text: text).identifier?.lowercased() == target {
-                    out += Identifiers.quote(to)
+                if c != "'", !prevDot, !nextDot, let name = Token(kind: .quotedIdentifier, text: text).identifier, let sql = replace(name) {
+                    out += sql
                 } else {
                     out += text
                 }
@@ -246,7 +261,7 @@ public enum SQLText {
                 let prevDot = i > 0 && chars[i - 1] == "."
                 let nextDot = j < chars.count && chars[j] == "."
                 let isCall = nextNonSpace(j) == "("
-                out += (!prevDot && !nextDot && !isCall && word.lowercased() == target) ? Identifiers.quote(to) : word
+                out += (!prevDot && !nextDot && !isCall ? replace(word) : nil) ?? word
                 i = j
                 continue
             }

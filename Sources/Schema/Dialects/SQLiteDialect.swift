@@ -465,12 +465,14 @@ final class SQLiteSession: DialectSession {
                 folded.append((name, a))
             }
         }
-        if let sql = updateTrigger(table: table, name: triggerPrefix + table + "_upd", direction: forward, opposite: reverse) {
+        let tableColumns = try columns(of: table).map(\.name)
+        if let sql = updateTrigger(table: table, name: triggerPrefix + table + "_upd", direction: forward, opposite: reverse,
+                                   columns: tableColumns) {
             try execute(sql)
         }
         let newName = triggerPrefix + table + "_upd_new"
         guard let deferred = updateTrigger(table: table, name: newName, direction: reverse, opposite: forward,
-                                           guards: folded.map(\.assignment)) else {
+                                           columns: tableColumns, guards: folded.map(\.assignment)) else {
             return []
         }
         // Created and dropped here so a mistake in it surfaces now, before any row is touched.
@@ -501,7 +503,7 @@ final class SQLiteSession: DialectSession {
     /// direction's trigger makes after an old-shape write of NULL) gets the value too. The trigger never watches a
     /// guarded column itself, so its own write of NULL over NULL cannot fire it again under `recursive_triggers`.
     private func updateTrigger(table: String, name: String, direction: [DualAssignment], opposite: [DualAssignment],
-                               guards: [DualAssignment] = []) -> String? {
+                               columns: [String], guards: [DualAssignment] = []) -> String? {
         let updatable = direction.filter { !$0.sources.isEmpty }
         guard !updatable.isEmpty else { return nil }
         let t = q(table)
@@ -528,15 +530,25 @@ final class SQLiteSession: DialectSession {
         // other source changed. Evaluated in the body, where bare names are the row as just written.
         let mapped = opposite.filter { b in !b.sources.isEmpty && sources.contains { $0.lowercased() == b.target.lowercased() } }
         var whereSQL = "rowid = NEW.rowid"
+        var inStepOfNew: String?
         if !mapped.isEmpty {
             let others = sources.filter { s in !mapped.contains { $0.target.lowercased() == s.lowercased() } }
             let inStep: [String] = mapped.map { "\(q($0.target)) IS \(value($0))" } + others.map { "NEW.\(q($0)) IS OLD.\(q($0))" }
             let nulls = guards.map { "\(q($0.target)) IS NULL" }
             whereSQL += " AND (" + (["NOT (\(inStep.joined(separator: " AND ")))"] + nulls).joined(separator: " OR ") + ")"
+            // The same test on NEW, in the WHEN: a write that leaves the row in step (the insert fill's, every
+            // old-shape insert) then runs no body at all. Only when no expression has a subquery (whose bare names
+            // may be another table's); the body keeps its test, since another trigger may have moved the row on
+            // since NEW was taken (its write fires this trigger again, on the row as it then is).
+            let ofNew = mapped.map { b in SQLText.qualifyingColumns(in: value(b), columns, with: "NEW").map { "NEW.\(q(b.target)) IS \($0)" } }
+            if ofNew.allSatisfy({ $0 != nil }) {
+                inStepOfNew = (ofNew.compactMap { $0 } + others.map { "NEW.\(q($0)) IS OLD.\(q($0))" }).joined(separator: " AND ")
+            }
         }
         var when = common
             ? "(\(changed(updatable[0].sources))) AND (\(updatable.map(unchanged).joined(separator: " OR ")))"
             : updatable.map { "((\(changed($0.sources))) AND \(unchanged($0)))" }.joined(separator: " OR ")
+        if let inStepOfNew { when = "(\(when)) AND NOT (\(inStepOfNew))" }
         if !guards.isEmpty { when = "(\(when)) OR " + guards.map { "NEW.\(q($0.target)) IS NULL" }.joined(separator: " OR ") }
         return """
             CREATE TRIGGER \(q(name)) AFTER UPDATE OF \(sources.map(q).joined(separator: ", ")) ON \(t) WHEN \(when)
