@@ -336,17 +336,24 @@ if triggerSize > 0 {
     let triggers = try await started.run("SELECT count(*)::text FROM pg_trigger WHERE tgrelid = 'public.users'::regclass AND NOT tgisinternal").first?.first ?? nil
     // The statement of the goal rewrites every row with the value it had (the UPDATE triggers skip a row left
     // byte for byte as it was); the second one changes every name, so the up trigger computes both new columns.
-    for statement in ["UPDATE users SET name = name || ''", "UPDATE users SET name = 'X' || name"] {
+    // The third line pairs the same statement with one that computes the new columns itself on the plain table
+    // (what an application writing both shapes by hand would run): the trigger's own overhead, without the cost of
+    // the `up` expressions, which any design pays.
+    let computed = "UPDATE users SET name = 'X' || name, first_name = split_part('X' || name, ' ', 1), " +
+        "last_name = CASE WHEN strpos('X' || name, ' ') > 0 THEN substr('X' || name, strpos('X' || name, ' ') + 1) ELSE '' END"
+    for (statement, plainStatement) in [("UPDATE users SET name = name || ''", nil), ("UPDATE users SET name = 'X' || name", nil),
+                                        ("UPDATE users SET name = 'X' || name", computed)] {
         var bulk: [String: [Double]] = ["plain": [], "triggers": []]
         for round in 0..<rounds {
             for (label, c) in (round % 2 == 0 ? [("plain", plain), ("triggers", started)] : [("triggers", started), ("plain", plain)]) {
                 try await c.run("VACUUM ANALYZE users")
                 try await c.run("CHECKPOINT")
-                bulk[label]!.append(try await c.timed(statement))
+                bulk[label]!.append(try await c.timed(label == "plain" ? plainStatement ?? statement : statement))
             }
         }
         let bp = median(bulk["plain"]!), bt = median(bulk["triggers"]!)
-        row("(2) `\(statement)`, \(triggerSize) rows, plain / triggers (median of \(rounds))", "\(fmt(bp, 3)) / \(fmt(bt, 3)) s",
+        let against = plainStatement == nil ? "plain" : "plain computing first_name and last_name in the statement"
+        row("(2) `\(statement)`, \(triggerSize) rows, \(against) / triggers (median of \(rounds))", "\(fmt(bp, 3)) / \(fmt(bt, 3)) s",
             "\(fmt(bt / bp))x", "rounds plain \(bulk["plain"]!.map { fmt($0, 3) }.joined(separator: ", ")); triggers \(bulk["triggers"]!.map { fmt($0, 3) }.joined(separator: ", ")); \(triggers ?? "?") triggers on users",
             "≤ 1.5x — \(bt / bp <= 1.5 ? "met" : "missed")")
     }
