@@ -1,7 +1,8 @@
 /// PostgreSQL's lexical structure, as far as teal needs it: where string constants (`'…'`, `E'…'` with
 /// backslash escapes, `U&'…'`, `B'…'`, `X'…'`, `N'…'`, `$tag$…$tag$`), quoted identifiers, comments (line and
 /// nested block), numbers, `$1` parameters and semicolons begin and end. An unterminated constant or comment
-/// runs to the end of the text. `SQLStatements` splits on it, `SQLRedaction` takes the constants out.
+/// runs to the end of the text; an `E'…'` constant continued on a later line keeps its escapes. `SQLStatements`
+/// splits on it, `SQLRedaction` takes the constants out.
 enum SQLLexer {
     enum Kind: Equatable {
         case string, quotedIdentifier, comment, number, parameter, word, semicolon, whitespace, other
@@ -12,6 +13,8 @@ enum SQLLexer {
     struct Token: Equatable {
         var kind: Kind
         var range: Range<Int>
+        /// A string constant whose backslashes are escapes: `E'…'` and its continuations.
+        var escapes = false
     }
 
     static func tokens(_ s: [Unicode.Scalar]) -> [Token] {
@@ -40,6 +43,7 @@ enum SQLLexer {
             let start = i
             let c = s[i]
             let kind: Kind
+            var escapes = false
             if c.properties.isWhitespace {
                 while i < s.count, s[i].properties.isWhitespace { i += 1 }
                 kind = .whitespace
@@ -60,12 +64,16 @@ enum SQLLexer {
                 }
                 kind = .quotedIdentifier
             } else if c == "'" {
-                i = quotedEnd(i + 1, backslash: false)
+                // A constant continued on a later line (`E'a'` newline `'b'`) is one constant: an `E` one's
+                // backslash escapes go on in the continuation.
+                escapes = continuesEscapeString(tokens, s)
+                i = quotedEnd(i + 1, backslash: escapes)
                 kind = .string
             } else if isWordStart(c) {
                 let upper = String(c).uppercased()
                 if at(i + 1) == "'", ["E", "B", "X", "N"].contains(upper) {
-                    i = quotedEnd(i + 2, backslash: upper == "E")
+                    escapes = upper == "E"
+                    i = quotedEnd(i + 2, backslash: escapes)
                     kind = .string
                 } else if upper == "U", at(i + 1) == "&", at(i + 2) == "'" {
                     i = quotedEnd(i + 3, backslash: false)
@@ -103,8 +111,15 @@ enum SQLLexer {
                 i += 1
                 kind = .other
             }
-            tokens.append(Token(kind: kind, range: start..<i))
+            tokens.append(Token(kind: kind, range: start..<i, escapes: escapes))
         }
         return tokens
+    }
+
+    /// Whether a `'` after `tokens` continues an `E'…'` constant: they end with one (or a continuation of one)
+    /// and whitespace holding a newline, as PostgreSQL's scanner joins them.
+    private static func continuesEscapeString(_ tokens: [Token], _ s: [Unicode.Scalar]) -> Bool {
+        guard tokens.count >= 2, let gap = tokens.last, gap.kind == .whitespace, s[gap.range].contains("\n") else { return false }
+        return tokens[tokens.count - 2].escapes
     }
 }

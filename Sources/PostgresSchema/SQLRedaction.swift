@@ -18,7 +18,7 @@ enum SQLRedaction {
                 out.append(contentsOf: "'?'".unicodeScalars)
                 // With standard_conforming_strings off, \' inside '…' escapes the quote, so where this constant
                 // ends is not known: nothing after it is shown.
-                if s[token.range.lowerBound] == "'", s[token.range].contains("\\") { out.append(contentsOf: " …".unicodeScalars); cut = true }
+                if s[token.range.lowerBound] == "'", !token.escapes, s[token.range].contains("\\") { out.append(contentsOf: " …".unicodeScalars); cut = true }
             case .unclosedComment: cut = true
             case .number: out.append("?")
             case .comment, .whitespace: if let last = out.last, last != " " { out.append(" ") }

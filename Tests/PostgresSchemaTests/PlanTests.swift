@@ -35,6 +35,8 @@ struct PlanTests {
         #expect(parts[2].hasSuffix("INSERT INTO \"we;ird\" VALUES (E'it\\'s; fine')"))
         #expect(parts[3] == "SELECT $1::text")
         // A block comment never closed is sent with what it swallowed, for the server to refuse, not dropped.
+        let continued = SQLStatements.split("INSERT INTO t VALUES (E'a\\'b'\n'c\\'; d'); SELECT 1")
+        #expect(continued.count == 2, "\(continued)")
         let unclosed = SQLStatements.split("CREATE TABLE a (x int); /* see /* note */ CREATE TABLE b (y int); DROP TABLE old;")
         #expect(unclosed.count == 2 && unclosed[1].hasPrefix("/* see"), "\(unclosed)")
     }
@@ -58,6 +60,9 @@ struct PlanTests {
         #expect(SQLRedaction.redact("SELECT $€$hunter2 secret$€$, 1") == "SELECT '?', ?")
         // A backslash in a plain string may escape its quote (standard_conforming_strings off): the rest is not shown.
         #expect(SQLRedaction.redact(#"SET a = 'ab\'cd', pw = 'hunter2'"#) == "SET a = '?' …")
+        // An E'…' constant continued on the next line keeps its backslash escapes: one constant, nothing shown.
+        #expect(SQLRedaction.redact("SET a = E'ab'\n  'c\\'d hunter2', b = 'x'") == "SET a = '?' '?', b = '?'")
+        #expect(SQLRedaction.redact("SET a = E'ab' 'c\\'d', b = 'hunter2'") == "SET a = '?' '?' …", "without a newline it is no continuation")
         // A comment never closed hides nothing and shows nothing.
         #expect(SQLRedaction.redact("SELECT 1 /* hunter2 ") == "SELECT ?")
     }
