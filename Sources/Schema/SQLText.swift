@@ -204,21 +204,31 @@ public enum SQLText {
     /// function name) replaced by `to`, quoted. Strings and comments are left as they are.
     public static func replacingColumn(in expression: String, _ from: String, with to: String) -> String {
         let target = from.lowercased()
-        return rewritingBareColumns(in: expression) { $0.lowercased() == target ? Identifiers.quote(to) : nil }
+        return rewritingBareColumns(in: expression) { name, _ in name.lowercased() == target ? Identifiers.quote(to) : nil }
     }
 
     /// `expression` with every bare mention of one of `columns` prefixed by `row` (`NEW`, `OLD`): the expression
     /// as a trigger's WHEN evaluates it on that row. Nil when it holds a subquery, whose bare names may be another
-    /// table's.
+    /// table's. An unquoted word that is an expression keyword stays the keyword, as SQLite reads it, even when a
+    /// column has its name.
     static func qualifyingColumns(in expression: String, _ columns: [String], with row: String) -> String? {
         guard !mentionsWord(expression, "SELECT") else { return nil }
         let names = Set(columns.map { $0.lowercased() })
-        return rewritingBareColumns(in: expression) { names.contains($0.lowercased()) ? "\(row).\(Identifiers.quote($0))" : nil }
+        return rewritingBareColumns(in: expression) { name, quoted in
+            guard names.contains(name.lowercased()), quoted || !expressionKeywords.contains(name.uppercased()) else { return nil }
+            return "\(row).\(Identifiers.quote(name))"
+        }
     }
 
+    private static let expressionKeywords: Set<String> = [
+        "AND", "OR", "NOT", "IS", "NULL", "NOTNULL", "ISNULL", "IN", "LIKE", "GLOB", "MATCH", "REGEXP", "ESCAPE", "BETWEEN",
+        "CASE", "WHEN", "THEN", "ELSE", "END", "CAST", "AS", "COLLATE", "EXISTS", "DISTINCT", "FROM", "TRUE", "FALSE",
+        "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP", "RAISE", "FILTER", "OVER",
+    ]
+
     /// `expression` with each bare column mention (a word or quoted identifier, not qualified, not a function name)
-    /// that `replace` maps to SQL replaced by it. Strings and comments are left as they are.
-    private static func rewritingBareColumns(in expression: String, _ replace: (String) -> String?) -> String {
+    /// that `replace` maps to SQL (given the name and whether it was quoted) replaced by it. Strings and comments are left as they are.
+    private static func rewritingBareColumns(in expression: String, _ replace: (_ name: String, _ quoted: Bool) -> String?) -> String {
         let chars = Array(expression)
         var out = ""
         var i = 0
@@ -242,7 +252,7 @@ public enum SQLText {
                 let text = String(chars[i..<min(j, chars.count)])
                 let prevDot = i > 0 && chars[i - 1] == "."
                 let nextDot = j < chars.count && chars[j] == "."
-                if c != "'", !prevDot, !nextDot, let name = Token(kind: .quotedIdentifier, text: text).identifier, let sql = replace(name) {
+                if c != "'", !prevDot, !nextDot, let name = Token(kind: .quotedIdentifier, text: text).identifier, let sql = replace(name, true) {
                     out += sql
                 } else {
                     out += text
@@ -261,7 +271,7 @@ public enum SQLText {
                 let prevDot = i > 0 && chars[i - 1] == "."
                 let nextDot = j < chars.count && chars[j] == "."
                 let isCall = nextNonSpace(j) == "("
-                out += (!prevDot && !nextDot && !isCall ? replace(word) : nil) ?? word
+                out += (!prevDot && !nextDot && !isCall ? replace(word, false) : nil) ?? word
                 i = j
                 continue
             }

@@ -14,6 +14,11 @@ import Testing
         #expect(qualified == "trim(OLD.\"trim\") -- trim\n|| OLD.\"Email\"")
     }
 
+    @Test func leavesAKeywordUnquotedEvenWhenAColumnHasItsName() {
+        let qualified = SQLText.qualifyingColumns(in: "CASE WHEN \"end\" > 0 THEN \"end\" ELSE 0 END", ["end"], with: "NEW")
+        #expect(qualified == "CASE WHEN NEW.\"end\" > 0 THEN NEW.\"end\" ELSE 0 END")
+    }
+
     @Test func refusesAnExpressionWithASubquery() {
         #expect(SQLText.qualifyingColumns(in: "(SELECT name FROM teams WHERE teams.id = team_id)", ["name", "team_id"], with: "NEW") == nil)
     }
